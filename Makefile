@@ -1,0 +1,91 @@
+# easyrec — plain GNU Makefile.
+#   make              library, CLI (build/easyrec)
+#   make test         build and run every test (tests/run.sh prints "N passed, N failed")
+#   make sanitize     the same tests under -fsanitize=address,undefined (build-asan/)
+#   make fuzz         libFuzzer targets (clang) in build-fuzz/; make fuzz-run runs each briefly
+#   make bench        benchmarks (bench/README.md); needs the peers installed by tools/setup.sh --bench
+#   OMP=0 disables OpenMP; NATIVE=1 adds -march=native; WERROR=1 adds -Werror.
+CC      ?= cc
+BUILD   ?= build
+OPT     ?= -O2
+PKGS    := openblas jansson libutf8proc libzip
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) -g -Wall -Wextra -Wno-unused-parameter -Iinclude -Isrc $(PKG_CFLAGS)
+LDLIBS  += $(PKG_LIBS) -lm -lpthread
+ifneq ($(OMP),0)
+CFLAGS  += -fopenmp
+LDFLAGS += -fopenmp
+endif
+ifeq ($(NATIVE),1)
+CFLAGS  += -march=native
+endif
+ifeq ($(WERROR),1)
+CFLAGS  += -Werror
+endif
+ifdef SAN
+CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+LIB_SRC  := $(sort $(wildcard src/core/*.c src/io/*.c src/tokenizer/*.c src/model/*.c src/data/*.c src/eval/*.c))
+CLI_SRC  := $(sort $(wildcard src/cli/*.c))
+TEST_SRC := $(sort $(wildcard tests/test_*.c))
+FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
+TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+LIB      := $(BUILD)/libeasyrec.a
+HDRS     := $(wildcard include/*.h src/*/*.h tests/*.h)
+
+.PHONY: all test sanitize fuzz fuzz-run bench demo clean fixtures setup
+all: $(BUILD)/easyrec
+
+$(BUILD)/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/easyrec: $(CLI_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: tests/%.c $(LIB) $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+setup:
+	@tools/setup.sh
+
+test: setup $(BUILD)/easyrec $(TESTS)
+	@EASYREC_BIN=$(BUILD)/easyrec tests/run.sh $(TESTS)
+
+sanitize:
+	$(MAKE) BUILD=build-asan SAN=1 OPT=-O1 test
+
+FUZZ_BUILD := build-fuzz
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -Iinclude -Isrc $(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined
+fuzz:
+	@mkdir -p $(FUZZ_BUILD)
+	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
+	  echo "clang $$f"; clang $(FUZZ_CFLAGS) -o $(FUZZ_BUILD)/$$n $$f $(LIB_SRC) $(PKG_LIBS) -lm -lpthread || exit 1; done
+FUZZ_SECONDS ?= 30
+fuzz-run: fuzz
+	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); mkdir -p $(FUZZ_BUILD)/corpus-$$n; \
+	  seeds=fuzz/seeds/$$n; [ -d $$seeds ] || seeds=; \
+	  echo "== $$n ($(FUZZ_SECONDS)s)"; \
+	  $(FUZZ_BUILD)/$$n -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 $(FUZZ_BUILD)/corpus-$$n $$seeds 2>&1 | grep -E "^(#[0-9]+.*DONE|Done|==[0-9]+==ERROR|SUMMARY)" ; done
+
+demo: $(BUILD)/easyrec
+	@tools/demo.sh
+
+bench: $(BUILD)/easyrec
+	@bench/run_all.sh
+
+fixtures:
+	/usr/bin/python3 tools/gen_fixtures.py tests/fixtures
+
+clean:
+	rm -rf build build-asan build-fuzz

@@ -1,0 +1,132 @@
+/* easyrec.h — the one public header of libeasyrec.
+ *
+ * EasyRec (arXiv 2408.08821) in C: tokenize profile texts exactly like the reference,
+ * encode them with a RoBERTa/BERT encoder loaded from a Hugging Face model directory,
+ * and return L2-normalised embeddings whose dot products are the recommendation scores.
+ *
+ * Conventions: functions return EASYREC_OK (0) or a negative EASYREC_ERR_* code; the
+ * reason is then available from easyrec_last_error() on the same thread. A loaded model
+ * and tokenizer are immutable and may be shared by any number of threads; a context
+ * (easyrec_ctx) holds one thread's scratch memory and must not be used by two threads at
+ * once. *_free(NULL) is a no-op.
+ */
+#ifndef EASYREC_H
+#define EASYREC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum easyrec_status {
+    EASYREC_OK = 0,
+    EASYREC_ERR_IO = -1,          /* file missing or unreadable */
+    EASYREC_ERR_FORMAT = -2,      /* malformed or inconsistent input */
+    EASYREC_ERR_NOMEM = -3,       /* allocation failed or size overflow */
+    EASYREC_ERR_ARG = -4,         /* invalid argument */
+    EASYREC_ERR_UNSUPPORTED = -5, /* valid input we do not handle (dtype, model type, ...) */
+};
+
+/* Text of the last error on the calling thread; valid until the next easyrec call on it. */
+const char *easyrec_last_error(void);
+
+/* ---- tokenizer ---------------------------------------------------------------------- */
+
+typedef struct easyrec_tokenizer easyrec_tokenizer;
+
+typedef enum {
+    EASYREC_TOKENIZER_BPE = 1,       /* RoBERTa / GPT-2 byte-level BPE */
+    EASYREC_TOKENIZER_WORDPIECE = 2, /* BERT WordPiece */
+} easyrec_tokenizer_kind;
+
+/* Load the tokenizer of a model directory: vocab.json + merges.txt (RoBERTa), or
+ * tokenizer.json of type BPE, or vocab.txt (+ tokenizer_config.json) for BERT.
+ * On success *out is owned by the caller (easyrec_tokenizer_free). */
+int easyrec_tokenizer_load(const char *dir, easyrec_tokenizer **out);
+void easyrec_tokenizer_free(easyrec_tokenizer *tok);
+easyrec_tokenizer_kind easyrec_tokenizer_kind_of(const easyrec_tokenizer *tok);
+int easyrec_tokenizer_vocab_size(const easyrec_tokenizer *tok);
+int easyrec_tokenizer_pad_id(const easyrec_tokenizer *tok);
+
+/* Tokenize `len` bytes of text (need not be NUL-terminated; invalid UTF-8 is replaced by
+ * U+FFFD like Python's errors="replace") into ids with the model's special tokens added
+ * (<s> ... </s> or [CLS] ... [SEP]); content is truncated to the first max_length-2 tokens
+ * (max_length <= 0: no truncation). Writes at most `cap` ids to `ids`. Returns the full
+ * number of ids (may exceed cap: call again with a larger buffer) or a negative error. */
+int easyrec_tokenize(const easyrec_tokenizer *tok, const char *text, size_t len, int max_length,
+                     int32_t *ids, int cap);
+
+/* Decode ids back to text (special tokens skipped when skip_special != 0). Writes a
+ * NUL-terminated string of at most cap-1 bytes; returns the full byte length needed
+ * (excluding NUL) or a negative error. */
+int easyrec_detokenize(const easyrec_tokenizer *tok, const int32_t *ids, int n, int skip_special,
+                       char *out, size_t cap);
+
+/* ---- model -------------------------------------------------------------------------- */
+
+typedef struct easyrec_model easyrec_model;
+typedef struct easyrec_ctx easyrec_ctx;
+
+typedef enum {
+    EASYREC_POOL_DEFAULT = 0, /* easyrec if the checkpoint has mlp.dense, else cls */
+    EASYREC_POOL_EASYREC = 1, /* tanh(W_mlp h[0] + b_mlp): the EasyRec embedding */
+    EASYREC_POOL_CLS = 2,     /* last-layer state of the first token */
+    EASYREC_POOL_MEAN = 3,    /* mean of last-layer states over real tokens */
+} easyrec_pooling;
+
+typedef struct {
+    int n_layers, hidden, n_heads, ffn, vocab_size, max_positions, type_vocab_size;
+    int pad_id;
+    float layer_norm_eps;
+    int is_roberta;  /* 1: RoBERTa positions (padding_idx+1 offset), 0: BERT */
+    int has_mlp;     /* checkpoint has the EasyRec head mlp.dense */
+    int has_lm_head; /* checkpoint has an MLM head */
+} easyrec_config;
+
+/* Load a Hugging Face model directory: config.json, model.safetensors or pytorch_model.bin
+ * (F32/F16/BF16; computed in fp32), and its tokenizer. *out owned by the caller. */
+int easyrec_model_load(const char *dir, easyrec_model **out);
+void easyrec_model_free(easyrec_model *m);
+const easyrec_config *easyrec_model_config(const easyrec_model *m);
+/* The model's tokenizer; owned by the model. */
+const easyrec_tokenizer *easyrec_model_tokenizer(const easyrec_model *m);
+
+/* Per-thread scratch. Grows on demand to the largest batch seen; free with easyrec_ctx_free. */
+easyrec_ctx *easyrec_ctx_new(const easyrec_model *m);
+void easyrec_ctx_free(easyrec_ctx *ctx);
+
+typedef struct {
+    int max_length;        /* truncation incl. specials; <= 0 means 512 (the reference) */
+    int batch_tokens;      /* target real tokens per forward batch; <= 0 means 4096 */
+    easyrec_pooling pooling;
+    int no_normalize;      /* 1: skip L2 normalisation */
+    /* optional progress callback: called with (done, total) texts after each batch */
+    void (*progress)(void *user, size_t done, size_t total);
+    void *progress_user;
+} easyrec_encode_opts;
+
+/* Fill opts with the defaults (max_length 512, pooling default, normalised). */
+void easyrec_encode_opts_init(easyrec_encode_opts *opts);
+
+/* Embedding width D of the chosen pooling (hidden size). */
+int easyrec_model_dim(const easyrec_model *m);
+
+/* Encode n texts (texts[i] of lens[i] bytes, or NUL-terminated when lens == NULL) into
+ * out, caller-owned n*D floats, row i for text i. Inputs are length-sorted internally
+ * and batched without padding work; results are in input order. */
+int easyrec_encode(easyrec_ctx *ctx, const char *const *texts, const size_t *lens, size_t n,
+                   const easyrec_encode_opts *opts, float *out);
+
+/* Encode already tokenized sequences (ids[i] of n_ids[i] ids, specials included). */
+int easyrec_encode_ids(easyrec_ctx *ctx, const int32_t *const *ids, const int *n_ids, size_t n,
+                       const easyrec_encode_opts *opts, float *out);
+
+/* Last-layer hidden states of one tokenized sequence: out caller-owned n_ids*hidden. */
+int easyrec_hidden_states(easyrec_ctx *ctx, const int32_t *ids, int n_ids, float *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

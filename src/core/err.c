@@ -1,0 +1,178 @@
+/* err.c — thread-local last-error text, assert, checked allocation and small file helpers. */
+#define _GNU_SOURCE
+#include "err.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static _Thread_local char last_error[1024];
+
+const char *easyrec_last_error(void) { return last_error[0] ? last_error : "no error"; }
+
+void er_clear_error(void) { last_error[0] = 0; }
+
+int er_error(int code, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_error, sizeof(last_error), fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+int er_error_prefix(int code, const char *fmt, ...) {
+    char prefix[512], old[sizeof(last_error)];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof(prefix), fmt, ap);
+    va_end(ap);
+    memcpy(old, last_error, sizeof(old));
+    snprintf(last_error, sizeof(last_error), "%s: %s", prefix, old);
+    return code;
+}
+
+void er_assert_fail(const char *expr, const char *file, int line) {
+    fprintf(stderr, "easyrec: internal error: assertion `%s` failed at %s:%d\n", expr, file, line);
+    abort();
+}
+
+void *er_calloc(size_t n, size_t size) {
+    size_t total;
+    if (er_mul_size(n, size, &total)) {
+        er_error(EASYREC_ERR_NOMEM, "allocation of %zu x %zu bytes overflows", n, size);
+        return NULL;
+    }
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p) er_error(EASYREC_ERR_NOMEM, "out of memory allocating %zu bytes", total);
+    return p;
+}
+
+void *er_mallocarray(size_t n, size_t size) {
+    size_t total;
+    if (er_mul_size(n, size, &total)) {
+        er_error(EASYREC_ERR_NOMEM, "allocation of %zu x %zu bytes overflows", n, size);
+        return NULL;
+    }
+    void *p = malloc(total ? total : 1);
+    if (!p) er_error(EASYREC_ERR_NOMEM, "out of memory allocating %zu bytes", total);
+    return p;
+}
+
+void *er_reallocarray(void *old, size_t n, size_t size) {
+    size_t total;
+    if (er_mul_size(n, size, &total)) {
+        er_error(EASYREC_ERR_NOMEM, "allocation of %zu x %zu bytes overflows", n, size);
+        return NULL;
+    }
+    void *p = realloc(old, total ? total : 1);
+    if (!p) er_error(EASYREC_ERR_NOMEM, "out of memory allocating %zu bytes", total);
+    return p;
+}
+
+char *er_strdup(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *p = er_mallocarray(n, 1);
+    if (p) memcpy(p, s, n);
+    return p;
+}
+
+int er_read_file(const char *path, char **out, size_t *len) {
+    *out = NULL;
+    *len = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return er_error(EASYREC_ERR_IO, "%s: %s", path, strerror(errno));
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap);
+    if (!buf) {
+        fclose(f);
+        return er_error(EASYREC_ERR_NOMEM, "%s: out of memory", path);
+    }
+    for (;;) {
+        if (n + 1 >= cap) {
+            if (cap > SIZE_MAX / 2) goto nomem;
+            char *nb = realloc(buf, cap * 2);
+            if (!nb) goto nomem;
+            buf = nb;
+            cap *= 2;
+        }
+        size_t r = fread(buf + n, 1, cap - n - 1, f);
+        n += r;
+        if (r == 0) break;
+    }
+    if (ferror(f)) {
+        free(buf);
+        fclose(f);
+        return er_error(EASYREC_ERR_IO, "%s: read error", path);
+    }
+    fclose(f);
+    buf[n] = 0;
+    *out = buf;
+    *len = n;
+    return EASYREC_OK;
+nomem:
+    free(buf);
+    fclose(f);
+    return er_error(EASYREC_ERR_NOMEM, "%s: out of memory reading file", path);
+}
+
+int er_write_file_atomic(const char *path, const void *data, size_t len) {
+    size_t plen = strlen(path) + 32;
+    char *tmp = malloc(plen);
+    if (!tmp) return er_error(EASYREC_ERR_NOMEM, "out of memory");
+    snprintf(tmp, plen, "%s.tmp.%ld", path, (long)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) {
+        int rc = er_error(EASYREC_ERR_IO, "%s: %s", tmp, strerror(errno));
+        free(tmp);
+        return rc;
+    }
+    const char *p = data;
+    size_t left = len;
+    while (left > 0) {
+        ssize_t w = write(fd, p, left);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            goto fail;
+        }
+        p += w;
+        left -= (size_t)w;
+    }
+    if (fsync(fd) != 0 && errno != EINVAL) goto fail;
+    if (close(fd) != 0) {
+        fd = -1;
+        goto fail;
+    }
+    if (rename(tmp, path) != 0) {
+        fd = -1;
+        goto fail;
+    }
+    free(tmp);
+    return EASYREC_OK;
+fail:;
+    int rc = er_error(EASYREC_ERR_IO, "%s: %s", path, strerror(errno));
+    if (fd >= 0) close(fd);
+    unlink(tmp);
+    free(tmp);
+    return rc;
+}
+
+char *er_path_join(const char *dir, const char *name) {
+    size_t a = strlen(dir), b = strlen(name);
+    char *p = er_mallocarray(a + b + 2, 1);
+    if (!p) return NULL;
+    memcpy(p, dir, a);
+    size_t k = a;
+    if (a > 0 && dir[a - 1] != '/') p[k++] = '/';
+    memcpy(p + k, name, b + 1);
+    return p;
+}
+
+int er_file_exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
