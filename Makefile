@@ -11,8 +11,8 @@ OPT     ?= -O2
 PKGS    := openblas jansson libutf8proc libzip
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) -g -Wall -Wextra -Wno-unused-parameter -Iinclude -Isrc $(PKG_CFLAGS)
-LDLIBS  += $(PKG_LIBS) -lm -lpthread
+CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) -g -fopenmp-simd -Wall -Wextra -Wno-unused-parameter -Iinclude -Isrc $(PKG_CFLAGS)
+LDLIBS  += $(PKG_LIBS) -lmvec -lm -lpthread
 ifneq ($(OMP),0)
 CFLAGS  += -fopenmp
 LDFLAGS += -fopenmp

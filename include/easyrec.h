@@ -64,6 +64,10 @@ int easyrec_tokenize(const easyrec_tokenizer *tok, const char *text, size_t len,
 int easyrec_detokenize(const easyrec_tokenizer *tok, const int32_t *ids, int n, int skip_special,
                        char *out, size_t cap);
 
+/* Id of a token given in the vocabulary's own spelling (e.g. "<mask>", "Ġthe", "##ing"),
+ * or EASYREC_ERR_ARG when there is none. */
+int easyrec_tokenizer_token_id(const easyrec_tokenizer *tok, const char *token);
+
 /* ---- model -------------------------------------------------------------------------- */
 
 typedef struct easyrec_model easyrec_model;
@@ -93,13 +97,18 @@ const easyrec_config *easyrec_model_config(const easyrec_model *m);
 /* The model's tokenizer; owned by the model. */
 const easyrec_tokenizer *easyrec_model_tokenizer(const easyrec_model *m);
 
-/* Per-thread scratch. Grows on demand to the largest batch seen; free with easyrec_ctx_free. */
+/* Scratch of one caller thread (and of the workers it starts when opts.threads > 1).
+ * Grows on demand to the largest batch seen; free with easyrec_ctx_free. easyrec runs its
+ * BLAS calls single-threaded (openblas_set_num_threads(1)) and parallelises over batches
+ * itself, so BLAS threads and easyrec threads never oversubscribe the cores. */
 easyrec_ctx *easyrec_ctx_new(const easyrec_model *m);
 void easyrec_ctx_free(easyrec_ctx *ctx);
 
 typedef struct {
     int max_length;        /* truncation incl. specials; <= 0 means 512 (the reference) */
-    int batch_tokens;      /* target real tokens per forward batch; <= 0 means 4096 */
+    int batch_tokens;      /* target real tokens per forward batch; <= 0 means 2048 */
+    int batch_size;        /* at most this many sequences per batch; <= 0: no limit */
+    int threads;           /* worker threads (each with its own scratch); <= 0 means 1 */
     easyrec_pooling pooling;
     int no_normalize;      /* 1: skip L2 normalisation */
     /* optional progress callback: called with (done, total) texts after each batch */
@@ -119,7 +128,9 @@ int easyrec_model_dim(const easyrec_model *m);
 int easyrec_encode(easyrec_ctx *ctx, const char *const *texts, const size_t *lens, size_t n,
                    const easyrec_encode_opts *opts, float *out);
 
-/* Encode already tokenized sequences (ids[i] of n_ids[i] ids, specials included). */
+/* Encode already tokenized sequences (ids[i] of n_ids[i] ids, specials included). A
+ * sequence longer than max_length (or than the position table allows) keeps its first
+ * max_length-1 ids and its last id (the end token), as the tokenizer's truncation does. */
 int easyrec_encode_ids(easyrec_ctx *ctx, const int32_t *const *ids, const int *n_ids, size_t n,
                        const easyrec_encode_opts *opts, float *out);
 

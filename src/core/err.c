@@ -1,5 +1,4 @@
 /* err.c — thread-local last-error text, assert, checked allocation and small file helpers. */
-#define _GNU_SOURCE
 #include "err.h"
 
 #include <errno.h>
@@ -32,7 +31,14 @@ int er_error_prefix(int code, const char *fmt, ...) {
     vsnprintf(prefix, sizeof(prefix), fmt, ap);
     va_end(ap);
     memcpy(old, last_error, sizeof(old));
-    snprintf(last_error, sizeof(last_error), "%s: %s", prefix, old);
+    size_t k = strlen(prefix);
+    if (k > sizeof(last_error) - 3) k = sizeof(last_error) - 3;
+    memcpy(last_error, prefix, k);
+    memcpy(last_error + k, ": ", 2);
+    size_t rest = sizeof(last_error) - k - 3, olen = strlen(old);
+    if (olen > rest) olen = rest;
+    memcpy(last_error + k + 2, old, olen);
+    last_error[k + 2 + olen] = 0;
     return code;
 }
 

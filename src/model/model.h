@@ -1,0 +1,145 @@
+/* model.h — the encoder: configuration, the one parameter table, and the packed forward.
+ *
+ * Shapes (docs/style): L layers, C hidden, NH heads, HS = C/NH head size, F FFN width,
+ * V vocab, P max positions, TT token-type rows; N = total real tokens of a packed batch,
+ * B = sequences in it. Sequences are packed back to back (no padding rows at all):
+ * sequence b owns rows [off[b], off[b] + len[b]) of every (N, ...) activation.
+ */
+#ifndef ER_MODEL_H
+#define ER_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "easyrec.h"
+
+/* ---- parameters ---- */
+
+/* Every tensor of the model; views into one flat fp32 buffer sized from the table in
+ * params.c. q/k/v are stored fused so one GEMM computes all three. */
+typedef struct {
+    float *wte;      /* (V, C)  word embeddings */
+    float *wpe;      /* (P, C)  position embeddings */
+    float *wtt;      /* (TT, C) token-type embeddings (row 0 used) */
+    float *emb_lnw;  /* (C) */
+    float *emb_lnb;  /* (C) */
+    float *qkvw;     /* (L, 3C, C) rows: query, key, value */
+    float *qkvb;     /* (L, 3C) */
+    float *attprojw; /* (L, C, C) attention.output.dense */
+    float *attprojb; /* (L, C) */
+    float *ln1w;     /* (L, C) attention.output.LayerNorm */
+    float *ln1b;     /* (L, C) */
+    float *fcw;      /* (L, F, C) intermediate.dense */
+    float *fcb;      /* (L, F) */
+    float *fcprojw;  /* (L, C, F) output.dense */
+    float *fcprojb;  /* (L, C) */
+    float *ln2w;     /* (L, C) output.LayerNorm */
+    float *ln2b;     /* (L, C) */
+    float *mlpw;     /* (C, C) EasyRec head mlp.dense (optional) */
+    float *mlpb;     /* (C) */
+    float *lmdw;     /* (C, C) lm_head.dense (optional) */
+    float *lmdb;     /* (C) */
+    float *lmlnw;    /* (C) lm_head.layer_norm */
+    float *lmlnb;    /* (C) */
+    float *lmdecw;   /* (V, C) lm_head.decoder.weight (untied) */
+    float *lmbias;   /* (V) lm_head.bias == lm_head.decoder.bias */
+} er_params;
+
+/* Parameter groups: a checkpoint may lack the optional ones. */
+enum { ER_GROUP_CORE = 0, ER_GROUP_MLP = 1, ER_GROUP_LM = 2 };
+
+/* Symbolic dimensions of the table. */
+enum { ER_DIM_NONE = 0, ER_DIM_C, ER_DIM_F, ER_DIM_V, ER_DIM_P, ER_DIM_TT };
+
+typedef struct {
+    const char *key;   /* checkpoint key without the model prefix; "%d" = layer index */
+    size_t field;      /* offsetof(er_params, ...) */
+    int per_layer;     /* 1: one tensor per layer, stacked along the first axis */
+    int part, nparts;  /* slot within a fused tensor (q/k/v: 0..2 of 3), else 0 of 1 */
+    int rows, cols;    /* checkpoint shape [rows, cols], cols == ER_DIM_NONE for 1-D */
+    int group;
+    int prefixed;      /* 1: key lives under "roberta."/"bert." (encoder), 0: top level */
+} er_param_spec;
+
+extern const er_param_spec er_param_table[];
+extern const int er_param_table_len;
+
+/* Number of floats of one table entry (all layers and parts) for config c. */
+size_t params_numel(const easyrec_config *c, const er_param_spec *s);
+/* Total floats of all groups present in c (has_mlp / has_lm_head). */
+size_t params_total(const easyrec_config *c);
+/* Point every field of p into buf (params_total floats). */
+void params_assign(const easyrec_config *c, er_params *p, float *buf);
+
+/* ---- model ---- */
+
+struct easyrec_model {
+    easyrec_config cfg;
+    er_params w;
+    float *buf;                 /* the flat parameter buffer; owned */
+    size_t nparams;             /* floats in buf */
+    easyrec_tokenizer *tok;     /* owned; NULL if the directory has no tokenizer files */
+    char *dir;                  /* owned copy of the directory path */
+};
+
+/* config.json -> cfg (validated: positive sizes, C % NH == 0, known model_type). */
+int config_load(const char *path, easyrec_config *cfg);
+/* Fill m->w from the checkpoint in dir (safetensors preferred, else pytorch_model.bin). */
+int params_load_dir(easyrec_model *m, const char *dir);
+
+/* ---- forward (kernels.c, forward.c) ---- */
+
+/* Scratch of one thread for packed batches of up to cap_tokens tokens and max_len tokens per
+ * sequence. Sized once; forward never allocates. */
+typedef struct {
+    size_t cap_tokens;
+    int cap_seqs, cap_len;
+    float *x;      /* (N, C) residual stream */
+    float *qkv;    /* (N, 3C) */
+    float *atty;   /* (N, C) attention output before projection */
+    float *a;      /* (N, C) after attention block */
+    float *h;      /* (N, F) FFN hidden */
+    float *scores; /* (cap_len, cap_len) attention probabilities of one head */
+    int32_t *ids;  /* (N) token ids of the packed batch */
+    int *pos;      /* (N) position ids */
+    int *off;      /* (B + 1) row offsets */
+} er_acts;
+
+int acts_init(er_acts *a, const easyrec_config *c, size_t cap_tokens, int cap_seqs, int cap_len);
+void acts_free(er_acts *a);
+
+/* Encoder over a packed batch: ids (N) of B sequences with row offsets a->off[0..B]
+ * (off[0] = 0, off[B] = N). Leaves last-layer states in a->x (N, C). With first_only the
+ * last layer is computed only for each sequence's first row (exact for easyrec/cls
+ * pooling, and ~1/L of the work saved): a->x row b then holds sequence b's first-token
+ * state (rows compacted to 0..B-1). */
+void encoder_forward(const easyrec_model *m, er_acts *a, const int32_t *ids, int B, int first_only);
+
+/* Poolers over a->x after encoder_forward(..., first_only = (pool != MEAN)); out (B, C). */
+void pool_forward(const easyrec_model *m, const er_acts *a, int B, easyrec_pooling pool, float *out);
+
+/* MLM head: logits (T, V) for rows [row0, row0+T) of a->x; z is (T, C) scratch. */
+void lm_head_forward(const easyrec_model *m, const er_acts *a, int row0, int T, float *z,
+                     float *logits);
+
+/* gemm.c: C (M, N) = A (M, K) · B^T, B (N, K), row strides lda/ldb/ldc; accumulate: C +=.
+ * Single-threaded in the calling thread. */
+void gemm_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc,
+             int accumulate);
+const char *gemm_backend(void); /* "easyrec-avx512" or "cblas" */
+int gemm_has_own_kernel(void);  /* the CPU can run the AVX-512 kernel */
+void gemm_force_backend(int own); /* tests: 1 own kernel (only if supported), 0 cblas */
+
+/* kernels (kernels.c): each has a plain reference version used in tests */
+void matmul_forward(float *out, const float *inp, const float *w, const float *bias, int N, int IN,
+                    int OUT);
+void matmul_forward_ref(float *out, const float *inp, const float *w, const float *bias, int N,
+                        int IN, int OUT);
+void layernorm_forward(float *out, const float *inp, const float *resid, const float *w,
+                       const float *b, int N, int C, float eps);
+void gelu_forward(float *x, size_t n);
+float gelu_ref(float x);
+void attention_forward(float *out, const float *qkv, float *scores, int T, int C, int NH,
+                       int first_only);
+
+#endif
