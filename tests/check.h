@@ -63,8 +63,8 @@ static jmp_buf check_jmp;
     } while (0)
 
 static inline int check_run(const check_case *cases, int n) {
-    int passed = 0, failed = 0, skipped = 0;
-    for (int i = 0; i < n; i++) {
+    volatile int passed = 0, failed = 0, skipped = 0;
+    for (volatile int i = 0; i < n; i++) {
         check_cur_failed = 0;
         check_cur_skipped = 0;
         fflush(stdout);

@@ -5,6 +5,7 @@
  * with EASYREC_GEMM=blas in the environment, the call goes to CBLAS. Why our own: Debian's
  * OpenBLAS 0.3.21 runs AVX2 kernels on this machine class (OPENBLAS_CORETYPE=Haswell is
  * forced where its newer kernels were unreliable), leaving half of the FMA width unused.
+ * The bias of the Linear is added when the tile is stored (no separate pass).
  * Not a general BLAS: no transposes other than B^T, no alpha, no threading (easyrec
  * parallelises over batches). tests/test_gemm.c checks it against a plain triple loop.
  */
@@ -32,8 +33,18 @@
 #define NC 768 /* N block: the packed B block (NC x KC) stays in L2 */
 #endif
 
-static void gemm_blas(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C,
-                      int ldc, int accumulate) {
+static void gemm_blas(int M, int N, int K, const float *A, int lda, const float *B, int ldb, const float *bias,
+                      float *C, int ldc, int accumulate) {
+    if (bias) {
+        for (int i = 0; i < M; i++) {
+            float *c = C + (size_t)i * ldc;
+            if (accumulate)
+                for (int j = 0; j < N; j++) c[j] += bias[j];
+            else
+                memcpy(c, bias, (size_t)N * sizeof(float));
+        }
+        accumulate = 1;
+    }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, A, lda, B, ldb,
                 accumulate ? 1.0f : 0.0f, C, ldc);
 }
@@ -55,9 +66,11 @@ static void pack_b(float *Bp, const float *B, int ldb, int n, int kc) {
     }
 }
 
-/* C tile (m <= MR rows, n <= NR cols) [+]= A rows (MR x kc, row stride lda) · Bp panel */
+/* C tile (m <= MR rows, n <= NR cols) [+]= A rows (MR x kc, row stride lda) · Bp panel
+ * (+ bias (n) when bias != NULL) */
 __attribute__((target("avx512f"))) static void kernel_12x32(const float *A, int lda, const float *Bp, int kc,
-                                                              float *C, int ldc, int m, int n, int accumulate) {
+                                                              const float *bias, float *C, int ldc, int m, int n,
+                                                              int accumulate) {
     __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00,
            c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00,
            c80 = c00, c81 = c00, c90 = c00, c91 = c00, ca0 = c00, ca1 = c00, cb0 = c00, cb1 = c00;
@@ -78,9 +91,14 @@ __attribute__((target("avx512f"))) static void kernel_12x32(const float *A, int 
                          {c60, c61}, {c70, c71}, {c80, c81}, {c90, c91}, {ca0, ca1}, {cb0, cb1}};
     __mmask16 m0 = n >= 16 ? 0xFFFF : (__mmask16)((1u << n) - 1);
     __mmask16 m1 = n >= 32 ? 0xFFFF : n <= 16 ? 0 : (__mmask16)((1u << (n - 16)) - 1);
+    __m512 bias0 = _mm512_setzero_ps(), bias1 = bias0;
+    if (bias) {
+        bias0 = _mm512_maskz_loadu_ps(m0, bias);
+        bias1 = _mm512_maskz_loadu_ps(m1, bias + 16);
+    }
     for (int r = 0; r < m; r++) {
         float *c = C + (size_t)r * ldc;
-        __m512 x0 = acc[r][0], x1 = acc[r][1];
+        __m512 x0 = _mm512_add_ps(acc[r][0], bias0), x1 = _mm512_add_ps(acc[r][1], bias1);
         if (accumulate) {
             x0 = _mm512_add_ps(x0, _mm512_maskz_loadu_ps(m0, c));
             x1 = _mm512_add_ps(x1, _mm512_maskz_loadu_ps(m1, c + 16));
@@ -92,8 +110,8 @@ __attribute__((target("avx512f"))) static void kernel_12x32(const float *A, int 
 
 static _Thread_local float *tl_ap, *tl_bp; /* per-thread edge-tile and packing buffers */
 
-static int gemm_avx512(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc,
-                       int accumulate) {
+static int gemm_avx512(int M, int N, int K, const float *A, int lda, const float *B, int ldb, const float *bias,
+                       float *C, int ldc, int accumulate) {
     if (!tl_ap) {
         tl_ap = aligned_alloc(64, sizeof(float) * MR * KC);
         tl_bp = aligned_alloc(64, sizeof(float) * ((NC + NR - 1) / NR * NR) * KC);
@@ -125,7 +143,8 @@ static int gemm_avx512(int M, int N, int K, const float *A, int lda, const float
                             a = tl_ap;
                             la = kc;
                         }
-                        kernel_12x32(a, la, bp, kc, C + (size_t)(ic + ir) * ldc + jc + jr, ldc, m, n, acc);
+                        kernel_12x32(a, la, bp, kc, bias && pc == 0 ? bias + jc + jr : NULL,
+                                     C + (size_t)(ic + ir) * ldc + jc + jr, ldc, m, n, acc);
                     }
                 }
             }
@@ -164,16 +183,19 @@ int gemm_has_own_kernel(void) {
 #endif
 }
 
-void gemm_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc,
-             int accumulate) {
+void gemm_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb, const float *bias, float *C,
+             int ldc, int accumulate) {
     if (M <= 0 || N <= 0) return;
     if (K <= 0) {
-        if (!accumulate)
-            for (int i = 0; i < M; i++) memset(C + (size_t)i * ldc, 0, (size_t)N * sizeof(float));
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) {
+                float *c = C + (size_t)i * ldc + j;
+                *c = (accumulate ? *c : 0.0f) + (bias ? bias[j] : 0.0f);
+            }
         return;
     }
 #ifdef HAVE_AVX512_KERNEL
-    if (use_own_kernel() && gemm_avx512(M, N, K, A, lda, B, ldb, C, ldc, accumulate) == 0) return;
+    if (use_own_kernel() && gemm_avx512(M, N, K, A, lda, B, ldb, bias, C, ldc, accumulate) == 0) return;
 #endif
-    gemm_blas(M, N, K, A, lda, B, ldb, C, ldc, accumulate);
+    gemm_blas(M, N, K, A, lda, B, ldb, bias, C, ldc, accumulate);
 }

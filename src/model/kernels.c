@@ -15,13 +15,7 @@
 /* out (N, OUT) = inp (N, IN) @ w^T (w: (OUT, IN)) + bias (OUT) (bias may be NULL) */
 void matmul_forward(float *out, const float *inp, const float *w, const float *bias, int N, int IN,
                     int OUT) {
-    if (N <= 0) return;
-    float beta = 0.0f;
-    if (bias) {
-        for (int n = 0; n < N; n++) memcpy(out + (size_t)n * OUT, bias, (size_t)OUT * sizeof(float));
-        beta = 1.0f;
-    }
-    gemm_nt(N, OUT, IN, inp, IN, w, IN, out, OUT, beta != 0.0f);
+    gemm_nt(N, OUT, IN, inp, IN, w, IN, bias, out, OUT, 0);
 }
 
 void matmul_forward_ref(float *out, const float *inp, const float *w, const float *bias, int N,

@@ -122,10 +122,10 @@ void pool_forward(const easyrec_model *m, const er_acts *a, int B, easyrec_pooli
 void lm_head_forward(const easyrec_model *m, const er_acts *a, int row0, int T, float *z,
                      float *logits);
 
-/* gemm.c: C (M, N) = A (M, K) · B^T, B (N, K), row strides lda/ldb/ldc; accumulate: C +=.
- * Single-threaded in the calling thread. */
-void gemm_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc,
-             int accumulate);
+/* gemm.c: C (M, N) = A (M, K) · B^T + bias (N), B (N, K), row strides lda/ldb/ldc; bias may
+ * be NULL; accumulate: C += instead of =. Single-threaded in the calling thread. */
+void gemm_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb, const float *bias, float *C,
+             int ldc, int accumulate);
 const char *gemm_backend(void); /* "easyrec-avx512" or "cblas" */
 int gemm_has_own_kernel(void);  /* the CPU can run the AVX-512 kernel */
 void gemm_force_backend(int own); /* tests: 1 own kernel (only if supported), 0 cblas */
