@@ -97,6 +97,14 @@ const easyrec_config *easyrec_model_config(const easyrec_model *m);
 /* The model's tokenizer; owned by the model. */
 const easyrec_tokenizer *easyrec_model_tokenizer(const easyrec_model *m);
 
+/* A new model with HF's initialisation (Linear/Embedding weights N(0, 0.02), biases 0,
+ * LayerNorm 1/0, padding row 0) from a deterministic seed; no tokenizer attached. cfg's
+ * has_mlp / has_lm_head choose the optional heads. */
+int easyrec_model_init(const easyrec_config *cfg, uint64_t seed, easyrec_model **out);
+/* Write config.json + model.safetensors (F32, the original's tensor names) into the
+ * existing directory dir, each file atomically. Tokenizer files are not written. */
+int easyrec_model_save(const easyrec_model *m, const char *dir);
+
 /* Scratch of one caller thread (and of the workers it starts when opts.threads > 1).
  * Grows on demand to the largest batch seen; free with easyrec_ctx_free. easyrec runs its
  * BLAS calls single-threaded (openblas_set_num_threads(1)) and parallelises over batches

@@ -252,7 +252,41 @@ TEST(bad_ids_rejected) {
     easyrec_model_free(m);
 }
 
-CHECK_MAIN(CASE(roberta_safetensors_f32), CASE(roberta_bin_bf16_like_released),
+/* init -> save -> load gives back the same parameters, under the original's key names */
+TEST(init_save_load_round_trip) {
+    easyrec_config c = {0};
+    c.n_layers = 2, c.hidden = 16, c.n_heads = 2, c.ffn = 24, c.vocab_size = 50, c.max_positions = 20;
+    c.type_vocab_size = 1, c.pad_id = 1, c.layer_norm_eps = 1e-5f, c.is_roberta = 1, c.has_mlp = 1, c.has_lm_head = 1;
+    easyrec_model *m = NULL, *m2 = NULL;
+    REQUIRE(easyrec_model_init(&c, 7, &m) == EASYREC_OK);
+    char tmpl[] = "/tmp/easyrec-save-XXXXXX";
+    REQUIRE(mkdtemp(tmpl));
+    REQUIRE(easyrec_model_save(m, tmpl) == EASYREC_OK);
+    int rc = easyrec_model_load(tmpl, &m2);
+    if (rc) printf("    %s\n", easyrec_last_error());
+    REQUIRE(rc == EASYREC_OK);
+    CHECK_EQ_INT(m2->nparams, m->nparams);
+    CHECK(memcmp(m->buf, m2->buf, m->nparams * sizeof(float)) == 0);
+    CHECK_EQ_INT(m2->cfg.has_mlp, 1);
+    CHECK_EQ_INT(m2->cfg.has_lm_head, 1);
+    CHECK(m->w.wte[1 * 16 + 3] == 0.0f); /* padding row zeroed */
+    CHECK(m->w.ln1w[5] == 1.0f && m->w.ln1b[5] == 0.0f && m->w.qkvb[7] == 0.0f);
+    /* same seed, same weights; another seed, others */
+    easyrec_model *m3 = NULL;
+    REQUIRE(easyrec_model_init(&c, 7, &m3) == EASYREC_OK);
+    CHECK(memcmp(m->buf, m3->buf, m->nparams * sizeof(float)) == 0);
+    easyrec_model_free(m3);
+    REQUIRE(easyrec_model_init(&c, 8, &m3) == EASYREC_OK);
+    CHECK(memcmp(m->buf, m3->buf, m->nparams * sizeof(float)) != 0);
+    easyrec_model_free(m3);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpl);
+    CHECK(system(cmd) == 0);
+    easyrec_model_free(m);
+    easyrec_model_free(m2);
+}
+
+CHECK_MAIN(CASE(init_save_load_round_trip), CASE(roberta_safetensors_f32), CASE(roberta_bin_bf16_like_released),
            CASE(roberta_safetensors_bf16_no_lm_head), CASE(roberta_bin_f32_without_prefix_or_head),
            CASE(bert_safetensors_f16), CASE(matmul_matches_reference), CASE(gelu_matches_erf_form),
            CASE(bad_directories_give_clear_errors), CASE(bad_ids_rejected))

@@ -19,6 +19,7 @@ static const struct {
     {"similarity", cmd_similarity, "cosine of the first text with each other text"},
     {"tokenize", cmd_tokenize, "text lines on stdin -> JSON arrays of ids (--decode: reverse)"},
     {"tokenizer", cmd_tokenizer, "tokenizer train: learn a byte-level BPE vocabulary"},
+    {"init", cmd_init, "create a randomly initialised model directory"},
 };
 
 static void usage(FILE *f) {

@@ -1,0 +1,148 @@
+/* save.c — create a model from scratch (HF-style init) and write a model directory
+ * (config.json + model.safetensors with the original's tensor names), both by looping over
+ * er_param_table. The fused q/k/v rows are written back as separate query/key/value
+ * tensors, so the output loads in easyrec and in HF transformers (RobertaModel/Easyrec).
+ */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "core/rng.h"
+#include "io/tensors.h"
+#include "model/model.h"
+
+static int64_t dim_of(const easyrec_config *c, int d) {
+    switch (d) {
+    case ER_DIM_C: return c->hidden;
+    case ER_DIM_F: return c->ffn;
+    case ER_DIM_V: return c->vocab_size;
+    case ER_DIM_P: return c->max_positions;
+    case ER_DIM_TT: return c->type_vocab_size;
+    default: return 1;
+    }
+}
+
+static int present(const easyrec_config *c, int g) {
+    return g == ER_GROUP_CORE || (g == ER_GROUP_MLP && c->has_mlp) || (g == ER_GROUP_LM && c->has_lm_head);
+}
+
+/* HF RobertaPreTrainedModel._init_weights: Linear/Embedding ~ N(0, 0.02), biases 0,
+ * LayerNorm weight 1 / bias 0, the padding row of the word embeddings 0. */
+int easyrec_model_init(const easyrec_config *cfg, uint64_t seed, easyrec_model **out) {
+    *out = NULL;
+    easyrec_model *m = er_calloc(1, sizeof(*m));
+    if (!m) return EASYREC_ERR_NOMEM;
+    m->cfg = *cfg;
+    easyrec_config *c = &m->cfg;
+    if (c->n_layers < 1 || c->hidden < 1 || c->n_heads < 1 || c->hidden % c->n_heads || c->ffn < 1 ||
+        c->vocab_size < 1 || c->max_positions < 1 || c->type_vocab_size < 1 || c->pad_id < 0 ||
+        c->pad_id >= c->vocab_size || c->layer_norm_eps <= 0) {
+        easyrec_model_free(m);
+        return er_error(EASYREC_ERR_ARG, "invalid model configuration");
+    }
+    m->nparams = params_total(c);
+    m->buf = er_mallocarray(m->nparams, sizeof(float));
+    m->dir = er_strdup("(new model)");
+    if (!m->buf || !m->dir) {
+        easyrec_model_free(m);
+        return EASYREC_ERR_NOMEM;
+    }
+    params_assign(c, &m->w, m->buf);
+    er_rng r;
+    rng_seed(&r, seed);
+    for (int i = 0; i < er_param_table_len; i++) {
+        const er_param_spec *s = &er_param_table[i];
+        if (s->part != 0 || !present(c, s->group)) continue;
+        float *p = *(float **)((char *)&m->w + s->field);
+        size_t n = params_numel(c, s);
+        int is_ln = strstr(s->key, "LayerNorm") || strstr(s->key, "layer_norm");
+        int is_bias = s->cols == ER_DIM_NONE;
+        for (size_t k = 0; k < n; k++)
+            p[k] = is_ln && !strstr(s->key, ".bias") ? 1.0f : is_bias ? 0.0f : (float)(0.02 * rng_normal(&r));
+    }
+    memset(m->w.wte + (size_t)c->pad_id * c->hidden, 0, (size_t)c->hidden * sizeof(float));
+    *out = m;
+    return EASYREC_OK;
+}
+
+static int write_config(const easyrec_config *c, const char *path) {
+    json_t *o = json_object();
+    json_t *arch = json_array();
+    json_array_append_new(arch, json_string(c->has_mlp ? "Easyrec" : c->is_roberta ? "RobertaModel" : "BertModel"));
+    json_object_set_new(o, "architectures", arch);
+    json_object_set_new(o, "model_type", json_string(c->is_roberta ? "roberta" : "bert"));
+    json_object_set_new(o, "vocab_size", json_integer(c->vocab_size));
+    json_object_set_new(o, "hidden_size", json_integer(c->hidden));
+    json_object_set_new(o, "num_hidden_layers", json_integer(c->n_layers));
+    json_object_set_new(o, "num_attention_heads", json_integer(c->n_heads));
+    json_object_set_new(o, "intermediate_size", json_integer(c->ffn));
+    json_object_set_new(o, "hidden_act", json_string("gelu"));
+    json_object_set_new(o, "hidden_dropout_prob", json_real(0.1));
+    json_object_set_new(o, "attention_probs_dropout_prob", json_real(0.1));
+    json_object_set_new(o, "max_position_embeddings", json_integer(c->max_positions));
+    json_object_set_new(o, "type_vocab_size", json_integer(c->type_vocab_size));
+    json_object_set_new(o, "initializer_range", json_real(0.02));
+    json_object_set_new(o, "layer_norm_eps", json_real(c->layer_norm_eps));
+    json_object_set_new(o, "pad_token_id", json_integer(c->pad_id));
+    if (c->is_roberta) {
+        json_object_set_new(o, "bos_token_id", json_integer(0));
+        json_object_set_new(o, "eos_token_id", json_integer(2));
+    }
+    json_object_set_new(o, "position_embedding_type", json_string("absolute"));
+    json_object_set_new(o, "torch_dtype", json_string("float32"));
+    char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    if (!s) return er_error(EASYREC_ERR_NOMEM, "out of memory");
+    size_t n = strlen(s);
+    s[n] = '\n'; /* json_dumps leaves room for the NUL we overwrite; write n+1 bytes */
+    int rc = er_write_file_atomic(path, s, n + 1);
+    free(s);
+    return rc;
+}
+
+int easyrec_model_save(const easyrec_model *m, const char *dir) {
+    const easyrec_config *c = &m->cfg;
+    const char *prefix = c->is_roberta ? "roberta." : "bert.";
+    int cap = 0;
+    for (int i = 0; i < er_param_table_len; i++)
+        if (present(c, er_param_table[i].group))
+            cap += er_param_table[i].per_layer ? c->n_layers : 1;
+    er_tensor_out *t = er_calloc((size_t)cap, sizeof(*t));
+    char *names = er_calloc((size_t)cap, 200);
+    int n = 0, rc = EASYREC_OK;
+    if (!t || !names) {
+        rc = EASYREC_ERR_NOMEM;
+        goto out;
+    }
+    for (int i = 0; i < er_param_table_len; i++) {
+        const er_param_spec *s = &er_param_table[i];
+        if (!present(c, s->group)) continue;
+        const float *base = *(float *const *)((const char *)&m->w + s->field);
+        size_t one = (size_t)dim_of(c, s->rows) * (size_t)dim_of(c, s->cols);
+        for (int l = 0; l < (s->per_layer ? c->n_layers : 1); l++) {
+            char key[160];
+            snprintf(key, sizeof key, s->key, l);
+            char *name = names + (size_t)n * 200;
+            snprintf(name, 200, "%s%s", s->prefixed ? prefix : "", key);
+            t[n].name = name;
+            t[n].data = base + ((size_t)l * s->nparts + s->part) * one;
+            t[n].ndim = s->cols == ER_DIM_NONE ? 1 : 2;
+            t[n].shape[0] = dim_of(c, s->rows);
+            t[n].shape[1] = dim_of(c, s->cols);
+            n++;
+        }
+    }
+    char *cfg = er_path_join(dir, "config.json"), *st = er_path_join(dir, "model.safetensors");
+    if (!cfg || !st)
+        rc = EASYREC_ERR_NOMEM;
+    else if (!(rc = safetensors_write(st, t, n)))
+        rc = write_config(c, cfg);
+    free(cfg);
+    free(st);
+out:
+    free(t);
+    free(names);
+    return rc;
+}
