@@ -9,6 +9,15 @@ CC      ?= cc
 BUILD   ?= build
 OPT     ?= -O2
 PKGS    := openblas jansson libutf8proc libzip
+# Install missing Debian build dependencies first (fresh machine), before pkg-config runs.
+ifeq ($(filter clean,$(MAKECMDGOALS)),)
+ifneq ($(SKIP_SETUP),1)
+SETUP_STATUS := $(shell tools/setup.sh 1>&2 && echo ok)
+ifneq ($(SETUP_STATUS),ok)
+$(error tools/setup.sh failed: install gcc make pkg-config libopenblas-dev libjansson-dev libutf8proc-dev libzip-dev)
+endif
+endif
+endif
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) -g -fopenmp-simd -Wall -Wextra -Wno-unused-parameter -Iinclude -Isrc $(PKG_CFLAGS)
@@ -38,7 +47,7 @@ TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 LIB      := $(BUILD)/libeasyrec.a
 HDRS     := $(wildcard include/*.h src/*/*.h tests/*.h)
 
-.PHONY: all test sanitize fuzz fuzz-run bench demo clean fixtures setup
+.PHONY: all test sanitize fuzz fuzz-run bench demo clean fixtures
 all: $(BUILD)/easyrec
 
 $(BUILD)/%.o: %.c $(HDRS)
@@ -56,10 +65,7 @@ $(BUILD)/tests/%: tests/%.c $(LIB) $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
-setup:
-	@tools/setup.sh
-
-test: setup $(BUILD)/easyrec $(TESTS)
+test: $(BUILD)/easyrec $(TESTS)
 	@EASYREC_BIN=$(BUILD)/easyrec tests/run.sh $(TESTS)
 
 sanitize:
