@@ -1,54 +1,69 @@
-/* test_gemm.c — gemm_nt (own AVX-512 kernel where the CPU has it, and CBLAS) against a
- * plain double-precision triple loop, over shapes that hit every edge of the blocking
- * (M, N, K not multiples of the 12x32 tile or the K/N blocks), strided operands and
- * accumulation. Tolerance: 1e-5 relative to the sum of |products| (fp32 reassociation). */
+/* test_gemm.c — gemm (own AVX-512 kernel where the CPU has it, and CBLAS) against a plain
+ * double-precision loop, in all three forms the encoder uses (A·B^T, A·B, A^T·B), over
+ * shapes that hit every edge of the blocking (M, N, K not multiples of the 12x32 tile or
+ * the K/N blocks), strided operands, bias and accumulation; gemm_mt bit-identical for 1, 2
+ * and 3 threads. Tolerance: 1e-5 relative to the sum of |products| (fp32 reassociation). */
 #include <stdlib.h>
 
 #include "check.h"
 #include "model/model.h"
 
-static void run_shape(int M, int N, int K, int lda, int ldb, int ldc, int acc, int with_bias) {
-    float *A = malloc(sizeof(float) * (size_t)M * lda), *B = malloc(sizeof(float) * (size_t)N * ldb);
-    float *C = malloc(sizeof(float) * (size_t)M * ldc);
-    for (size_t i = 0; i < (size_t)M * lda; i++) A[i] = (float)((int)(i * 2654435761u % 2001) - 1000) / 1000.0f;
-    for (size_t i = 0; i < (size_t)N * ldb; i++) B[i] = (float)((int)(i * 40503u % 1999) - 999) / 999.0f;
-    for (size_t i = 0; i < (size_t)M * ldc; i++) C[i] = (float)(i % 13) - 6.0f;
-    float *C0 = malloc(sizeof(float) * (size_t)M * ldc), *bias = malloc(sizeof(float) * (size_t)N);
+/* op(A) (i, k), op(B) (k, j) of the stored operands */
+static float opa(const float *A, int lda, int ta, int i, int k) { return ta ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k]; }
+static float opb(const float *B, int ldb, int tb, int k, int j) { return tb ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j]; }
+
+static void run_shape(int ta, int tb, int M, int N, int K, int pad, int acc, int with_bias) {
+    int lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad, ldc = N + pad;
+    size_t na = (size_t)(ta ? K : M) * lda, nb = (size_t)(tb ? N : K) * ldb, nc = (size_t)M * ldc;
+    float *A = malloc(sizeof(float) * (na + 1)), *B = malloc(sizeof(float) * (nb + 1));
+    float *C = malloc(sizeof(float) * (nc + 1)), *C0 = malloc(sizeof(float) * (nc + 1));
+    float *bias = malloc(sizeof(float) * (size_t)(N + 1));
+    for (size_t i = 0; i < na; i++) A[i] = (float)((int)(i * 2654435761u % 2001) - 1000) / 1000.0f;
+    for (size_t i = 0; i < nb; i++) B[i] = (float)((int)(i * 40503u % 1999) - 999) / 999.0f;
+    for (size_t i = 0; i < nc; i++) C0[i] = C[i] = (float)(i % 13) - 6.0f;
     for (int j = 0; j < N; j++) bias[j] = (float)(j % 11) * 0.25f - 1.0f;
-    for (size_t i = 0; i < (size_t)M * ldc; i++) C0[i] = C[i];
-    gemm_nt(M, N, K, A, lda, B, ldb, with_bias ? bias : NULL, C, ldc, acc);
+    gemm(ta, tb, M, N, K, A, lda, B, ldb, with_bias ? bias : NULL, C, ldc, acc);
     int bad = 0;
     for (int i = 0; i < M && !bad; i++)
         for (int j = 0; j < ldc && !bad; j++) {
-            double ref = acc ? C0[(size_t)i * ldc + j] : 0.0;
-            if (with_bias && j < N) ref += bias[j];
-            double mag = fabs(ref);
-            if (j >= N) { /* columns past N must be untouched */
-                if (C[(size_t)i * ldc + j] != C0[(size_t)i * ldc + j]) bad = 1;
+            size_t o = (size_t)i * ldc + j;
+            if (j >= N) { /* columns past N are untouched */
+                bad = C[o] != C0[o];
                 continue;
             }
+            double ref = (acc ? C0[o] : 0.0) + (with_bias ? bias[j] : 0.0), mag = fabs(ref);
             for (int k = 0; k < K; k++) {
-                double p = (double)A[(size_t)i * lda + k] * B[(size_t)j * ldb + k];
+                double p = (double)opa(A, lda, ta, i, k) * opb(B, ldb, tb, k, j);
                 ref += p;
                 mag += fabs(p);
             }
-            if (fabs(C[(size_t)i * ldc + j] - ref) > 1e-5 * (mag + 1)) bad = 1;
+            bad = fabs(C[o] - ref) > 1e-5 * (mag + 1);
         }
-    if (bad) printf("    shape M=%d N=%d K=%d lda=%d ldb=%d ldc=%d acc=%d bias=%d (%s)\n", M, N, K, lda, ldb, ldc,
-                    acc, with_bias, gemm_backend());
+    if (bad)
+        printf("    ta=%d tb=%d M=%d N=%d K=%d pad=%d acc=%d bias=%d (%s)\n", ta, tb, M, N, K, pad, acc, with_bias,
+               gemm_backend());
     CHECK(!bad);
+    /* column-split threads: bit-identical for 1, 2 and 3 threads */
+    float *C1 = malloc(sizeof(float) * (nc + 1)), *C2 = malloc(sizeof(float) * (nc + 1));
+    for (size_t i = 0; i < nc; i++) C1[i] = C0[i];
+    gemm_mt(ta, tb, M, N, K, A, lda, B, ldb, with_bias ? bias : NULL, C1, ldc, acc, 1);
+    for (int th = 2; th <= 3; th++) {
+        for (size_t i = 0; i < nc; i++) C2[i] = C0[i];
+        gemm_mt(ta, tb, M, N, K, A, lda, B, ldb, with_bias ? bias : NULL, C2, ldc, acc, th);
+        CHECK(memcmp(C2, C1, sizeof(float) * nc) == 0);
+    }
+    free(C1), free(C2);
     free(A), free(B), free(C), free(C0), free(bias);
 }
 
 static void all_shapes(void) {
-    static const int dims[][3] = {{1, 1, 1},    {12, 32, 256}, {13, 33, 257}, {11, 31, 255}, {97, 769, 300},
-                                  {5, 1000, 7}, {200, 64, 768}, {1, 2304, 768}, {24, 17, 1030}, {3, 5, 0}};
-    for (size_t s = 0; s < sizeof dims / sizeof dims[0]; s++) {
-        int M = dims[s][0], N = dims[s][1], K = dims[s][2];
-        run_shape(M, N, K, K, K, N, 0, 0);
-        run_shape(M, N, K, K, K, N, 0, 1);
-        run_shape(M, N, K, K + 3, K + 5, N + 7, 1, 0);
-        run_shape(M, N, K, K + 3, K + 5, N + 7, 1, 1);
+    static const int dims[][3] = {{1, 1, 1},     {12, 32, 256}, {13, 33, 257},  {11, 31, 255}, {97, 769, 300},
+                                  {5, 1000, 7},  {200, 64, 768}, {1, 2304, 768}, {24, 17, 1030}, {3, 5, 0}};
+    for (int form = 0; form < 3; form++) {
+        int ta = form == 2, tb = form == 0;
+        for (size_t s = 0; s < sizeof dims / sizeof dims[0]; s++)
+            for (int v = 0; v < 4; v++)
+                run_shape(ta, tb, dims[s][0], dims[s][1], dims[s][2], v & 1 ? 5 : 0, v >> 1, v & 1);
     }
 }
 

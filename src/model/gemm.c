@@ -1,4 +1,5 @@
-/* gemm.c — C (M, N) [+]= A (M, K) · B^T with B (N, K): every nn.Linear of the encoder.
+/* gemm.c — C (M, N) [+]= op(A) (M, K) · op(B) (K, N) (+ bias): every nn.Linear of the
+ * encoder (A · W^T) and its backward (dout · W, dout^T · inp).
  *
  * On CPUs with AVX-512 a GotoBLAS-style blocked kernel of our own (packed 12x32 register
  * tiles, 24 zmm accumulators) runs single-threaded in the caller's thread; elsewhere, or
@@ -6,8 +7,10 @@
  * OpenBLAS 0.3.21 runs AVX2 kernels on this machine class (OPENBLAS_CORETYPE=Haswell is
  * forced where its newer kernels were unreliable), leaving half of the FMA width unused.
  * The bias of the Linear is added when the tile is stored (no separate pass).
- * Not a general BLAS: no transposes other than B^T, no alpha, no threading (easyrec
- * parallelises over batches). tests/test_gemm.c checks it against a plain triple loop.
+ * Not a general BLAS: no alpha. gemm_nt/gemm run in the calling thread (inference
+ * parallelises over batches); gemm_mt splits the columns of C over threads, so every
+ * element is computed exactly as single-threaded (results independent of thread count).
+ * tests/test_gemm.c checks every form against a plain loop.
  */
 #include <cblas.h>
 #include <stdlib.h>
@@ -33,8 +36,8 @@
 #define NC 768 /* N block: the packed B block (NC x KC) stays in L2 */
 #endif
 
-static void gemm_blas(int M, int N, int K, const float *A, int lda, const float *B, int ldb, const float *bias,
-                      float *C, int ldc, int accumulate) {
+static void gemm_blas(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                      const float *bias, float *C, int ldc, int accumulate) {
     if (bias) {
         for (int i = 0; i < M; i++) {
             float *c = C + (size_t)i * ldc;
@@ -45,20 +48,27 @@ static void gemm_blas(int M, int N, int K, const float *A, int lda, const float 
         }
         accumulate = 1;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, A, lda, B, ldb,
-                accumulate ? 1.0f : 0.0f, C, ldc);
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, 1.0f, A,
+                lda, B, ldb, accumulate ? 1.0f : 0.0f, C, ldc);
 }
 
 #ifdef HAVE_AVX512_KERNEL
-/* A is read in place (12 rows of one K block stay in L1); only B is packed:
- * Bp: NR-column panels, element (n, k) at k*NR + n, zero columns past n. */
-
-static void pack_b(float *Bp, const float *B, int ldb, int n, int kc) {
+/* A is read in place (12 rows of one K block stay in L1): element (r, k) at A[r*rsa + k*csa].
+ * Only B is packed: op(B) element (k, n) at B[n*sn + k*sk] goes to NR-column panels,
+ * (n, k) at k*NR + n, zero columns past n. */
+static void pack_b(float *Bp, const float *B, size_t sn, size_t sk, int n, int kc) {
     for (int j0 = 0; j0 < n; j0 += NR) {
         int nr = n - j0 < NR ? n - j0 : NR;
-        for (int c = 0; c < nr; c++) {
-            const float *src = B + (size_t)(j0 + c) * ldb;
-            for (int k = 0; k < kc; k++) Bp[k * NR + c] = src[k];
+        if (sk == 1) {
+            for (int c = 0; c < nr; c++) {
+                const float *src = B + (size_t)(j0 + c) * sn;
+                for (int k = 0; k < kc; k++) Bp[k * NR + c] = src[k];
+            }
+        } else {
+            for (int k = 0; k < kc; k++) {
+                const float *src = B + (size_t)k * sk + (size_t)j0 * sn;
+                for (int c = 0; c < nr; c++) Bp[k * NR + c] = src[(size_t)c * sn];
+            }
         }
         for (int c = nr; c < NR; c++)
             for (int k = 0; k < kc; k++) Bp[k * NR + c] = 0.0f;
@@ -66,11 +76,11 @@ static void pack_b(float *Bp, const float *B, int ldb, int n, int kc) {
     }
 }
 
-/* C tile (m <= MR rows, n <= NR cols) [+]= A rows (MR x kc, row stride lda) · Bp panel
- * (+ bias (n) when bias != NULL) */
-__attribute__((target("avx512f"))) static void kernel_12x32(const float *A, int lda, const float *Bp, int kc,
-                                                              const float *bias, float *C, int ldc, int m, int n,
-                                                              int accumulate) {
+/* C tile (m <= MR rows, n <= NR cols) [+]= A (MR x kc, element (r, k) at r*rsa + k*csa) ·
+ * Bp panel (+ bias (n) when bias != NULL) */
+__attribute__((target("avx512f"))) static void kernel_12x32(const float *A, size_t rsa, size_t csa, const float *Bp,
+                                                              int kc, const float *bias, float *C, int ldc, int m,
+                                                              int n, int accumulate) {
     __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00,
            c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00,
            c80 = c00, c81 = c00, c90 = c00, c91 = c00, ca0 = c00, ca1 = c00, cb0 = c00, cb1 = c00;
@@ -78,13 +88,13 @@ __attribute__((target("avx512f"))) static void kernel_12x32(const float *A, int 
         __m512 b0 = _mm512_loadu_ps(Bp), b1 = _mm512_loadu_ps(Bp + 16);
         __m512 a;
 #define ROW(r, x0, x1)                                                                                         \
-    a = _mm512_set1_ps(A[(r) * (size_t)lda]);                                                                              \
+    a = _mm512_set1_ps(A[(r)*rsa]);                                                                                        \
     x0 = _mm512_fmadd_ps(a, b0, x0);                                                                           \
     x1 = _mm512_fmadd_ps(a, b1, x1);
         ROW(0, c00, c01) ROW(1, c10, c11) ROW(2, c20, c21) ROW(3, c30, c31) ROW(4, c40, c41) ROW(5, c50, c51)
         ROW(6, c60, c61) ROW(7, c70, c71) ROW(8, c80, c81) ROW(9, c90, c91) ROW(10, ca0, ca1) ROW(11, cb0, cb1)
 #undef ROW
-        A++;
+        A += csa;
         Bp += NR;
     }
     __m512 acc[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51},
@@ -110,8 +120,10 @@ __attribute__((target("avx512f"))) static void kernel_12x32(const float *A, int 
 
 static _Thread_local float *tl_ap, *tl_bp; /* per-thread edge-tile and packing buffers */
 
-static int gemm_avx512(int M, int N, int K, const float *A, int lda, const float *B, int ldb, const float *bias,
-                       float *C, int ldc, int accumulate) {
+static int gemm_avx512(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                       const float *bias, float *C, int ldc, int accumulate) {
+    size_t rsa = ta ? 1 : (size_t)lda, csa = ta ? (size_t)lda : 1; /* op(A) (r, k) */
+    size_t sn = tb ? (size_t)ldb : 1, sk = tb ? 1 : (size_t)ldb;   /* op(B) (k, n) at n*sn + k*sk */
     if (!tl_ap) {
         tl_ap = aligned_alloc(64, sizeof(float) * MR * KC);
         tl_bp = aligned_alloc(64, sizeof(float) * ((NC + NR - 1) / NR * NR) * KC);
@@ -127,7 +139,7 @@ static int gemm_avx512(int M, int N, int K, const float *A, int lda, const float
         for (int pc = 0; pc < K; pc += KC) {
             int kc = K - pc < KC ? K - pc : KC;
             int acc = accumulate || pc > 0;
-            pack_b(tl_bp, B + (size_t)jc * ldb + pc, ldb, nc, kc);
+            pack_b(tl_bp, B + (size_t)jc * sn + (size_t)pc * sk, sn, sk, nc, kc);
             for (int ic = 0; ic < M; ic += MC) {
                 int mc = M - ic < MC ? M - ic : MC;
                 for (int jr = 0; jr < nc; jr += NR) {
@@ -135,15 +147,17 @@ static int gemm_avx512(int M, int N, int K, const float *A, int lda, const float
                     int n = nc - jr < NR ? nc - jr : NR;
                     for (int ir = 0; ir < mc; ir += MR) {
                         int m = mc - ir < MR ? mc - ir : MR;
-                        const float *a = A + (size_t)(ic + ir) * lda + pc;
-                        int la = lda;
+                        const float *a = A + (size_t)(ic + ir) * rsa + (size_t)pc * csa;
+                        size_t r_s = rsa, c_s = csa;
                         if (m < MR) { /* edge tile: zero-padded copy so the kernel never reads past A */
                             memset(tl_ap, 0, sizeof(float) * MR * kc);
-                            for (int r = 0; r < m; r++) memcpy(tl_ap + (size_t)r * kc, a + (size_t)r * lda, sizeof(float) * kc);
+                            for (int r = 0; r < m; r++)
+                                for (int k = 0; k < kc; k++) tl_ap[(size_t)r * kc + k] = a[r * rsa + k * csa];
                             a = tl_ap;
-                            la = kc;
+                            r_s = (size_t)kc;
+                            c_s = 1;
                         }
-                        kernel_12x32(a, la, bp, kc, bias && pc == 0 ? bias + jc + jr : NULL,
+                        kernel_12x32(a, r_s, c_s, bp, kc, bias && pc == 0 ? bias + jc + jr : NULL,
                                      C + (size_t)(ic + ir) * ldc + jc + jr, ldc, m, n, acc);
                     }
                 }
@@ -183,8 +197,8 @@ int gemm_has_own_kernel(void) {
 #endif
 }
 
-void gemm_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb, const float *bias, float *C,
-             int ldc, int accumulate) {
+void gemm(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb, const float *bias,
+          float *C, int ldc, int accumulate) {
     if (M <= 0 || N <= 0) return;
     if (K <= 0) {
         for (int i = 0; i < M; i++)
@@ -195,7 +209,29 @@ void gemm_nt(int M, int N, int K, const float *A, int lda, const float *B, int l
         return;
     }
 #ifdef HAVE_AVX512_KERNEL
-    if (use_own_kernel() && gemm_avx512(M, N, K, A, lda, B, ldb, bias, C, ldc, accumulate) == 0) return;
+    if (use_own_kernel() && gemm_avx512(ta, tb, M, N, K, A, lda, B, ldb, bias, C, ldc, accumulate) == 0) return;
 #endif
-    gemm_blas(M, N, K, A, lda, B, ldb, bias, C, ldc, accumulate);
+    gemm_blas(ta, tb, M, N, K, A, lda, B, ldb, bias, C, ldc, accumulate);
+}
+
+void gemm_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb, const float *bias, float *C,
+             int ldc, int accumulate) {
+    gemm(0, 1, M, N, K, A, lda, B, ldb, bias, C, ldc, accumulate);
+}
+
+/* Columns go out in fixed chunks whatever the thread count, so each chunk is the same call
+ * (and, with CBLAS, the same blocking) for 1 or many threads: results are bit-identical. */
+#define MT_CHUNK (8 * NR)
+
+void gemm_mt(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+             const float *bias, float *C, int ldc, int accumulate, int nthreads) {
+    int chunks = (N + MT_CHUNK - 1) / MT_CHUNK;
+    if (nthreads > chunks) nthreads = chunks;
+    if (nthreads < 1) nthreads = 1;
+#pragma omp parallel for num_threads(nthreads) schedule(static, 1)
+    for (int c = 0; c < chunks; c++) {
+        int j0 = c * MT_CHUNK, n = N - j0 < MT_CHUNK ? N - j0 : MT_CHUNK;
+        const float *b = B + (tb ? (size_t)j0 * ldb : (size_t)j0);
+        gemm(ta, tb, M, n, K, A, lda, b, ldb, bias ? bias + j0 : NULL, C + j0, ldc, accumulate);
+    }
 }
