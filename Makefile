@@ -37,7 +37,7 @@ CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-re
 LDFLAGS += -fsanitize=address,undefined
 endif
 
-LIB_SRC  := $(sort $(wildcard src/core/*.c src/io/*.c src/tokenizer/*.c src/model/*.c src/data/*.c src/eval/*.c))
+LIB_SRC  := $(sort $(wildcard src/core/*.c src/io/*.c src/tokenizer/*.c src/model/*.c src/data/*.c src/eval/*.c src/train/*.c))
 CLI_SRC  := $(sort $(wildcard src/cli/*.c))
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))

@@ -71,6 +71,10 @@ size_t params_total(const easyrec_config *c);
 /* Point every field of p into buf (params_total floats). */
 void params_assign(const easyrec_config *c, er_params *p, float *buf);
 
+/* The tensor named `name` (checkpoint key, with or without the encoder prefix) inside p;
+ * *numel its size. NULL if the name is unknown or its group absent. */
+float *params_find(const easyrec_config *c, const er_params *p, const char *name, size_t *numel);
+
 /* ---- model ---- */
 
 struct easyrec_model {

@@ -121,6 +121,23 @@ static float *spec_dest(const easyrec_config *c, const er_params *p, const er_pa
     return base + ((size_t)l * s->nparts + s->part) * one;
 }
 
+float *params_find(const easyrec_config *c, const er_params *p, const char *name, size_t *numel) {
+    const char *base = name;
+    if (!strncmp(name, "roberta.", 8) || !strncmp(name, "bert.", 5)) base = strchr(name, '.') + 1;
+    for (int i = 0; i < er_param_table_len; i++) {
+        const er_param_spec *s = &er_param_table[i];
+        if (!group_present(c, s->group) || (s->prefixed != (base != name) && base != name)) continue;
+        for (int l = 0; l < (s->per_layer ? c->n_layers : 1); l++) {
+            char key[160];
+            snprintf(key, sizeof key, s->key, l);
+            if (strcmp(key, base) != 0) continue;
+            if (numel) *numel = spec_tensor_numel(c, s);
+            return spec_dest(c, p, s, l);
+        }
+    }
+    return NULL;
+}
+
 static void shape_str(char *buf, size_t cap, const int64_t *shape, int ndim) {
     size_t k = (size_t)snprintf(buf, cap, "[");
     for (int i = 0; i < ndim && k < cap; i++)

@@ -1,0 +1,140 @@
+/* train.h — training: the encoder forward that keeps what backward needs, every backward
+ * pass, the EasyRec losses and AdamW.
+ *
+ * Shapes as in model/model.h: a packed batch of B sequences, N real tokens, rows of
+ * sequence b at [off[b], off[b+1]). Gradients live in one flat buffer laid out exactly like
+ * the parameters (params_assign on it gives the er_params view `g`). Every kernel writes
+ * disjoint outputs per thread and reduces in a fixed order, so a step gives bit-identical
+ * results for any thread count.
+ */
+#ifndef ER_TRAIN_H
+#define ER_TRAIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model/model.h"
+
+/* ---- dropout: a counter-based hash decides each element, so masks need no storage and
+ * are the same whatever the thread count or evaluation order ---- */
+typedef struct {
+    float p;       /* drop probability (0: off) */
+    uint64_t seed; /* per step */
+} er_dropout;
+
+/* keep element i of dropout site `site`? */
+int dropout_keep(const er_dropout *d, uint32_t site, size_t i);
+/* x (n) *= keep ? 1/(1-p) : 0  (forward and backward are the same operation) */
+void dropout_apply(const er_dropout *d, uint32_t site, float *x, size_t n);
+
+/* ---- activations kept by the training forward ---- */
+typedef struct {
+    int L, C, F, NH;
+    size_t cap_tokens, cap_probs;
+    int cap_seqs;
+    int B, N;
+    int *off;            /* (B+1) */
+    int32_t *ids;        /* (N) */
+    int *pos;            /* (N) */
+    size_t *poff;        /* (B+1) offsets of each sequence's NH*T*T probabilities */
+    float *emb;          /* (N, C) word+type+position sum, pre-LN */
+    float *emb_mean, *emb_rstd; /* (N) */
+    float *x;            /* (L+1, N, C) layer inputs; x[L] = last hidden states */
+    float *qkv;          /* (L, N, 3C) */
+    float *probs;        /* (L, cap_probs) softmax probabilities before dropout */
+    float *atty;         /* (L, N, C) heads' (dropout(P) V) merged */
+    float *s1;           /* (L, N, C) x + dropout(attention projection), pre-LN1 */
+    float *ln1_mean, *ln1_rstd; /* (L, N) */
+    float *a;            /* (L, N, C) LN1 output */
+    float *hpre;         /* (L, N, F) FFN pre-activation */
+    float *s2;           /* (L, N, C) a + dropout(FFN output), pre-LN2 */
+    float *ln2_mean, *ln2_rstd; /* (L, N) */
+    /* scratch */
+    float *t_nc, *t_nc2, *t_nf; /* (N, C), (N, C), (N, F) */
+    float *dx, *dqkv;           /* (N, C), (N, 3C) */
+    float *dprob;               /* (max T * T) per thread: (threads, cap_len^2) */
+    int cap_len, threads;
+} er_train_acts;
+
+int train_acts_init(er_train_acts *a, const easyrec_config *c, size_t cap_tokens, int cap_seqs, int cap_len,
+                    int threads);
+void train_acts_free(er_train_acts *a);
+
+/* Forward over the packed batch (a->off, a->ids filled by the caller, a->B set): leaves the
+ * last hidden states in x[L]. Dropout sites are numbered from the layer index. */
+void encoder_forward_train(const easyrec_model *m, er_train_acts *a, const er_dropout *drop);
+/* Backward from dlast (N, C) (gradient of the loss w.r.t. x[L]; overwritten) into g. */
+void encoder_backward(const easyrec_model *m, er_params *g, er_train_acts *a, float *dlast,
+                      const er_dropout *drop);
+
+/* ---- kernels with their backward (train_layers.c) ---- */
+/* out (N, C) = LN(inp); saves mean, rstd (N) */
+void layernorm_forward_train(float *out, float *mean, float *rstd, const float *inp, const float *w,
+                             const float *b, int N, int C, float eps, int threads);
+/* dinp (N, C) = (or +=, accumulate) LN backward of dout; dw, db (C) += */
+void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                        const float *mean, const float *rstd, const float *w, int N, int C, int accumulate,
+                        int threads);
+/* dx (n) = dout * GELU'(x)   (in place allowed: dx == dout) */
+void gelu_backward(float *dx, const float *x, const float *dout, size_t n);
+/* db (OUT) += column sums of dout (N, OUT) */
+void bias_backward(float *db, const float *dout, int N, int OUT, int threads);
+
+/* ---- heads and losses (train_loss.c) ---- */
+
+/* EasyRec contrastive loss over n users, n positives, n negatives.
+ * e (3n, C): rows [users; positives; negatives] = tanh(mlp(h[<s>])) embeddings.
+ * logits[i, j] = cos(u_i, p_j)/temp for j < n, cos(u_i, n_{j-n})/temp after: (n, 2n).
+ * Returns mean_i CE(logits_i, i); de (3n, C) = dL/de. */
+double contrastive_loss(const float *e, float *de, int n, int C, float temp);
+
+/* MLM cross-entropy over R selected rows: hid (R, C) final states at the selected positions,
+ * labels (R). Returns the mean CE; dhid (R, C) = d(mean CE)/dhid * scale; g: lm_head grads
+ * (+= scale * ...). Scratch: z (R, C) x 3, logits (R, V). */
+double mlm_loss(const easyrec_model *m, er_params *g, const float *hid, const int32_t *labels, int R, float scale,
+                float *dhid, float *scratch, float *logits, int threads);
+size_t mlm_scratch_floats(const easyrec_config *c, int R);
+
+/* ---- one EasyRec training step (train_step.c) ---- */
+
+/* A batch of n (user, positive, negative) triples, tokenized: 6n sequences packed in one
+ * array, in this order: n users, n positives, n negatives (the contrastive passes), then the
+ * 3n MLM copies interleaved u1 p1 n1 u2 ... (masked ids). labels: one per token of the MLM
+ * part (off[3n] .. off[6n]), -100 where the token is not predicted. */
+typedef struct {
+    int n;
+    int32_t *ids;    /* (off[6n]) */
+    int *off;        /* (6n + 1) */
+    int32_t *labels; /* (off[6n] - off[3n]) */
+} er_batch;
+
+typedef struct {
+    er_train_acts acts;
+    float *e, *de, *z;    /* (3n, C) embeddings, their gradient, mlp pre-activation */
+    float *dlast;         /* (N, C) */
+    float *mlm_hid, *mlm_dhid, *mlm_scratch, *mlm_logits; /* masked rows */
+    int32_t *mlm_labels;
+    int *mlm_rows;
+    size_t cap_tokens;
+    int cap_n, threads;
+} er_step;
+
+int step_init(er_step *s, const easyrec_config *c, int cap_n, size_t cap_tokens, int cap_len, int threads);
+void step_free(er_step *s);
+
+/* Loss = L_cl + mlm_weight * L_mlm of the batch; gradients ADDED into g (scaled by
+ * grad_scale, e.g. 1/accumulation steps). Returns the total; *l_cl, *l_mlm the parts. */
+double train_step(const easyrec_model *m, er_params *g, er_step *s, const er_batch *b, float temp,
+                  float mlm_weight, float grad_scale, const er_dropout *drop, double *l_cl, double *l_mlm);
+
+/* ---- optimiser (adamw.c) ---- */
+typedef struct {
+    float lr, beta1, beta2, eps, weight_decay;
+} er_adamw;
+
+/* One AdamW step (torch.optim.AdamW semantics: decoupled decay p -= lr*wd*p, bias-corrected
+ * moments) over n params; decay_mask (n) or NULL selects decayed entries; t >= 1. */
+void adamw_step(const er_adamw *h, float *p, const float *grad, float *m, float *v, size_t n, long t,
+                const uint8_t *decay_mask, int threads);
+
+#endif
