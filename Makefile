@@ -92,6 +92,7 @@ bench: $(BUILD)/easyrec
 
 fixtures:
 	/usr/bin/python3 tools/gen_fixtures.py tests/fixtures
+	/usr/bin/python3 tools/gen_train_fixture.py tests/fixtures
 
 clean:
 	rm -rf build build-asan build-fuzz
