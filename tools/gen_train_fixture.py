@@ -103,3 +103,50 @@ def main(out):
 
 if __name__ == "__main__":
     main(os.path.join(sys.argv[1] if len(sys.argv) > 1 else "tests/fixtures", "train"))
+
+
+def make_datasets(out):
+    """Two tiny SYNTHETIC datasets in the EasyRec release layout for trainer tests
+    (tests/test_trainer.c): d1 has user profiles, d2 has none (users described by their
+    training items). Every file carries a ".in" suffix (the test copies them to a temporary
+    directory under their layout names), so nothing here looks like release data."""
+    import random
+    import pickle
+    import scipy.sparse as sp
+    import numpy as np
+    words = ("basketball soccer swimming jazz rock novels cooking garden puzzle camping chess movies "
+             "painting yoga hiking coffee science history travel music").split()
+    for name, n_users, n_items, with_users in (("d1", 16, 30, True), ("d2", 10, 24, False)):
+        rnd = random.Random(name)
+        d = os.path.join(out, "data", name)
+        os.makedirs(os.path.join(d, "diverse_profile"), exist_ok=True)
+        topic = [rnd.randrange(len(words)) for _ in range(n_items)]
+        mats = {"trn": [], "val": [], "tst": []}
+        for u in range(n_users):
+            items = rnd.sample(range(n_items), 5)
+            mats["trn"] += [(u, i) for i in items[:3]]
+            mats["val"].append((u, items[3]))
+            if u % 3:
+                mats["tst"].append((u, items[4]))
+        for split, pairs in mats.items():
+            r, c = zip(*pairs)
+            m = sp.coo_matrix((np.ones(len(r)), (np.array(r, dtype=np.int32), np.array(c, dtype=np.int32))),
+                              shape=(n_users, n_items))
+            with open(os.path.join(d, f"{split}_mat.pkl.in"), "wb") as f:
+                pickle.dump(m, f, protocol=4)
+
+        def write(path, key, texts):
+            with open(path + ".in", "w") as f:
+                for i, t in enumerate(texts):
+                    f.write(json.dumps({key: i, "profile": t}) + "\n")
+        item_text = [f"This item suits fans of {words[t]} and {words[(t + 3) % len(words)]}." for t in topic]
+        write(os.path.join(d, "item_profile.json"), "item_id", item_text)
+        write(os.path.join(d, "diverse_profile", "diverse_item_profile_0.json"), "item_id",
+              [f"People who love {words[t]} will enjoy this." for t in topic])
+        if with_users:
+            write(os.path.join(d, "user_profile.json"), "user_id",
+                  [f"This user likes {words[topic[i]]}." for i in (rnd.randrange(n_items) for _ in range(n_users))])
+
+
+if __name__ == "__main__" and len(sys.argv) > 1:
+    make_datasets(os.path.join(sys.argv[1], "train"))

@@ -20,6 +20,8 @@ static const struct {
     {"tokenize", cmd_tokenize, "text lines on stdin -> JSON arrays of ids (--decode: reverse)"},
     {"tokenizer", cmd_tokenizer, "tokenizer train: learn a byte-level BPE vocabulary"},
     {"init", cmd_init, "create a randomly initialised model directory"},
+    {"train", cmd_train, "train an EasyRec encoder (contrastive + MLM)"},
+    {"eval", cmd_eval, "zero-shot full-ranking Recall/NDCG of a model, embeddings or a baseline"},
 };
 
 static void usage(FILE *f) {

@@ -91,6 +91,10 @@ int config_load(const char *path, easyrec_config *cfg);
 /* Fill m->w from the checkpoint in dir (safetensors preferred, else pytorch_model.bin). */
 int params_load_dir(easyrec_model *m, const char *dir);
 
+/* Keep the bottom n_layers (<= 0: all) and add the EasyRec / MLM heads when asked and
+ * absent, initialised like easyrec_model_init from seed (save.c). */
+int model_reshape(easyrec_model *m, int n_layers, int want_mlp, int want_lm, uint64_t seed);
+
 /* ---- forward (kernels.c, forward.c) ---- */
 
 /* Scratch of one thread for packed batches of up to cap_tokens tokens and max_len tokens per

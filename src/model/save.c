@@ -67,6 +67,36 @@ int easyrec_model_init(const easyrec_config *cfg, uint64_t seed, easyrec_model *
     return EASYREC_OK;
 }
 
+int model_reshape(easyrec_model *m, int n_layers, int want_mlp, int want_lm, uint64_t seed) {
+    easyrec_config nc = m->cfg;
+    if (n_layers > 0) {
+        if (n_layers > m->cfg.n_layers)
+            return er_error(EASYREC_ERR_ARG, "cannot keep %d layers of a %d-layer model", n_layers, m->cfg.n_layers);
+        nc.n_layers = n_layers;
+    }
+    nc.has_mlp = m->cfg.has_mlp || want_mlp;
+    nc.has_lm_head = m->cfg.has_lm_head || want_lm;
+    easyrec_model *fresh = NULL;
+    int rc = easyrec_model_init(&nc, seed, &fresh); /* new heads keep this initialisation */
+    if (rc) return rc;
+    for (int i = 0; i < er_param_table_len; i++) {
+        const er_param_spec *s = &er_param_table[i];
+        if (s->part != 0 || !present(&m->cfg, s->group)) continue;
+        const float *src = *(float *const *)((const char *)&m->w + s->field);
+        float *dst = *(float **)((char *)&fresh->w + s->field);
+        /* per-layer tensors are stacked by layer: the bottom layers are a prefix */
+        memcpy(dst, src, params_numel(&nc, s) * sizeof(float));
+    }
+    free(m->buf);
+    m->buf = fresh->buf;
+    m->nparams = fresh->nparams;
+    m->w = fresh->w;
+    m->cfg = nc;
+    fresh->buf = NULL;
+    easyrec_model_free(fresh);
+    return EASYREC_OK;
+}
+
 static int write_config(const easyrec_config *c, const char *path) {
     json_t *o = json_object();
     json_t *arch = json_array();

@@ -127,6 +127,19 @@ void step_free(er_step *s);
 double train_step(const easyrec_model *m, er_params *g, er_step *s, const er_batch *b, float temp,
                   float mlm_weight, float grad_scale, const er_dropout *drop, double *l_cl, double *l_mlm);
 
+/* Large-batch contrastive loss in pieces (gradient caching, Gao et al. 2021), exact:
+ * 1. train_embed on each micro-batch: forward of the 3n contrastive sequences only,
+ *    e (3n, C) = their tanh(mlp(h[<s>])) embeddings (rows users, positives, negatives);
+ * 2. contrastive_loss over all micro-batches' embeddings together -> de;
+ * 3. train_step_cached on each micro-batch with its rows of de: forward again (same
+ *    dropout seed, hence the same masks: the contrastive rows are a prefix of the packed
+ *    batch), inject de, add mlm_weight * mlm_scale * L_mlm, backward.
+ * The gradients equal one step on the concatenated batch (MLM averaged per micro-batch,
+ * the original's per-device mean). Returns L_mlm of the micro-batch. */
+void train_embed(const easyrec_model *m, er_step *s, const er_batch *b, const er_dropout *drop, float *e);
+double train_step_cached(const easyrec_model *m, er_params *g, er_step *s, const er_batch *b, const float *de,
+                         float mlm_weight, float mlm_scale, const er_dropout *drop);
+
 /* ---- optimiser (adamw.c) ---- */
 typedef struct {
     float lr, beta1, beta2, eps, weight_decay;

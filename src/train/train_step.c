@@ -47,26 +47,49 @@ void step_free(er_step *s) {
     memset(s, 0, sizeof(*s));
 }
 
-double train_step(const easyrec_model *m, er_params *g, er_step *s, const er_batch *b, float temp,
-                  float mlm_weight, float grad_scale, const er_dropout *drop, double *l_cl, double *l_mlm) {
-    const easyrec_config *c = &m->cfg;
-    int n = b->n, C = c->hidden, S = 6 * n, th = s->threads;
+/* forward of the first S sequences of b; returns the last hidden states (N, C) */
+static const float *forward_prefix(const easyrec_model *m, er_step *s, const er_batch *b, int S,
+                                   const er_dropout *drop) {
     er_train_acts *a = &s->acts;
     int N = b->off[S];
-    ER_ASSERT(n <= s->cap_n && (size_t)N <= s->cap_tokens && b->off[0] == 0);
+    ER_ASSERT(b->n <= s->cap_n && (size_t)N <= s->cap_tokens && b->off[0] == 0);
     a->B = S;
     memcpy(a->off, b->off, (size_t)(S + 1) * sizeof(int));
     memcpy(a->ids, b->ids, (size_t)N * sizeof(int32_t));
     encoder_forward_train(m, a, drop);
-    const float *hl = a->x + (size_t)c->n_layers * N * C;
+    return a->x + (size_t)m->cfg.n_layers * N * m->cfg.hidden;
+}
 
-    /* contrastive: e = tanh(h[first] Wm^T + bm) for the first 3n sequences */
+/* s->e = first-token states of the 3n contrastive sequences, s->z = tanh(mlp(s->e)) */
+static void embed_rows(const easyrec_model *m, er_step *s, const er_batch *b, const float *hl) {
+    int n = b->n, C = m->cfg.hidden;
     for (int i = 0; i < 3 * n; i++) memcpy(s->e + (size_t)i * C, hl + (size_t)b->off[i] * C, C * sizeof(float));
-    gemm_mt(0, 1, 3 * n, C, C, s->e, C, m->w.mlpw, C, m->w.mlpb, s->z, C, 0, th);
+    gemm_mt(0, 1, 3 * n, C, C, s->e, C, m->w.mlpw, C, m->w.mlpb, s->z, C, 0, s->threads);
     for (size_t i = 0; i < (size_t)3 * n * C; i++) s->z[i] = tanhf(s->z[i]);
-    double lc = contrastive_loss(s->z, s->de, n, C, temp);
-    /* tanh backward, scaled; then mlp backward: dWm += dz^T h0, dh0 = dz Wm */
-    for (size_t i = 0; i < (size_t)3 * n * C; i++) s->de[i] *= grad_scale * (1.0f - s->z[i] * s->z[i]);
+}
+
+void train_embed(const easyrec_model *m, er_step *s, const er_batch *b, const er_dropout *drop, float *e) {
+    const float *hl = forward_prefix(m, s, b, 3 * b->n, drop);
+    embed_rows(m, s, b, hl);
+    memcpy(e, s->z, (size_t)3 * b->n * m->cfg.hidden * sizeof(float));
+}
+
+/* Forward all 6n sequences, backprop de (3n, C; dL/d tanh output, already scaled) through
+ * tanh and mlp — or, with de == NULL, the batch's own contrastive loss (temp, times
+ * cl_scale; its value in *l_cl) — add the MLM loss (weight mlm_w), backward. */
+static double step_core(const easyrec_model *m, er_params *g, er_step *s, const er_batch *b, const float *de,
+                        float temp, float cl_scale, double *l_cl, float mlm_w, const er_dropout *drop) {
+    const easyrec_config *c = &m->cfg;
+    int n = b->n, C = c->hidden, S = 6 * n, th = s->threads, N = b->off[S];
+    const float *hl = forward_prefix(m, s, b, S, drop);
+    embed_rows(m, s, b, hl);
+    /* tanh backward; then mlp backward: dWm += dz^T h0, dh0 = dz Wm */
+    if (!de) {
+        *l_cl = contrastive_loss(s->z, s->de, n, C, temp);
+        for (size_t i = 0; i < (size_t)3 * n * C; i++) s->de[i] *= cl_scale * (1.0f - s->z[i] * s->z[i]);
+    } else {
+        for (size_t i = 0; i < (size_t)3 * n * C; i++) s->de[i] = de[i] * (1.0f - s->z[i] * s->z[i]);
+    }
     bias_backward(g->mlpb, s->de, 3 * n, C, th);
     gemm_mt(1, 0, C, C, 3 * n, s->de, C, s->e, C, NULL, g->mlpw, C, 1, th);
     memset(s->dlast, 0, (size_t)N * C * sizeof(float));
@@ -75,7 +98,6 @@ double train_step(const easyrec_model *m, er_params *g, er_step *s, const er_bat
         float *d = s->dlast + (size_t)b->off[i] * C;
         for (int k = 0; k < C; k++) d[k] += s->e[(size_t)i * C + k];
     }
-
     /* MLM: the selected positions of the last 3n sequences */
     int R = 0, t0 = b->off[3 * n];
     for (int t = t0; t < N; t++) {
@@ -87,13 +109,24 @@ double train_step(const easyrec_model *m, er_params *g, er_step *s, const er_bat
         memcpy(s->mlm_hid + (size_t)R * C, hl + (size_t)t * C, C * sizeof(float));
         R++;
     }
-    double lm = mlm_loss(m, g, s->mlm_hid, s->mlm_labels, R, mlm_weight * grad_scale, s->mlm_dhid, s->mlm_scratch,
-                         s->mlm_logits, th);
+    double lm = mlm_loss(m, g, s->mlm_hid, s->mlm_labels, R, mlm_w, s->mlm_dhid, s->mlm_scratch, s->mlm_logits, th);
     for (int r = 0; r < R; r++) {
         float *d = s->dlast + (size_t)s->mlm_rows[r] * C;
         for (int k = 0; k < C; k++) d[k] += s->mlm_dhid[(size_t)r * C + k];
     }
-    encoder_backward(m, g, a, s->dlast, drop);
+    encoder_backward(m, g, &s->acts, s->dlast, drop);
+    return lm;
+}
+
+double train_step_cached(const easyrec_model *m, er_params *g, er_step *s, const er_batch *b, const float *de,
+                         float mlm_weight, float mlm_scale, const er_dropout *drop) {
+    return step_core(m, g, s, b, de, 0.0f, 0.0f, NULL, mlm_weight * mlm_scale, drop);
+}
+
+double train_step(const easyrec_model *m, er_params *g, er_step *s, const er_batch *b, float temp,
+                  float mlm_weight, float grad_scale, const er_dropout *drop, double *l_cl, double *l_mlm) {
+    double lc = 0;
+    double lm = step_core(m, g, s, b, NULL, temp, grad_scale, &lc, mlm_weight * grad_scale, drop);
     if (l_cl) *l_cl = lc;
     if (l_mlm) *l_mlm = lm;
     return lc + mlm_weight * lm;

@@ -1,0 +1,24 @@
+/* train_state.h — save / load the resumable training state (train_state.c). */
+#ifndef ER_TRAIN_STATE_H
+#define ER_TRAIN_STATE_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model/model.h"
+
+typedef struct {
+    long step;          /* optimizer steps completed */
+    double best;        /* best validation metric so far (-1: none) */
+    long best_step;
+    uint64_t seed;
+    int batch, accum;   /* must match on resume: they fix the data order */
+    size_t n_examples;
+    long total_steps;
+} er_train_state;
+
+/* Write OUTPUT/checkpoint-last (weights, moments mom/vel of n floats, st), atomically. */
+int train_state_save(const char *output, const easyrec_model *m, const float *mom, const float *vel, size_t n,
+                     const er_train_state *st);
+/* Read it back: *m, *mom, *vel owned by the caller. */
+int train_state_load(const char *output, easyrec_model **m, float **mom, float **vel, er_train_state *st);
+#endif

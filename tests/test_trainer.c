@@ -1,0 +1,158 @@
+/* test_trainer.c — `easyrec train` end to end on two tiny synthetic datasets
+ * (tests/fixtures/train/data, written by tools/gen_train_fixture.py) with a 1-layer random
+ * model over the real RoBERTa vocabulary (skipped without ../shared): N steps equal N/2 +
+ * --resume + N/2 bit for bit, 1 thread equals 2 threads bit for bit, the output is a
+ * loadable HF-layout checkpoint selected by validation, and gradient caching (grad-accum)
+ * equals one large batch. */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "check.h"
+#include "core/err.h"
+#include "model/model.h"
+#include "train/train.h"
+
+static char tmp[64];
+
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int sh(const char *fmt, ...) {
+    char cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    int st = system(cmd);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+static const char *bin(void) { return getenv("EASYREC_BIN") ? getenv("EASYREC_BIN") : "build/easyrec"; }
+
+static void setup(void) {
+    if (!check_shared_dir()) SKIP("../shared/vocab absent: no vocabulary for the training model");
+    if (tmp[0]) return;
+    strcpy(tmp, "/tmp/easyrec-trainer-XXXXXX");
+    REQUIRE(mkdtemp(tmp));
+    /* the fixture files carry a .in suffix; lay them out under their real names */
+    REQUIRE(sh("cd tests/fixtures/train/data && for f in $(find . -name '*.in'); do mkdir -p %s/$(dirname $f); "
+               "cp $f %s/${f%%.in}; done",
+               tmp, tmp) == 0);
+    REQUIRE(sh("%s init --vocab ../shared/vocab/roberta-base --output %s/init --layers 1 --hidden 32 --heads 2 "
+               "--ffn 64 --seed 3 2>/dev/null",
+               bin(), tmp) == 0);
+}
+
+#define TRAIN "%s train --init %s/init --data %s/d1,%s/d2 --epochs 3 --batch-size 3 --grad-accum 2 --lr 1e-3 " \
+              "--quiet --eval-steps 0"
+
+TEST(resume_is_bit_exact_and_threads_do_not_matter) {
+    setup();
+    REQUIRE(sh(TRAIN " --val-data none --threads 2 --output %s/full", bin(), tmp, tmp, tmp, tmp) == 0);
+    REQUIRE(sh(TRAIN " --val-data none --threads 2 --output %s/half --max-steps 4", bin(), tmp, tmp, tmp, tmp) == 0);
+    /* stopped state differs from the finished one */
+    CHECK(sh("cmp -s %s/full/checkpoint-last/model.safetensors %s/half/checkpoint-last/model.safetensors", tmp,
+             tmp) != 0);
+    REQUIRE(sh(TRAIN " --val-data none --threads 2 --output %s/half --resume", bin(), tmp, tmp, tmp, tmp) == 0);
+    CHECK(sh("cmp %s/full/checkpoint-last/model.safetensors %s/half/checkpoint-last/model.safetensors", tmp, tmp) == 0);
+    CHECK(sh("cmp %s/full/checkpoint-last/optimizer.bin %s/half/checkpoint-last/optimizer.bin", tmp, tmp) == 0);
+    REQUIRE(sh(TRAIN " --val-data none --threads 1 --output %s/one", bin(), tmp, tmp, tmp, tmp) == 0);
+    CHECK(sh("cmp %s/full/checkpoint-last/model.safetensors %s/one/checkpoint-last/model.safetensors", tmp, tmp) == 0);
+    /* the weights moved */
+    CHECK(sh("cmp -s %s/init/model.safetensors %s/full/model.safetensors", tmp, tmp) != 0);
+    /* resuming with other settings is refused */
+    CHECK(sh(TRAIN " --val-data none --output %s/half --resume --batch-size 2 2>/dev/null", bin(), tmp, tmp, tmp,
+             tmp) == 1);
+}
+
+TEST(validation_selects_and_writes_a_loadable_checkpoint) {
+    setup();
+    REQUIRE(sh("%s train --init %s/init --data %s/d1,%s/d2 --epochs 2 --batch-size 4 --lr 1e-3 --quiet "
+               "--eval-steps 3 --threads 2 --output %s/val",
+               bin(), tmp, tmp, tmp, tmp) == 0);
+    CHECK(sh("grep -q eval_recall@20 %s/val/train_log.jsonl", tmp) == 0);
+    CHECK(sh("test -f %s/val/vocab.json && test -f %s/val/merges.txt && test -f %s/val/tokenizer_config.json", tmp,
+             tmp, tmp) == 0);
+    char dir[128];
+    snprintf(dir, sizeof dir, "%s/val", tmp);
+    easyrec_model *m = NULL;
+    int rc = easyrec_model_load(dir, &m);
+    if (rc) printf("    %s\n", easyrec_last_error());
+    REQUIRE(rc == EASYREC_OK);
+    CHECK(m->cfg.has_mlp && m->cfg.has_lm_head && m->tok != NULL);
+    easyrec_model_free(m);
+    /* bad input: a dataset directory that does not exist */
+    CHECK(sh("%s train --init %s/init --data %s/nope --output %s/x --quiet 2>/dev/null", bin(), tmp, tmp, tmp) == 1);
+}
+
+/* gradient caching over micro-batches == one step on the whole batch (contrastive part) */
+TEST(gradient_caching_equals_one_large_batch) {
+    easyrec_model *m = NULL;
+    REQUIRE(easyrec_model_load("tests/fixtures/train/model", &m) == EASYREC_OK);
+    /* 4 triples of fixed sequences; MLM copies unmasked (labels -100) */
+    enum { n = 4, T = 6 };
+    int32_t ids[6 * n * T];
+    int off[6 * n + 1];
+    int32_t labels[3 * n * T];
+    for (int s = 0; s < 6 * n; s++) {
+        off[s] = s * T;
+        int src = s < 3 * n ? s : (s - 3 * n) % 3 * n + (s - 3 * n) / 3; /* MLM copy of u/p/n */
+        for (int t = 0; t < T; t++) ids[s * T + t] = t == 0 ? 0 : t == T - 1 ? 2 : 4 + (src * 37 + t * 11) % 500;
+    }
+    off[6 * n] = 6 * n * T;
+    for (int i = 0; i < 3 * n * T; i++) labels[i] = -100;
+    labels[7] = 99; /* one MLM target, in micro-batch 0 */
+    er_batch whole = {n, ids, off, labels};
+    size_t np = m->nparams;
+    float *g1 = calloc(np, sizeof(float)), *g2 = calloc(np, sizeof(float));
+    er_params p1, p2;
+    params_assign(&m->cfg, &p1, g1);
+    params_assign(&m->cfg, &p2, g2);
+    er_step st;
+    REQUIRE(step_init(&st, &m->cfg, n, 6 * n * T, T, 2) == EASYREC_OK);
+    er_dropout d = {0.0f, 0};
+    double lc, lm;
+    train_step(m, &p1, &st, &whole, 0.05f, 0.0f, 1.0f, &d, &lc, &lm);
+    /* two micro-batches of 2 triples: sequences regrouped per micro */
+    int C = m->cfg.hidden;
+    float e[3 * n * 32], de[3 * n * 32], dmi[3 * 2 * 32];
+    REQUIRE(C == 32);
+    int32_t mids[2][6 * 2 * T], mlab[2][3 * 2 * T];
+    int moff[2][6 * 2 + 1];
+    for (int mi = 0; mi < 2; mi++) {
+        int k = 0;
+        for (int part = 0; part < 3; part++)
+            for (int j = 0; j < 2; j++, k++) memcpy(mids[mi] + k * T, ids + (part * n + 2 * mi + j) * T, T * 4);
+        for (int j = 0; j < 2; j++)
+            for (int part = 0; part < 3; part++, k++) memcpy(mids[mi] + k * T, ids + (3 * n + (2 * mi + j) * 3 + part) * T, T * 4);
+        for (int s = 0; s <= 12; s++) moff[mi][s] = s * T;
+        for (int i = 0; i < 3 * 2 * T; i++) mlab[mi][i] = -100;
+    }
+    er_batch mb[2] = {{2, mids[0], moff[0], mlab[0]}, {2, mids[1], moff[1], mlab[1]}};
+    float tmpe[3 * 2 * 32];
+    for (int mi = 0; mi < 2; mi++) {
+        train_embed(m, &st, &mb[mi], &d, tmpe);
+        for (int part = 0; part < 3; part++) memcpy(e + (part * n + 2 * mi) * C, tmpe + part * 2 * C, 2 * C * 4);
+    }
+    double lc2 = contrastive_loss(e, de, n, C, 0.05f);
+    CHECK_NEAR(lc2, lc, 1e-5 * fabs(lc));
+    for (int mi = 0; mi < 2; mi++) {
+        for (int part = 0; part < 3; part++) memcpy(dmi + part * 2 * C, de + (part * n + 2 * mi) * C, 2 * C * 4);
+        train_step_cached(m, &p2, &st, &mb[mi], dmi, 0.0f, 0.5f, &d);
+    }
+    double md = 0, mx = 0;
+    for (size_t i = 0; i < np; i++) md = fmax(md, fabs(g1[i] - g2[i])), mx = fmax(mx, fabs(g1[i]));
+    if (!(md <= 1e-4 * mx)) printf("    max diff %g of max %g\n", md, mx);
+    CHECK(md <= 1e-4 * mx && mx > 0);
+    step_free(&st);
+    free(g1), free(g2);
+    easyrec_model_free(m);
+}
+
+TEST(cleanup) {
+    if (!tmp[0]) SKIP("nothing to clean");
+    CHECK(sh("rm -rf %s", tmp) == 0);
+}
+
+CHECK_MAIN(CASE(resume_is_bit_exact_and_threads_do_not_matter), CASE(validation_selects_and_writes_a_loadable_checkpoint),
+           CASE(gradient_caching_equals_one_large_batch), CASE(cleanup))
