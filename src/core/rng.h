@@ -15,6 +15,6 @@ uint64_t rng_next(er_rng *r);
 double rng_uniform(er_rng *r);
 /* uniform integer in [0, n), n > 0, without modulo bias */
 uint64_t rng_below(er_rng *r, uint64_t n);
-/* standard normal (Box-Muller, both values used) */
+/* standard normal (Box-Muller, one value per call) */
 double rng_normal(er_rng *r);
 #endif

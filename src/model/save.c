@@ -28,8 +28,25 @@ static int present(const easyrec_config *c, int g) {
     return g == ER_GROUP_CORE || (g == ER_GROUP_MLP && c->has_mlp) || (g == ER_GROUP_LM && c->has_lm_head);
 }
 
-/* HF RobertaPreTrainedModel._init_weights: Linear/Embedding ~ N(0, 0.02), biases 0,
- * LayerNorm weight 1 / bias 0, the padding row of the word embeddings 0. */
+/* HF RobertaPreTrainedModel._init_weights on the present groups selected by the bit mask
+ * groups: Linear/Embedding ~ N(0, 0.02), biases 0, LayerNorm weight 1 / bias 0, the padding
+ * row of the word embeddings 0. Each group draws from its own stream of seed. */
+static void init_groups(const easyrec_config *c, er_params *w, uint64_t seed, unsigned groups) {
+    for (int i = 0; i < er_param_table_len; i++) {
+        const er_param_spec *s = &er_param_table[i];
+        if (s->part != 0 || !present(c, s->group) || !(groups >> s->group & 1)) continue;
+        er_rng r;
+        rng_seed(&r, seed ^ ((uint64_t)(i + 1) << 32));
+        float *p = *(float **)((char *)w + s->field);
+        size_t n = params_numel(c, s);
+        int is_ln = strstr(s->key, "LayerNorm") || strstr(s->key, "layer_norm");
+        int is_bias = s->cols == ER_DIM_NONE;
+        for (size_t k = 0; k < n; k++)
+            p[k] = is_ln && !strstr(s->key, ".bias") ? 1.0f : is_bias ? 0.0f : (float)(0.02 * rng_normal(&r));
+    }
+    if (groups >> ER_GROUP_CORE & 1) memset(w->wte + (size_t)c->pad_id * c->hidden, 0, (size_t)c->hidden * sizeof(float));
+}
+
 int easyrec_model_init(const easyrec_config *cfg, uint64_t seed, easyrec_model **out) {
     *out = NULL;
     easyrec_model *m = er_calloc(1, sizeof(*m));
@@ -50,19 +67,7 @@ int easyrec_model_init(const easyrec_config *cfg, uint64_t seed, easyrec_model *
         return EASYREC_ERR_NOMEM;
     }
     params_assign(c, &m->w, m->buf);
-    er_rng r;
-    rng_seed(&r, seed);
-    for (int i = 0; i < er_param_table_len; i++) {
-        const er_param_spec *s = &er_param_table[i];
-        if (s->part != 0 || !present(c, s->group)) continue;
-        float *p = *(float **)((char *)&m->w + s->field);
-        size_t n = params_numel(c, s);
-        int is_ln = strstr(s->key, "LayerNorm") || strstr(s->key, "layer_norm");
-        int is_bias = s->cols == ER_DIM_NONE;
-        for (size_t k = 0; k < n; k++)
-            p[k] = is_ln && !strstr(s->key, ".bias") ? 1.0f : is_bias ? 0.0f : (float)(0.02 * rng_normal(&r));
-    }
-    memset(m->w.wte + (size_t)c->pad_id * c->hidden, 0, (size_t)c->hidden * sizeof(float));
+    init_groups(c, &m->w, seed, 1 << ER_GROUP_CORE | 1 << ER_GROUP_MLP | 1 << ER_GROUP_LM);
     *out = m;
     return EASYREC_OK;
 }
@@ -76,24 +81,27 @@ int model_reshape(easyrec_model *m, int n_layers, int want_mlp, int want_lm, uin
     }
     nc.has_mlp = m->cfg.has_mlp || want_mlp;
     nc.has_lm_head = m->cfg.has_lm_head || want_lm;
-    easyrec_model *fresh = NULL;
-    int rc = easyrec_model_init(&nc, seed, &fresh); /* new heads keep this initialisation */
-    if (rc) return rc;
+    size_t total = params_total(&nc);
+    float *buf = er_mallocarray(total, sizeof(float));
+    if (!buf) return EASYREC_ERR_NOMEM;
+    er_params w;
+    params_assign(&nc, &w, buf);
+    unsigned fresh = 0;
+    for (int g = ER_GROUP_MLP; g <= ER_GROUP_LM; g++)
+        if (present(&nc, g) && !present(&m->cfg, g)) fresh |= 1u << g;
     for (int i = 0; i < er_param_table_len; i++) {
         const er_param_spec *s = &er_param_table[i];
         if (s->part != 0 || !present(&m->cfg, s->group)) continue;
-        const float *src = *(float *const *)((const char *)&m->w + s->field);
-        float *dst = *(float **)((char *)&fresh->w + s->field);
         /* per-layer tensors are stacked by layer: the bottom layers are a prefix */
-        memcpy(dst, src, params_numel(&nc, s) * sizeof(float));
+        memcpy(*(float **)((char *)&w + s->field), *(float *const *)((const char *)&m->w + s->field),
+               params_numel(&nc, s) * sizeof(float));
     }
+    init_groups(&nc, &w, seed, fresh);
     free(m->buf);
-    m->buf = fresh->buf;
-    m->nparams = fresh->nparams;
-    m->w = fresh->w;
+    m->buf = buf;
+    m->nparams = total;
+    m->w = w;
     m->cfg = nc;
-    fresh->buf = NULL;
-    easyrec_model_free(fresh);
     return EASYREC_OK;
 }
 

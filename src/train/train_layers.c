@@ -87,9 +87,14 @@ void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, co
 
 /* ---- GELU: d/dx [x Phi(x)] = Phi(x) + x phi(x) ---- */
 
+#if defined(__x86_64__) && defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 35)
+__attribute__((simd("notinbranch"))) float erff(float); /* libmvec, as in model/kernels.c */
+__attribute__((simd("notinbranch"))) float expf(float);
+#endif
+
 void gelu_backward(float *dx, const float *x, const float *dout, size_t n) {
     const float inv_sqrt2pi = 0.3989422804014327f;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for simd schedule(static)
     for (size_t i = 0; i < n; i++) {
         float v = x[i];
         float cdf = 0.5f * (1.0f + erff(v * (float)M_SQRT1_2));
