@@ -1,0 +1,143 @@
+/* eval.c — one evaluation run: who is evaluated, what is masked, how the ranked lists
+ * become the dataset's Recall@K / NDCG@K, and where a profile set's texts come from.
+ *
+ * Protocol (../shared/docs/easyrec-spec.md §4.1, eval_text_emb.py):
+ *   - evaluated users: every user with >= 1 interaction in the split (tst, or val);
+ *   - candidates: all items; the user's training items get score -1e8 (they stay in the
+ *     pool, at the bottom); validation items are NOT masked at test time (quirk #5) unless
+ *     mask_val is set;
+ *   - one ranked list of max(K) items per user (topk.c), metrics per user (metrics.c),
+ *     dataset value = mean over evaluated users, summed in ascending user id in double.
+ * The 1+3 averaging over profile sets is the caller's (cmd_eval.c): it runs this once per
+ * set with the same users and masks.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "eval/eval.h"
+
+int eval_users(const er_eval_setup *s, int32_t **users, int32_t *n) {
+    ER_ASSERT(s->split == ER_SPLIT_TST || s->split == ER_SPLIT_VAL);
+    return csr_nonempty_rows(&s->ds->split[s->split], users, n);
+}
+
+int eval_run(const er_eval_setup *s, const er_scorer *sc, er_set_result *out) {
+    const er_dataset *ds = s->ds;
+    const er_csr *truth = &ds->split[s->split];
+    int32_t *users = NULL, E = 0, *ranked = NULL;
+    double *per = NULL;
+    int kmax = 0, rc;
+    ER_ASSERT(s->nk >= 1 && s->nk <= ER_MAX_KS);
+    for (int q = 0; q < s->nk; q++) {
+        ER_ASSERT(s->ks[q] >= 1);
+        if (s->ks[q] > kmax) kmax = s->ks[q];
+    }
+    if (ds->n_items < 1) return er_error(EASYREC_ERR_ARG, "the dataset has no items");
+    if ((rc = eval_users(s, &users, &E))) return rc;
+    if (E == 0) {
+        rc = er_error(EASYREC_ERR_ARG, "no user has an interaction in the %s split", dataset_split_name(s->split));
+        goto out_free;
+    }
+    int k = kmax < ds->n_items ? kmax : ds->n_items;
+    ranked = er_mallocarray((size_t)E, (size_t)k * sizeof(*ranked));
+    per = er_calloc((size_t)E, 2 * (size_t)s->nk * sizeof(*per));
+    if (!ranked || !per) {
+        rc = EASYREC_ERR_NOMEM;
+        goto out_free;
+    }
+    er_rank_opts ro = {.n_items = ds->n_items, .k = k, .threads = s->threads};
+    ro.mask[0] = ds->has_split[ER_SPLIT_TRN] ? &ds->split[ER_SPLIT_TRN] : NULL;
+    ro.mask[1] = s->mask_val && s->split == ER_SPLIT_TST && ds->has_split[ER_SPLIT_VAL] ? &ds->split[ER_SPLIT_VAL] : NULL;
+    if ((rc = topk_rank(sc, users, E, &ro, ranked))) goto out_free;
+#pragma omp parallel for num_threads(s->threads > 0 ? s->threads : 1) schedule(static)
+    for (int32_t e = 0; e < E; e++) {
+        int32_t u = users[e];
+        const int32_t *pos = truth->indices + truth->indptr[u];
+        double *r = per + (size_t)e * 2 * s->nk;
+        metrics_user(ranked + (size_t)e * k, k, pos, csr_row_len(truth, u), s->ks, s->nk, r, r + s->nk);
+    }
+    for (int q = 0; q < s->nk; q++) {
+        double sr = 0, sn = 0;
+        for (int32_t e = 0; e < E; e++) {
+            sr += per[(size_t)e * 2 * s->nk + q];
+            sn += per[(size_t)e * 2 * s->nk + s->nk + q];
+        }
+        out->recall[q] = sr / E;
+        out->ndcg[q] = sn / E;
+    }
+out_free:
+    free(users);
+    free(ranked);
+    free(per);
+    return rc;
+}
+
+/* ---- texts of a profile set ----------------------------------------------------------- */
+
+int eval_user_text_from_items(const er_csr *trn, const er_texts *items, int k, er_texts *out) {
+    memset(out, 0, sizeof(*out));
+    ER_ASSERT(k >= 1 && (size_t)trn->ncols == items->n);
+    size_t n = (size_t)trn->nrows;
+    out->text = er_calloc(n ? n : 1, sizeof(*out->text));
+    out->len = er_calloc(n ? n : 1, sizeof(*out->len));
+    if (!out->text || !out->len) goto nomem;
+    out->n = n;
+    for (size_t u = 0; u < n; u++) {
+        int64_t a = trn->indptr[u], b = trn->indptr[u + 1];
+        if (b - a > k) b = a + k;
+        size_t len = 0;
+        for (int64_t p = a; p < b; p++) len += items->len[trn->indices[p]] + (p > a);
+        char *t = er_mallocarray(len + 1, 1);
+        if (!t) goto nomem;
+        size_t w = 0;
+        for (int64_t p = a; p < b; p++) {
+            if (p > a) t[w++] = ' ';
+            memcpy(t + w, items->text[trn->indices[p]], items->len[trn->indices[p]]);
+            w += items->len[trn->indices[p]];
+        }
+        t[w] = 0;
+        out->text[u] = t;
+        out->len[u] = w;
+    }
+    return EASYREC_OK;
+nomem:
+    texts_free(out);
+    return EASYREC_ERR_NOMEM;
+}
+
+static int builds_from_items(const er_dataset *ds, int set, er_utext ut) {
+    return ut.mode == ER_UTEXT_ITEMS || (ut.mode == ER_UTEXT_AUTO && !ds->sets[set].user_path);
+}
+
+const char *eval_set_unusable(const er_dataset *ds, int set, er_utext ut) {
+    ER_ASSERT(set >= 0 && set < ds->n_sets);
+    if (!ds->sets[set].item_path) return "no item profiles";
+    if (!builds_from_items(ds, set, ut) && !ds->sets[set].user_path) return "no user profiles";
+    return NULL;
+}
+
+int eval_set_texts(const er_dataset *ds, int set, er_utext ut, er_texts *items, er_texts *users, char *rule,
+                   size_t cap) {
+    const er_profile_set *ps = &ds->sets[set];
+    const char *why = eval_set_unusable(ds, set, ut);
+    memset(items, 0, sizeof(*items));
+    memset(users, 0, sizeof(*users));
+    if (why) return er_error(EASYREC_ERR_ARG, "profile set '%s': %s", ps->name, why);
+    int rc = dataset_read_profiles(ds, ps->item_path, 0, items);
+    if (rc) return rc;
+    if (builds_from_items(ds, set, ut)) {
+        if (!ds->has_split[ER_SPLIT_TRN]) {
+            texts_free(items);
+            return er_error(EASYREC_ERR_ARG, "--user-text items:%d needs the training matrix, which is missing", ut.k);
+        }
+        snprintf(rule, cap, "items:%d", ut.k);
+        rc = eval_user_text_from_items(&ds->split[ER_SPLIT_TRN], items, ut.k, users);
+    } else {
+        snprintf(rule, cap, "profiles");
+        rc = dataset_read_profiles(ds, ps->user_path, 1, users);
+    }
+    if (rc) texts_free(items);
+    return rc;
+}

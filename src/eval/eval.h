@@ -1,0 +1,182 @@
+/* eval.h — zero-shot full-ranking evaluation (../shared/docs/easyrec-spec.md §4.1):
+ * every item is ranked for every user with >= 1 interaction in the evaluated split, the
+ * user's training items pushed to the bottom, and Recall@K / NDCG@K averaged over users.
+ *
+ * Pieces, one file each:
+ *   metrics.c   Recall@K and NDCG@K of one ranked list, as the original computes them
+ *   topk.c      exact top-K: score users in blocks, mask, partial selection (OpenMP)
+ *   scorers.c   dense (GEMM of embeddings), popularity and random scorers
+ *   lexical.c   BM25 and TF-IDF scorers over an inverted index of the item texts
+ *   embed_cache.c  text embeddings under a model, cached on disk with a validated key
+ *   eval.c      evaluation runs: users, masks, user text from training items, sets
+ * Shapes: U users, I items, D embedding width, K list length, E evaluated users.
+ * Choices (tie order, masking, user text): docs/eval.md.
+ */
+#ifndef ER_EVAL_H
+#define ER_EVAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "data/dataset.h"
+#include "easyrec.h"
+
+#define ER_MAX_KS 8
+/* Score given to masked (training) items: s * (1 - m) - 1e8 * m in the original. */
+#define ER_MASK_SCORE (-1e8f)
+
+/* ---- metrics.c ------------------------------------------------------------------------ */
+
+/* Recall@k and NDCG@k of one user for each k of ks[0..nk): ranked (n) item ids best first,
+ * pos (npos >= 1) the user's ground-truth items, strictly ascending. Positions past n
+ * (n < k when the catalogue is smaller than k) count as misses; IDCG still sums over
+ * min(k, npos) positions (the original's formula). */
+void metrics_user(const int32_t *ranked, int n, const int32_t *pos, int64_t npos, const int *ks, int nk,
+                  double *recall, double *ndcg);
+double metrics_recall_at_k(const int32_t *ranked, int n, const int32_t *pos, int64_t npos, int k);
+double metrics_ndcg_at_k(const int32_t *ranked, int n, const int32_t *pos, int64_t npos, int k);
+
+/* ---- topk.c --------------------------------------------------------------------------- */
+
+typedef struct {
+    float s;
+    int32_t i;
+} er_topk_entry;
+
+/* Indices of the k best of scores[0..n) (1 <= k <= n): higher score first, equal scores
+ * in ascending index order; NaN ranks below everything. heap: caller scratch of k
+ * entries. out (k) caller-owned. */
+void topk_select(const float *scores, int32_t n, int k, er_topk_entry *heap, int32_t *out);
+/* The same by sorting all n entries (reference for tests). */
+int topk_select_naive(const float *scores, int32_t n, int k, int32_t *out);
+
+/* A source of scores. score() fills out (nu, I) row-major with the scores of users[0..nu)
+ * against every item; it is called concurrently from several threads, each with its own
+ * scratch of nu * scratch_per_user floats, and must not fail. */
+typedef struct {
+    void (*score)(const void *ctx, const int32_t *users, int nu, float *out, float *scratch);
+    const void *ctx;
+    size_t scratch_per_user;
+} er_scorer;
+
+typedef struct {
+    int32_t n_items;       /* I */
+    int k;                 /* list length, 1 <= k <= I */
+    const er_csr *mask[2]; /* items to push to ER_MASK_SCORE (train; optionally val); NULL: none */
+    int threads;           /* OpenMP threads; <= 0: 1 */
+    size_t block_bytes;    /* score block per thread; 0: 64 MiB (at most 256 users a block) */
+} er_rank_opts;
+
+/* Rank every item for users[0..E): ranked (E, k) caller-owned, row e = users[e]'s top k.
+ * Users are scored in blocks, each thread owning its block's scores, so memory is
+ * threads * block_bytes and the result does not depend on the thread count. */
+int topk_rank(const er_scorer *sc, const int32_t *users, int32_t E, const er_rank_opts *o, int32_t *ranked);
+
+/* ---- scorers.c ------------------------------------------------------------------------ */
+
+typedef struct {
+    const float *user; /* (U, D) */
+    const float *item; /* (I, D) */
+    int32_t n_items;
+    int dim;
+} er_dense_scorer;
+/* s_ui = user[u] . item[i] through gemm_nt (AVX-512 kernel or CBLAS, single-threaded). */
+void dense_scorer(const er_dense_scorer *d, er_scorer *out);
+
+typedef struct {
+    float *count; /* (I) training interactions per item */
+    int32_t n_items;
+} er_popularity;
+int popularity_init(er_popularity *p, const er_csr *trn);
+void popularity_free(er_popularity *p);
+void popularity_scorer(const er_popularity *p, er_scorer *out);
+
+typedef struct {
+    uint64_t seed;
+    int32_t n_items;
+} er_random_scorer;
+/* uniform [0,1) scores from a generator seeded by (seed, user): reproducible for any
+ * blocking or thread count. */
+void random_scorer(const er_random_scorer *r, er_scorer *out);
+
+/* ---- lexical.c ------------------------------------------------------------------------ */
+
+typedef enum { ER_LEX_BM25 = 1, ER_LEX_TFIDF = 2 } er_lex_kind;
+typedef struct er_lexical er_lexical;
+
+#define ER_BM25_K1 1.2
+#define ER_BM25_B 0.75
+
+/* Index the item texts (documents) and turn each user text into a query. Terms: ASCII
+ * letters lower-cased, maximal runs of [a-z0-9] and bytes >= 0x80 (so UTF-8 words stay
+ * whole); query terms absent from every item are dropped. *out owned by the caller. */
+int lexical_build(er_lex_kind kind, const er_texts *items, const er_texts *users, er_lexical **out);
+void lexical_free(er_lexical *lx);
+void lexical_scorer(const er_lexical *lx, er_scorer *out);
+/* Terms of text[0..len) as the index sees them, for tests: calls fn(term, tlen, user). */
+void lexical_terms(const char *text, size_t len, void (*fn)(const char *, size_t, void *), void *user);
+
+/* ---- embed_cache.c -------------------------------------------------------------------- */
+
+typedef struct {
+    easyrec_model *model;
+    const char *model_dir;
+    easyrec_encode_opts opts;
+    const char *cache_dir; /* NULL: no cache */
+    int quiet;             /* no progress on stderr */
+} er_embedder;
+
+/* Embeddings (n, D) of the texts t under e->model. With a cache directory, the file
+ * "<label>-<hash>.npy" is used when its sidecar "<label>-<hash>.json" holds exactly the key
+ * of this request: the model (real path; size and mtime of config, weights and tokenizer
+ * files), the encode options that change results (max_length, pooling, normalisation), the
+ * sources (size and mtime of each file the texts came from), the text rule (how texts were
+ * built from them) and a hash of the texts themselves. Otherwise the texts are encoded and
+ * the .npy then the sidecar written atomically. Layout: docs/eval.md. *out malloc'd (n*D),
+ * caller frees. */
+int embed_texts(const er_embedder *e, const char *label, const char *const *sources, int n_sources,
+                const char *text_rule, const er_texts *t, float **out, int *dim);
+
+/* ---- eval.c --------------------------------------------------------------------------- */
+
+typedef enum { ER_UTEXT_PROFILES = 0, ER_UTEXT_ITEMS = 1, ER_UTEXT_AUTO = 2 } er_utext_mode;
+
+typedef struct {
+    const er_dataset *ds;
+    int split;            /* ER_SPLIT_TST or ER_SPLIT_VAL */
+    int mask_val;         /* also push validation items down (off in the original) */
+    int ks[ER_MAX_KS], nk;
+    int threads;
+} er_eval_setup;
+
+typedef struct {
+    char name[24];
+    double recall[ER_MAX_KS], ndcg[ER_MAX_KS];
+} er_set_result;
+
+/* Users with >= 1 interaction in the split, ascending. *users malloc'd. */
+int eval_users(const er_eval_setup *s, int32_t **users, int32_t *n);
+/* Rank with sc and average the metrics over the split's users into out (name untouched). */
+int eval_run(const er_eval_setup *s, const er_scorer *sc, er_set_result *out);
+
+typedef struct {
+    er_utext_mode mode;
+    int k; /* items:K / auto:K */
+} er_utext;
+
+/* Whether profile set `set` of ds can be evaluated with user text rule ut: it needs item
+ * profiles, and user profiles unless ut builds user text from items. NULL when usable,
+ * else a static reason ("no item profiles", "no user profiles"). */
+const char *eval_set_unusable(const er_dataset *ds, int set, er_utext ut);
+/* Read the item texts of set `set` and make its user texts under ut (profiles file, or
+ * from the training items' profiles of the same set). rule (cap bytes) receives how the
+ * user text was made: "profiles" or "items:K". On success both are caller-owned. */
+int eval_set_texts(const er_dataset *ds, int set, er_utext ut, er_texts *items, er_texts *users, char *rule,
+                   size_t cap);
+
+/* The user text of --user-text items:K — the profiles of the user's first k training
+ * items in ascending item id, joined by a single space; "" for a user with no training
+ * items. *out owned by the caller. */
+int eval_user_text_from_items(const er_csr *trn, const er_texts *items, int k, er_texts *out);
+
+#endif
