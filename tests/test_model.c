@@ -7,6 +7,7 @@
  * precision checkpoints are compared with PyTorch running the same upcast weights).
  */
 #include <jansson.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -222,6 +223,23 @@ TEST(bad_directories_give_clear_errors) {
                     " \"max_position_embeddings\": 66, \"type_vocab_size\": 1}");
     CHECK(easyrec_model_load(tmpl, &m) == EASYREC_ERR_FORMAT);
     CHECK(strstr(easyrec_last_error(), "missing tensor roberta.encoder.layer.3.") != NULL);
+    /* the right config, but broken tokenizer files: an error, not a silently missing tokenizer */
+    write_text(cfg, "{\"model_type\": \"roberta\", \"hidden_size\": 32, \"num_hidden_layers\": 3,"
+                    " \"num_attention_heads\": 2, \"intermediate_size\": 64, \"vocab_size\": 512,"
+                    " \"max_position_embeddings\": 66, \"type_vocab_size\": 1}");
+    REQUIRE(easyrec_model_load(tmpl, &m) == EASYREC_OK);
+    easyrec_model_free(m);
+    m = NULL;
+    char vj[300], mt[300];
+    snprintf(vj, sizeof vj, "%s/vocab.json", tmpl);
+    snprintf(mt, sizeof mt, "%s/merges.txt", tmpl);
+    write_text(vj, "{\"a\": 0, ");
+    write_text(mt, "#version: 0.2\n");
+    CHECK(easyrec_model_load(tmpl, &m) == EASYREC_ERR_FORMAT);
+    CHECK(strstr(easyrec_last_error(), "vocab.json") != NULL);
+    CHECK(m == NULL);
+    unlink(vj);
+    unlink(mt);
     /* bad configs */
     write_text(cfg, "{\"model_type\": \"gpt2\"}");
     CHECK(easyrec_model_load(tmpl, &m) == EASYREC_ERR_UNSUPPORTED);

@@ -44,8 +44,16 @@ int easyrec_model_load(const char *dir, easyrec_model **out) {
         rc = EASYREC_ERR_NOMEM;
         goto fail;
     }
-    /* a directory without tokenizer files still encodes pre-tokenized ids */
-    if (easyrec_tokenizer_load(dir, &m->tok) != EASYREC_OK) m->tok = NULL;
+    /* a directory without tokenizer files still encodes pre-tokenized ids; present but
+     * broken tokenizer files are an error */
+    static const char *tokfiles[] = {"vocab.json", "merges.txt", "vocab.txt", "tokenizer.json"};
+    int has_tok = 0;
+    for (int i = 0; i < 4; i++) {
+        char *p = er_path_join(dir, tokfiles[i]);
+        has_tok |= p && er_file_exists(p);
+        free(p);
+    }
+    if (has_tok && (rc = easyrec_tokenizer_load(dir, &m->tok))) goto fail;
     if (m->tok && easyrec_tokenizer_vocab_size(m->tok) > m->cfg.vocab_size) {
         rc = er_error(EASYREC_ERR_FORMAT, "%s: tokenizer has %d ids but the model's vocab_size is %d", dir,
                       easyrec_tokenizer_vocab_size(m->tok), m->cfg.vocab_size);
