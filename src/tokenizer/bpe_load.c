@@ -90,11 +90,8 @@ static int jp_string(jp *p, size_t *len, const char *start) {
     return EASYREC_OK;
 }
 
-int bpe_load_vocab_json(bpe_model *m, const char *path) {
-    char *data;
-    size_t len;
-    int rc = er_read_file(path, &data, &len);
-    if (rc) return rc;
+int bpe_parse_vocab_json(bpe_model *m, const char *data, size_t len, const char *path) {
+    int rc = EASYREC_OK;
     jp p = {data, data + len, path, NULL, 0};
     if (!utf8_valid((const uint8_t *)data, len)) {
         rc = er_error(EASYREC_ERR_FORMAT, "%s: not valid UTF-8", path);
@@ -155,6 +152,15 @@ int bpe_load_vocab_json(bpe_model *m, const char *path) {
     if (p.s != p.end) rc = jp_fail(&p, "trailing data after the object", data);
 out:
     free(p.buf);
+    return rc;
+}
+
+int bpe_load_vocab_json(bpe_model *m, const char *path) {
+    char *data;
+    size_t len;
+    int rc = er_read_file(path, &data, &len);
+    if (rc) return rc;
+    rc = bpe_parse_vocab_json(m, data, len, path);
     free(data);
     return rc;
 }
@@ -180,15 +186,9 @@ static int add_merge_line(bpe_model *m, const char *line, size_t n) {
     return bpe_model_add_merge(m, line + fs[0], fe[0] - fs[0], line + fs[1], fe[1] - fs[1]);
 }
 
-int bpe_load_merges_txt(bpe_model *m, const char *path) {
-    char *data;
-    size_t len;
-    int rc = er_read_file(path, &data, &len);
-    if (rc) return rc;
-    if (!utf8_valid((const uint8_t *)data, len)) {
-        rc = er_error(EASYREC_ERR_FORMAT, "%s: not valid UTF-8", path);
-        goto out;
-    }
+int bpe_parse_merges_txt(bpe_model *m, const char *data, size_t len, const char *path) {
+    int rc = EASYREC_OK;
+    if (!utf8_valid((const uint8_t *)data, len)) return er_error(EASYREC_ERR_FORMAT, "%s: not valid UTF-8", path);
     /* Lines end at \n, \r\n or \r; the first line and the text after the last end are dropped. */
     size_t i = 0, line_no = 0;
     while (i < len) {
@@ -198,12 +198,17 @@ int bpe_load_merges_txt(bpe_model *m, const char *path) {
         size_t en = i;
         i += (data[i] == '\r' && i + 1 < len && data[i + 1] == '\n') ? 2 : 1;
         if (line_no++ == 0) continue;
-        if ((rc = add_merge_line(m, data + st, en - st))) {
-            er_error_prefix(rc, "%s: line %zu", path, line_no);
-            goto out;
-        }
+        if ((rc = add_merge_line(m, data + st, en - st))) return er_error_prefix(rc, "%s: line %zu", path, line_no);
     }
-out:
+    return rc;
+}
+
+int bpe_load_merges_txt(bpe_model *m, const char *path) {
+    char *data;
+    size_t len;
+    int rc = er_read_file(path, &data, &len);
+    if (rc) return rc;
+    rc = bpe_parse_merges_txt(m, data, len, path);
     free(data);
     return rc;
 }

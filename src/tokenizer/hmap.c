@@ -36,17 +36,19 @@ void strmap_free(strmap *m) {
 }
 
 static int32_t probe(const strmap *m, uint64_t h, const void *k, size_t n, uint32_t *slot) {
-    uint32_t mask = m->cap - 1, i = (uint32_t)h & mask;
+    uint32_t mask = m->cap - 1, i = (uint32_t)h & mask, tag = (uint32_t)(h >> 32);
     for (;;) {
-        uint32_t s = m->slots[i];
-        if (!s) {
+        strmap_slot s = m->slots[i];
+        if (!s.idx) {
             *slot = i;
             return -1;
         }
-        const strmap_entry *e = &m->e[s - 1];
-        if (e->hash == h && e->len == n && !memcmp(m->arena + e->off, k, n)) {
-            *slot = i;
-            return (int32_t)(s - 1);
+        if (s.tag == tag) { /* only then touch the entry and the key */
+            const strmap_entry *e = &m->e[s.idx - 1];
+            if (e->hash == h && e->len == n && !memcmp(m->arena + e->off, k, n)) {
+                *slot = i;
+                return (int32_t)(s.idx - 1);
+            }
         }
         i = (i + 1) & mask;
     }
@@ -60,12 +62,12 @@ int32_t strmap_find(const strmap *m, const void *k, size_t n) {
 
 static int grow_slots(strmap *m) {
     uint32_t ncap = m->cap * 2;
-    uint32_t *ns = er_calloc(ncap, sizeof(*ns));
+    strmap_slot *ns = er_calloc(ncap, sizeof(*ns));
     if (!ns) return EASYREC_ERR_NOMEM;
     for (uint32_t j = 0; j < m->n; j++) {
         uint32_t i = (uint32_t)m->e[j].hash & (ncap - 1);
-        while (ns[i]) i = (i + 1) & (ncap - 1);
-        ns[i] = j + 1;
+        while (ns[i].idx) i = (i + 1) & (ncap - 1);
+        ns[i] = (strmap_slot){j + 1, (uint32_t)(m->e[j].hash >> 32)};
     }
     free(m->slots);
     m->slots = ns;
@@ -106,7 +108,7 @@ int32_t strmap_intern(strmap *m, const void *k, size_t n, int32_t val, int *adde
     if (n) memcpy(m->arena + m->alen, k, n);
     m->arena[m->alen + n] = 0;
     m->alen = need;
-    m->slots[slot] = m->n + 1;
+    m->slots[slot] = (strmap_slot){m->n + 1, (uint32_t)(h >> 32)};
     idx = (int32_t)m->n++;
     *added = 1;
     if ((uint64_t)m->n * 2 > m->cap && grow_slots(m)) return EASYREC_ERR_NOMEM;

@@ -46,7 +46,11 @@ typedef struct {
 } strmap_entry;
 
 typedef struct {
-    uint32_t *slots; /* (cap) entry index + 1; 0 = empty */
+    uint32_t idx, tag; /* entry index + 1 (0 = empty slot); high 32 bits of the key's hash */
+} strmap_slot;
+
+typedef struct {
+    strmap_slot *slots; /* (cap) */
     uint32_t cap;    /* power of two */
     uint32_t n;      /* entries */
     uint32_t ecap;

@@ -90,9 +90,11 @@ int bpe_cache_get(uint64_t serial, uint64_t hash, const uint8_t *p, size_t n, co
 void bpe_cache_put(uint64_t serial, uint64_t hash, const uint8_t *p, size_t n, const int32_t *ids, int nids);
 uint64_t bpe_next_serial(void);
 
-/* File readers (bpe_load.c). `path` is used in messages. */
+/* File readers (bpe_load.c). `path` is used in messages; the parse_ forms read a buffer. */
 int bpe_load_vocab_json(bpe_model *m, const char *path);
 int bpe_load_merges_txt(bpe_model *m, const char *path);
+int bpe_parse_vocab_json(bpe_model *m, const char *data, size_t len, const char *path);
+int bpe_parse_merges_txt(bpe_model *m, const char *data, size_t len, const char *path);
 /* tokenizer.json of model type BPE; added tokens are reported through the callback. */
 typedef int (*bpe_added_fn)(void *user, const char *content, int32_t id, int lstrip, int rstrip);
 int bpe_load_tokenizer_json(bpe_model *m, const char *path, bpe_added_fn added, void *user);

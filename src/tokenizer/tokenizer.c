@@ -186,6 +186,7 @@ static int put_bpe_token(bytebuf *b, const char *s, size_t n) {
 
 /* WordPiece: " ".join(tokens).replace(" ##", "").strip() */
 static size_t wp_finish(uint8_t *p, size_t n) {
+    if (!p) return 0; /* nothing was written */
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         if (p[i] == ' ' && i + 2 < n && p[i + 1] == '#' && p[i + 2] == '#') {
