@@ -233,6 +233,16 @@ TEST(malformed_text_inputs) {
     idmap_free(&u);
     idmap_free(&i);
     inter_file_free(&g[0]);
+    /* integer ids far beyond the number of interactions (timestamps...) are mapped too */
+    t = "1000000\t1\n3\t2\n";
+    REQUIRE(inter_file_parse(t, strlen(t), "g.tsv", &g[0]) == 0);
+    REQUIRE(interactions_map(g, 1, &u, &i, r, c) == 0);
+    CHECK(!u.numeric && u.n == 2 && !strcmp(u.names[0], "1000000") && i.numeric);
+    free(r[0]);
+    free(c[0]);
+    idmap_free(&u);
+    idmap_free(&i);
+    inter_file_free(&g[0]);
     er_dataset ds;
     CHECK(dataset_open_text("tests/fixtures/eval/absent.tsv", NULL, "x", NULL, NULL, &ds) == EASYREC_ERR_IO);
 }

@@ -100,7 +100,7 @@ int dataset_open_dir(const char *dir, er_dataset *ds) {
             rc = er_error(EASYREC_ERR_FORMAT, "%s: shape (%d, %d) differs from %s's (%d, %d)", p, m.nrows, m.ncols,
                           split_file[first], ds->n_users, ds->n_items);
         }
-        if (!rc) rc = csr_from_sparse(&m, &ds->split[s]);
+        if (!rc && (rc = csr_from_sparse(&m, &ds->split[s]))) er_error_prefix(rc, "%s", p);
         if (!rc) ds->has_split[s] = 1;
         sparse_free(&m);
     }

@@ -74,10 +74,14 @@ out_free:
 
 int csr_from_sparse(const er_sparse *m, er_csr *out) {
     size_t keep = 0;
+    memset(out, 0, sizeof(*out));
+    /* a shape read from a file must not make us allocate gigabytes of empty rows */
+    if (m->nrows > ER_CSR_MAX_DIM || m->ncols > ER_CSR_MAX_DIM)
+        return er_error(EASYREC_ERR_UNSUPPORTED, "matrix shape (%d, %d): more than %d rows or columns", m->nrows,
+                        m->ncols, ER_CSR_MAX_DIM);
     int32_t *r = er_mallocarray(m->nnz ? m->nnz : 1, sizeof(*r));
     int32_t *c = er_mallocarray(m->nnz ? m->nnz : 1, sizeof(*c));
     int rc = EASYREC_ERR_NOMEM;
-    memset(out, 0, sizeof(*out));
     if (!r || !c) goto out_free;
     for (size_t k = 0; k < m->nnz; k++) {
         if (!(m->val[k] != 0.0f)) continue; /* NaN != 0 holds, as in numpy */
@@ -256,12 +260,16 @@ static int64_t parse_id(const char *s) {
 static int map_side(const er_inter_file *files, int nf, int user_side, er_idmap *m, int32_t **ids) {
     int numeric = 1;
     int64_t maxv = -1;
+    size_t lines = 0;
     for (int f = 0; f < nf && numeric; f++)
         for (size_t k = 0; k < files[f].n && numeric; k++) {
             int64_t v = parse_id(user_side ? files[f].user[k] : files[f].item[k]);
             if (v < 0) numeric = 0;
             if (v > maxv) maxv = v;
         }
+    for (int f = 0; f < nf; f++) lines += files[f].n;
+    /* sparse numeric ids (timestamps, catalogue numbers) would make huge empty matrices */
+    if (numeric && (uint64_t)maxv >= 2 * (uint64_t)lines + 1024) numeric = 0;
     memset(m, 0, sizeof(*m));
     m->numeric = numeric;
     strmap sm;

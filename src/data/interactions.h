@@ -19,9 +19,12 @@ typedef struct {
     int32_t *indices;     /* (nnz) item ids, strictly ascending within a row */
 } er_csr;
 
+/* Largest number of rows or columns accepted from a file (2^27: 134M users or items). */
+#define ER_CSR_MAX_DIM (1 << 27)
+
 /* Binarise a COO matrix as the original does (`m != 0`: zeros dropped, NaN kept, values
  * forgotten), sort each row and drop duplicate coordinates. *out owned by the caller
- * (csr_free). */
+ * (csr_free). A shape over ER_CSR_MAX_DIM is refused (EASYREC_ERR_UNSUPPORTED). */
 int csr_from_sparse(const er_sparse *m, er_csr *out);
 /* Same from n (row, col) pairs, every row in [0, nrows) and col in [0, ncols) (checked:
  * ER_ASSERT, callers validate first). */
@@ -57,14 +60,16 @@ void inter_file_free(er_inter_file *f);
 
 /* Dense ids of one side (users or items) over a set of files. */
 typedef struct {
-    int numeric;   /* 1: every token was a decimal integer in [0, 2^31 - 1): dense id = value */
+    int numeric;   /* 1: every token was a decimal integer below 2 * interactions + 1024
+                      (and 2^31 - 1): dense id = value */
     int32_t n;     /* ids are 0..n-1 (numeric: max value + 1) */
     char **names;  /* string mode: (n) original token of each dense id, owned; numeric: NULL */
 } er_idmap;
 
 /* Map the user and item tokens of files[0..nf) to dense ids. A side whose tokens are all
- * decimal integers keeps them (so rows of embeddings indexed by those ids line up);
- * otherwise dense ids follow first appearance, reading files in the order given (e.g.
+ * decimal integers, the largest below 2 * (lines in all files) + 1024, keeps them (so rows
+ * of embeddings indexed by those ids line up; the bound keeps memory proportional to the
+ * input); otherwise dense ids follow first appearance, reading files in the order given (e.g.
  * train, val, test) and lines in file order. rows[f] / cols[f] receive malloc'd arrays of
  * files[f].n ids (caller frees). `what` names the files in messages. */
 int interactions_map(const er_inter_file *files, int nf, er_idmap *users, er_idmap *items, int32_t **rows,
