@@ -379,8 +379,10 @@ static int run_sets(const eval_args *a, er_dataset *ds, eval_out *out) {
     if (!any)
         return er_error(EASYREC_ERR_ARG, "%s: no %sprofile set to evaluate (%s)", a->data ? a->data : a->trn,
                         a->profiles == PROF_ORIGINAL ? "original " : a->profiles == PROF_DIVERSE ? "diverse " : "",
-                        a->data ? "item_profile.json / diverse_profile/diverse_item_profile_K.json absent"
-                                : "give --item-profiles");
+                        !a->data                       ? "give --item-profiles"
+                        : a->profiles == PROF_ORIGINAL ? "item_profile.json absent"
+                        : a->profiles == PROF_DIVERSE  ? "diverse_profile/diverse_item_profile_K.json absent"
+                                                       : "item_profile.json and diverse_profile/ absent");
     if (ds->from_text && (rc = grow_to_profiles(ds))) return rc;
     if (a->scorer == SC_MODEL && (rc = easyrec_model_load(a->model, &m))) return rc;
     for (int s = 0; s < ds->n_sets && !rc; s++)
