@@ -13,6 +13,7 @@
  * tests/test_gemm.c checks every form against a plain loop.
  */
 #include <cblas.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -120,6 +121,22 @@ __attribute__((target("avx512f"))) static void kernel_12x32(const float *A, size
 
 static _Thread_local float *tl_ap, *tl_bp; /* per-thread edge-tile and packing buffers */
 
+/* Every thread's buffers are also listed here, so they stay reachable for the process's
+ * life (one pair per thread that ever ran a GEMM; OpenMP keeps a fixed pool) and leak
+ * checkers do not report them. */
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static float *reg_slots[2 * 1024];
+static int reg_n;
+
+static void register_buffers(void) {
+    pthread_mutex_lock(&reg_lock);
+    if (reg_n + 2 <= (int)(sizeof reg_slots / sizeof reg_slots[0])) {
+        reg_slots[reg_n++] = tl_ap;
+        reg_slots[reg_n++] = tl_bp;
+    }
+    pthread_mutex_unlock(&reg_lock);
+}
+
 static int gemm_avx512(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                        const float *bias, float *C, int ldc, int accumulate) {
     size_t rsa = ta ? 1 : (size_t)lda, csa = ta ? (size_t)lda : 1; /* op(A) (r, k) */
@@ -133,6 +150,7 @@ static int gemm_avx512(int ta, int tb, int M, int N, int K, const float *A, int 
             tl_ap = tl_bp = NULL;
             return -1;
         }
+        register_buffers();
     }
     for (int jc = 0; jc < N; jc += NC) {
         int nc = N - jc < NC ? N - jc : NC;

@@ -83,7 +83,9 @@ static int val_open(val_domain *v, const char *dir, int diverse, int user_k) {
         rc = ps->user_path ? dataset_read_profiles(&v->ds, ps->user_path, 1, &v->users[k])
                            : eval_user_text_from_items(&v->ds.split[ER_SPLIT_TRN], &v->items[k], user_k, &v->users[k]);
         if (rc) return rc;
-        snprintf(v->name[k], sizeof v->name[k], "%s/%s", dir, ps->name);
+        char name[sizeof v->name[k]]; /* a local first: dir may not be proven distinct from v */
+        snprintf(name, sizeof name, "%s/%s", dir, ps->name);
+        memcpy(v->name[k], name, sizeof name);
     }
     if (v->n == 0) return er_error(EASYREC_ERR_FORMAT, "%s: no item profiles to validate with", dir);
     return EASYREC_OK;
