@@ -65,6 +65,22 @@ TEST(resume_is_bit_exact_and_threads_do_not_matter) {
              tmp) == 1);
 }
 
+/* SIGTERM mid-run: the step finishes, the state is saved, exit 0; resuming reaches the
+ * same weights as the uninterrupted run of the first test */
+TEST(sigterm_saves_state_and_resume_completes) {
+    setup();
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, TRAIN " --val-data none --threads 2 --output %s/sig", bin(), tmp, tmp, tmp, tmp);
+    REQUIRE(sh("(%s) & pid=$!; for i in $(seq 1 400); do [ -s %s/sig/train_log.jsonl ] && break; sleep 0.05; done; "
+               "kill -TERM $pid; wait $pid",
+               cmd, tmp) == 0);
+    CHECK(sh("test -f %s/sig/checkpoint-last/trainer_state.json", tmp) == 0);
+    /* it stopped early (the run has 15 steps) */
+    CHECK(sh("grep -q '\"step\": 15,' %s/sig/checkpoint-last/trainer_state.json", tmp) != 0);
+    REQUIRE(sh("%s --resume", cmd) == 0);
+    CHECK(sh("cmp %s/full/checkpoint-last/model.safetensors %s/sig/checkpoint-last/model.safetensors", tmp, tmp) == 0);
+}
+
 TEST(validation_selects_and_writes_a_loadable_checkpoint) {
     setup();
     REQUIRE(sh("%s train --init %s/init --data %s/d1,%s/d2 --epochs 2 --batch-size 4 --lr 1e-3 --quiet "
@@ -154,5 +170,6 @@ TEST(cleanup) {
     CHECK(sh("rm -rf %s", tmp) == 0);
 }
 
-CHECK_MAIN(CASE(resume_is_bit_exact_and_threads_do_not_matter), CASE(validation_selects_and_writes_a_loadable_checkpoint),
+CHECK_MAIN(CASE(resume_is_bit_exact_and_threads_do_not_matter), CASE(sigterm_saves_state_and_resume_completes),
+           CASE(validation_selects_and_writes_a_loadable_checkpoint),
            CASE(gradient_caching_equals_one_large_batch), CASE(cleanup))
