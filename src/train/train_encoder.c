@@ -194,6 +194,7 @@ void encoder_forward_train(const easyrec_model *m, er_train_acts *a, const er_dr
             }
         gemm_mt(0, 1, N, C, C, atty, C, w->attprojw + l * CC, C, w->attprojb + (size_t)l * C, a->t_nc, C, 0, th);
         dropout_apply(drop, SITE(l, 1), a->t_nc, NC);
+#pragma omp parallel for simd num_threads(th) schedule(static)
         for (size_t i = 0; i < NC; i++) s1[i] = x[i] + a->t_nc[i];
         layernorm_forward_train(al, a->ln1_mean + (size_t)l * N, a->ln1_rstd + (size_t)l * N, s1,
                                 w->ln1w + (size_t)l * C, w->ln1b + (size_t)l * C, N, C, c->layer_norm_eps, th);
@@ -203,6 +204,7 @@ void encoder_forward_train(const easyrec_model *m, er_train_acts *a, const er_dr
         gemm_mt(0, 1, N, C, F, a->t_nf, F, w->fcprojw + (size_t)l * C * F, F, w->fcprojb + (size_t)l * C, a->t_nc, C,
                 0, th);
         dropout_apply(drop, SITE(l, 2), a->t_nc, NC);
+#pragma omp parallel for simd num_threads(th) schedule(static)
         for (size_t i = 0; i < NC; i++) s2[i] = al[i] + a->t_nc[i];
         layernorm_forward_train(xn, a->ln2_mean + (size_t)l * N, a->ln2_rstd + (size_t)l * N, s2,
                                 w->ln2w + (size_t)l * C, w->ln2b + (size_t)l * C, N, C, c->layer_norm_eps, th);

@@ -104,10 +104,19 @@ void gelu_backward(float *dx, const float *x, const float *dout, size_t n) {
 }
 
 void bias_backward(float *db, const float *dout, int N, int OUT, int threads) {
+    /* columns in fixed chunks (thread-count independent), rows streamed contiguously */
+    enum { CH = 256 };
+    int chunks = (OUT + CH - 1) / CH;
 #pragma omp parallel for num_threads(threads) schedule(static)
-    for (int j = 0; j < OUT; j++) {
-        float s = 0.0f;
-        for (int n = 0; n < N; n++) s += dout[(size_t)n * OUT + j];
-        db[j] += s;
+    for (int c = 0; c < chunks; c++) {
+        int j0 = c * CH, j1 = j0 + CH < OUT ? j0 + CH : OUT;
+        float acc[CH];
+        for (int j = j0; j < j1; j++) acc[j - j0] = 0.0f;
+        for (int n = 0; n < N; n++) {
+            const float *row = dout + (size_t)n * OUT;
+#pragma omp simd
+            for (int j = j0; j < j1; j++) acc[j - j0] += row[j];
+        }
+        for (int j = j0; j < j1; j++) db[j] += acc[j - j0];
     }
 }

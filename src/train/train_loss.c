@@ -16,6 +16,10 @@
 #include "core/err.h"
 #include "train/train.h"
 
+#if defined(__x86_64__) && defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 35)
+__attribute__((simd("notinbranch"))) float expf(float); /* libmvec, as in model/kernels.c */
+#endif
+
 double contrastive_loss(const float *e, float *de, int n, int C, float temp) {
     int R = 3 * n;
     double *en = malloc(sizeof(double) * (size_t)R * C), *r = malloc(sizeof(double) * R);
@@ -80,18 +84,24 @@ double mlm_loss(const easyrec_model *m, er_params *g, const float *hid, const in
     gelu_forward(u, RC);
     layernorm_forward_train(v, mean, rstd, u, w->lmlnw, w->lmlnb, R, C, c->layer_norm_eps, threads);
     gemm_mt(0, 1, R, V, C, v, C, w->lmdecw, C, w->lmbias, logits, V, 0, threads);
+    scale /= (float)R; /* mean over the selected rows */
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int i = 0; i < R; i++) {
         float *l = logits + (size_t)i * V;
         float mx = -INFINITY;
         for (int j = 0; j < V; j++) mx = l[j] > mx ? l[j] : mx;
-        double s = 0;
-        for (int j = 0; j < V; j++) s += exp((double)l[j] - mx);
-        double lse = mx + log(s);
-        rowloss[i] = (float)(lse - l[labels[i]]);
-        float k = scale / R;
-        for (int j = 0; j < V; j++) l[j] = (float)(exp((double)l[j] - lse)) * k; /* logits -> dlogits */
-        l[labels[i]] -= k;
+        float target = l[labels[i]], s = 0.0f;
+#pragma omp simd reduction(+ : s)
+        for (int j = 0; j < V; j++) {
+            l[j] = expf(l[j] - mx); /* in (0, 1]: the float sum is exact enough */
+            s += l[j];
+        }
+        double lse = mx + log((double)s);
+        rowloss[i] = (float)(lse - target);
+        float k = scale / s;
+#pragma omp simd
+        for (int j = 0; j < V; j++) l[j] *= k; /* logits -> dlogits = (softmax - onehot) scale / R */
+        l[labels[i]] -= scale;
     }
     double loss = 0;
     for (int i = 0; i < R; i++) loss += rowloss[i]; /* fixed order: thread-count independent */
