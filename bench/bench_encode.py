@@ -9,7 +9,8 @@ Subcommands (bench_encode.sh calls `run`; the others are the pieces it runs, one
 per measurement so that each peer's peak RSS is its own):
   run        the whole benchmark: data, models, ONNX export, exactness checks, timed rounds,
              the table
-  torch      one PyTorch measurement (eager | eager-sorted | fused) -> JSON line
+  torch      one PyTorch measurement (eager | eager-sorted | fused | fused-padded) -> JSON line
+  model      build a random model directory (cached)
   export     ONNX export of a model directory
 """
 import argparse
@@ -307,18 +308,26 @@ def cmd_export(a):
 # ---- the driver --------------------------------------------------------------------------
 
 def run_child(cmd, env=None, cwd=ROOT):
-    """Run cmd, return (rc, stdout, stderr, wall seconds, max RSS bytes of that child)."""
+    """Run cmd, return (rc, stdout, stderr, wall seconds, max RSS bytes of that command).
+    The RSS comes from /usr/bin/time (a small process between us and cmd: a child forked
+    straight from this driver would start with the driver's resident pages in its count);
+    without it, from wait4's rusage."""
     import tempfile
-    with tempfile.TemporaryFile() as fo, tempfile.TemporaryFile() as fe:
+    with tempfile.TemporaryFile() as fo, tempfile.TemporaryFile() as fe, \
+            tempfile.NamedTemporaryFile(mode="r") as ft:
+        full = ["/usr/bin/time", "-f", "%M", "-o", ft.name] + cmd if os.path.exists("/usr/bin/time") else cmd
         t0 = time.perf_counter()
-        p = subprocess.Popen(cmd, stdout=fo, stderr=fe, env=env, cwd=cwd)
+        p = subprocess.Popen(full, stdout=fo, stderr=fe, env=env, cwd=cwd)
         _, status, ru = os.wait4(p.pid, 0)
         wall = time.perf_counter() - t0
-        p.returncode = os.waitstatus_to_exitcode(status)
+        rc = os.waitstatus_to_exitcode(status)
+        rss = ru.ru_maxrss * 1024
+        if full is not cmd:
+            m = re.findall(r"^(\d+)$", ft.read(), re.M)
+            rss = int(m[-1]) * 1024 if m else rss
         fo.seek(0)
         fe.seek(0)
-        return p.returncode, fo.read().decode(errors="replace"), fe.read().decode(errors="replace"), \
-            wall, ru.ru_maxrss * 1024
+        return rc, fo.read().decode(errors="replace"), fe.read().decode(errors="replace"), wall, rss
 
 
 def useful_flops(ids, layers, C, F):
@@ -367,13 +376,15 @@ def cmd_run(a):
     if bad:
         sys.exit(f"bench_encode: unknown peer(s) {sorted(bad)}; known: {','.join(PEER_KEYS)}")
     shapes = a.models.split(",")
-    import torch
     print("== easyrec encode benchmark ==")
     print(f"host: {os.cpu_count()} CPUs, loadavg at start {os.getloadavg()[0]:.2f} "
           "(other processes on this machine add noise)")
     for v in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
         print(f"  {v}={os.environ.get(v, '(unset)')}")
-    print(f"torch {torch.__version__} (Debian python3-torch), numpy {np.__version__}")
+    tv = subprocess.run([sys.executable, "-c", "import torch; print(torch.__version__)"], capture_output=True,
+                        text=True).stdout.strip()
+    print(f"torch {tv} (Debian python3-torch), numpy {np.__version__}; max RSS by "
+          f"{'/usr/bin/time' if os.path.exists('/usr/bin/time') else 'wait4 rusage'}")
     ort_ver = subprocess.run(["node", "-e", "console.log(require('onnxruntime-node').env.versions.node)"],
                              cwd=ROOT, capture_output=True, text=True).stdout.strip() or "?"
     print(f"onnxruntime-node {ort_ver}, node {subprocess.run(['node', '-v'], capture_output=True, text=True).stdout.strip()}")
@@ -418,7 +429,11 @@ def cmd_run(a):
     summary = []
     for shape in shapes:
         L, C, NH, F, V, P = SHAPES[shape]
-        model = build_model(out, shape, a.vocab)
+        model = os.path.join(out, "model-" + shape)
+        rc, so, se, _, _ = run_child([sys.executable, __file__, "model", "--out", out, "--shape", shape,
+                                      "--vocab", a.vocab])  # in a child: keeps this driver small
+        if rc:
+            sys.exit(f"building the {shape} model failed:\n{se[-3000:]}")
         onnx = os.path.join(out, f"{shape}.onnx")
         if not os.path.exists(onnx):
             log(f"bench_encode: exporting {onnx}")
@@ -556,7 +571,7 @@ def main():
     r.add_argument("--out", default=os.path.join(HERE, "out", "encode"))
     r.add_argument("--data", default=os.path.join(ROOT, "..", "shared", "data"))
     r.add_argument("--vocab", default=os.path.join(ROOT, "..", "shared", "vocab", "roberta-base"))
-    r.add_argument("-n", "--n", type=int, default=500, help="profiles sampled (default 500)")
+    r.add_argument("-n", "--n", type=int, default=256, help="profiles sampled (default 256: two batches of 128)")
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--max-length", type=int, default=512)
     r.add_argument("--batch", type=int, default=128, help="texts per batch for torch / ORT (default 128)")
@@ -573,11 +588,18 @@ def main():
     t.add_argument("--threads", type=int, default=2)
     t.add_argument("--batch", type=int, default=128)
     t.add_argument("--out")
+    mo = sub.add_parser("model")
+    mo.add_argument("--out", required=True)
+    mo.add_argument("--shape", choices=sorted(SHAPES), required=True)
+    mo.add_argument("--vocab", required=True)
     e = sub.add_parser("export")
     e.add_argument("--model", required=True)
     e.add_argument("--onnx", required=True)
     e.add_argument("--opset", type=int, default=14)
     a = ap.parse_args()
+    if a.cmd == "model":
+        build_model(a.out, a.shape, a.vocab)
+        return
     {"run": cmd_run, "torch": cmd_torch, "export": cmd_export}[a.cmd](a)
 
 

@@ -6,7 +6,7 @@
 # peak, useful GFLOP/s, peak RSS, and max |diff| of every peer's embeddings against PyTorch.
 #
 #   bench/bench_encode.sh [OPTIONS]      (from anywhere; options go to bench_encode.py run)
-#     -n N              profiles sampled from ../shared/data (default 500, seed 0)
+#     -n N              profiles sampled from ../shared/data (default 256, seed 0)
 #     --threads 1,2     thread counts to measure (default 2)
 #     --rounds R        alternating rounds per peer, best reported (default 2)
 #     --models roberta-base,easyrec-small

@@ -4,7 +4,7 @@
 #   tools/setup.sh --bench  also the benchmark/fixture peers (python3-torch, numpy, node)
 set -eu
 pkgs="gcc make pkg-config libopenblas-dev libjansson-dev libutf8proc-dev libzip-dev"
-if [ "${1:-}" = "--bench" ]; then pkgs="$pkgs python3-torch python3-numpy python3-scipy nodejs npm"; fi
+if [ "${1:-}" = "--bench" ]; then pkgs="$pkgs python3-torch python3-numpy python3-scipy nodejs npm time"; fi
 missing=""
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
