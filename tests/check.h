@@ -10,9 +10,11 @@
 #define CHECK_H
 #include <math.h>
 #include <setjmp.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 typedef struct {
     const char *name;
@@ -89,6 +91,24 @@ static inline int check_run(const check_case *cases, int n) {
         return check_run(cases_, (int)(sizeof cases_ / sizeof cases_[0]));                    \
     }
 #define CASE(fn) {#fn, fn}
+
+/* Run a shell command built like printf; returns its exit status (128 if it did not exit). */
+static int check_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2), unused));
+static int check_sh(const char *fmt, ...) {
+    char cmd[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    int st = system(cmd);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+/* The easyrec binary under test: $EASYREC_BIN (set by make test), else build/easyrec. */
+static inline const char *check_bin(void) {
+    const char *b = getenv("EASYREC_BIN");
+    return b ? b : "build/easyrec";
+}
 
 /* Path of ../shared relative to the repo root (tests run from the root). NULL if absent. */
 static inline const char *check_shared_dir(void) {

@@ -12,22 +12,8 @@
 
 static char tmpdir[64];
 
-static const char *bin(void) {
-    const char *b = getenv("EASYREC_BIN");
-    return b ? b : "build/easyrec";
-}
 
 /* run a shell command, return its exit status */
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...) {
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    int st = system(cmd);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-}
 
 static void write_file(const char *name, const char *text) {
     char p[256];
@@ -43,9 +29,9 @@ static void setup(void) {
     if (tmpdir[0]) return;
     strcpy(tmpdir, "/tmp/easyrec-cli-XXXXXX");
     REQUIRE(mkdtemp(tmpdir));
-    REQUIRE(sh("%s init --vocab ../shared/vocab/roberta-base --output %s/model --layers 2 --hidden 32 --heads 4 "
+    REQUIRE(check_sh("%s init --vocab ../shared/vocab/roberta-base --output %s/model --layers 2 --hidden 32 --heads 4 "
                "--ffn 64 --seed 5 2>/dev/null",
-               bin(), tmpdir) == 0);
+               check_bin(), tmpdir) == 0);
 }
 
 static const char *texts[] = {"This user is a basketball fan and likes to play basketball and watch NBA games.",
@@ -61,7 +47,7 @@ TEST(encode_jsonl_matches_library_and_orders_by_id) {
              "{\"item_id\": 3, \"profile\": \"caf\\u00e9 \\ud83d\\ude00 <mask> tokens\"}\n{\"item_id\": 1, \"profile\": \"%s\"}\n",
              texts[2], texts[0], texts[1]);
     write_file("items.json", j);
-    REQUIRE(sh("%s encode --model %s/model --input %s/items.json --output %s/items.npy --quiet", bin(), tmpdir, tmpdir,
+    REQUIRE(check_sh("%s encode --model %s/model --input %s/items.json --output %s/items.npy --quiet", check_bin(), tmpdir, tmpdir,
                tmpdir) == 0);
     char p[256];
     snprintf(p, sizeof p, "%s/items.npy", tmpdir);
@@ -83,7 +69,7 @@ TEST(encode_jsonl_matches_library_and_orders_by_id) {
     /* --text: same embeddings from plain lines */
     snprintf(j, sizeof j, "%s\n%s\n%s\n%s\n", texts[0], texts[1], texts[2], texts[3]);
     write_file("items.txt", j);
-    REQUIRE(sh("%s encode --model %s/model --input %s/items.txt --text --output %s/t.npy --quiet --threads 2", bin(),
+    REQUIRE(check_sh("%s encode --model %s/model --input %s/items.txt --text --output %s/t.npy --quiet --threads 2", check_bin(),
                tmpdir, tmpdir, tmpdir) == 0);
     free(e);
     snprintf(p, sizeof p, "%s/t.npy", tmpdir);
@@ -92,9 +78,9 @@ TEST(encode_jsonl_matches_library_and_orders_by_id) {
     for (int i = 0; i < 4 * 32; i++) CHECK_NEAR(e[i], ref[i], 1e-6);
     free(e);
     /* pooling mean, no normalisation: rows are not unit length */
-    REQUIRE(sh("%s encode --model %s/model --input %s/items.txt --text --output %s/m.npy --quiet --pooling mean "
+    REQUIRE(check_sh("%s encode --model %s/model --input %s/items.txt --text --output %s/m.npy --quiet --pooling mean "
                "--no-normalize --max-length 8",
-               bin(), tmpdir, tmpdir, tmpdir) == 0);
+               check_bin(), tmpdir, tmpdir, tmpdir) == 0);
     snprintf(p, sizeof p, "%s/m.npy", tmpdir);
     REQUIRE(npy_read_f32(p, &e, &nd, shape) == EASYREC_OK);
     double nn = 0;
@@ -109,7 +95,7 @@ TEST(similarity_prints_one_cosine_per_text) {
     setup();
     char out[256];
     snprintf(out, sizeof out, "%s/sim.txt", tmpdir);
-    REQUIRE(sh("%s similarity --model %s/model '%s' '%s' '%s' > %s", bin(), tmpdir, texts[0], texts[1], texts[2],
+    REQUIRE(check_sh("%s similarity --model %s/model '%s' '%s' '%s' > %s", check_bin(), tmpdir, texts[0], texts[1], texts[2],
                out) == 0);
     FILE *f = fopen(out, "r");
     REQUIRE(f);
@@ -126,35 +112,35 @@ TEST(bad_input_is_a_clear_error) {
     char err[256];
     snprintf(err, sizeof err, "%s/err.txt", tmpdir);
     write_file("bad.json", "{\"item_id\": 0, \"profile\": \"ok\"}\n{\"item_id\": 1, \"profile\": \n");
-    CHECK(sh("%s encode --model %s/model --input %s/bad.json --output %s/x.npy 2>%s", bin(), tmpdir, tmpdir, tmpdir,
+    CHECK(check_sh("%s encode --model %s/model --input %s/bad.json --output %s/x.npy 2>%s", check_bin(), tmpdir, tmpdir, tmpdir,
              err) == 1);
-    CHECK(sh("grep -q 'bad.json:2' %s", err) == 0);
+    CHECK(check_sh("grep -q 'bad.json:2' %s", err) == 0);
     write_file("dup.json", "{\"item_id\": 0, \"profile\": \"a\"}\n{\"item_id\": 0, \"profile\": \"b\"}\n");
-    CHECK(sh("%s encode --model %s/model --input %s/dup.json --output %s/x.npy 2>%s", bin(), tmpdir, tmpdir, tmpdir,
+    CHECK(check_sh("%s encode --model %s/model --input %s/dup.json --output %s/x.npy 2>%s", check_bin(), tmpdir, tmpdir, tmpdir,
              err) == 1);
-    CHECK(sh("grep -q 'repeated' %s", err) == 0);
+    CHECK(check_sh("grep -q 'repeated' %s", err) == 0);
     write_file("inv.json", "{\"item_id\": 0, \"profile\": \"\xff\xfe\"}\n");
-    CHECK(sh("%s encode --model %s/model --input %s/inv.json --output %s/x.npy 2>/dev/null", bin(), tmpdir, tmpdir,
+    CHECK(check_sh("%s encode --model %s/model --input %s/inv.json --output %s/x.npy 2>/dev/null", check_bin(), tmpdir, tmpdir,
              tmpdir) == 1);
     /* invalid UTF-8 in plain text mode is tokenized like errors="replace", not rejected */
     write_file("inv.txt", "abc \xff\xfe def\n");
-    CHECK(sh("%s encode --model %s/model --input %s/inv.txt --text --output %s/x.npy --quiet", bin(), tmpdir, tmpdir,
+    CHECK(check_sh("%s encode --model %s/model --input %s/inv.txt --text --output %s/x.npy --quiet", check_bin(), tmpdir, tmpdir,
              tmpdir) == 0);
-    CHECK(sh("%s encode --model %s/nope --input %s/inv.txt --text --output %s/y.npy 2>%s", bin(), tmpdir, tmpdir,
+    CHECK(check_sh("%s encode --model %s/nope --input %s/inv.txt --text --output %s/y.npy 2>%s", check_bin(), tmpdir, tmpdir,
              tmpdir, err) == 1);
-    CHECK(sh("grep -q 'easyrec: ' %s", err) == 0);
-    CHECK(sh("%s encode --model %s/model 2>/dev/null", bin(), tmpdir) == 2);
-    CHECK(sh("%s encode --model %s/model --input %s/inv.txt --output %s/y.npy --threads 0 2>/dev/null", bin(), tmpdir,
+    CHECK(check_sh("grep -q 'easyrec: ' %s", err) == 0);
+    CHECK(check_sh("%s encode --model %s/model 2>/dev/null", check_bin(), tmpdir) == 2);
+    CHECK(check_sh("%s encode --model %s/model --input %s/inv.txt --output %s/y.npy --threads 0 2>/dev/null", check_bin(), tmpdir,
              tmpdir, tmpdir) == 2);
-    CHECK(sh("%s frobnicate 2>/dev/null", bin()) == 2);
+    CHECK(check_sh("%s frobnicate 2>/dev/null", check_bin()) == 2);
     /* an output that cannot be written fails and leaves nothing behind */
-    CHECK(sh("%s encode --model %s/model --input %s/inv.txt --text --output /nonexistent/dir/x.npy 2>/dev/null", bin(),
+    CHECK(check_sh("%s encode --model %s/model --input %s/inv.txt --text --output /nonexistent/dir/x.npy 2>/dev/null", check_bin(),
              tmpdir, tmpdir) == 1);
 }
 
 TEST(cleanup) {
     if (!tmpdir[0]) SKIP("nothing to clean");
-    CHECK(sh("rm -rf %s", tmpdir) == 0);
+    CHECK(check_sh("rm -rf %s", tmpdir) == 0);
 }
 
 CHECK_MAIN(CASE(encode_jsonl_matches_library_and_orders_by_id), CASE(similarity_prints_one_cosine_per_text),

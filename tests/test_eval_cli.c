@@ -20,10 +20,6 @@
 
 static char tmpdir[64];
 
-static const char *bin(void) {
-    const char *b = getenv("EASYREC_BIN");
-    return b ? b : "build/easyrec";
-}
 
 static const char *tmp(void) {
     if (!tmpdir[0]) {
@@ -33,16 +29,6 @@ static const char *tmp(void) {
     return tmpdir;
 }
 
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...) {
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    int st = system(cmd);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-}
 
 static void write_file(const char *name, const char *text) {
     char p[256];
@@ -58,7 +44,7 @@ static json_t *eval_json(const char *args) {
     char out[256], err[256];
     snprintf(out, sizeof out, "%s/out.json", tmp());
     snprintf(err, sizeof err, "%s/err.txt", tmp());
-    int rc = sh("%s eval %s --json --threads 2 > %s 2> %s", bin(), args, out, err);
+    int rc = check_sh("%s eval %s --json --threads 2 > %s 2> %s", check_bin(), args, out, err);
     if (rc) {
         char *e = NULL;
         size_t n;
@@ -81,7 +67,7 @@ static double metric(const json_t *j, const char *name) {
 static int eval_fails(const char *args, const char *msg) {
     char err[256];
     snprintf(err, sizeof err, "%s/err.txt", tmp());
-    int rc = sh("%s eval %s > /dev/null 2> %s", bin(), args, err);
+    int rc = check_sh("%s eval %s > /dev/null 2> %s", check_bin(), args, err);
     char *e = NULL;
     size_t n;
     if (er_read_file(err, &e, &n) || !strstr(e, msg)) {
@@ -111,7 +97,7 @@ TEST(embeddings_on_tiny) {
     CHECK(json_integer_value(json_object_get(j, "n_users")) == 1 && metric(j, "recall@1") == 1.0);
     json_decref(j);
     /* the human table */
-    CHECK(sh("%s eval --data " TINY " " EMB " --k 1,2 | grep -q '^embeddings  *given  *0.5000  *0.6667  *0.8333'", bin()) == 0);
+    CHECK(check_sh("%s eval --data " TINY " " EMB " --k 1,2 | grep -q '^embeddings  *given  *0.5000  *0.6667  *0.8333'", check_bin()) == 0);
 }
 
 static void write_npy(const char *name, const float *x, int64_t rows, int64_t cols) {
@@ -138,7 +124,7 @@ TEST(text_inputs) {
     CHECK_NEAR(metric(j, "recall@1"), 0.75, 1e-9);
     CHECK_NEAR(metric(j, "ndcg@1"), 1.0, 1e-9);
     json_decref(j);
-    CHECK(sh("grep -q '^3\tmug$' %s/maps/items.tsv", tmp()) == 0);
+    CHECK(check_sh("grep -q '^3\tmug$' %s/maps/items.tsv", tmp()) == 0);
     /* RecBole with numeric ids; item embeddings have a row (4) beyond the largest id: a candidate too */
     write_file("r.train.inter", "user_id:token\titem_id:token\trating:float\n0\t0\t5\n1\t1\t4\n");
     write_file("r.test.inter", "user_id:token\titem_id:token\trating:float\n0\t2\t5\n1\t3\t1\n");
@@ -210,15 +196,15 @@ TEST(bad_input_is_a_clear_error) {
     char d[256];
     snprintf(d, sizeof d, "%s/notrn", tmp());
     mkdir(d, 0777);
-    REQUIRE(sh("cp " TINY "/tst_mat.pkl %s/", d) == 0);
+    REQUIRE(check_sh("cp " TINY "/tst_mat.pkl %s/", d) == 0);
     snprintf(a, sizeof a, "--data %s " EMB, d);
     CHECK(eval_fails(a, "no trn_mat.pkl") == 1);
     /* a dataset without text for the model / bm25 */
     snprintf(a, sizeof a, "--data %s --baseline bm25", d);
     CHECK(eval_fails(a, "no trn_mat.pkl") == 1);
-    REQUIRE(sh("cp " TINY "/trn_mat.pkl %s/", d) == 0);
+    REQUIRE(check_sh("cp " TINY "/trn_mat.pkl %s/", d) == 0);
     CHECK(eval_fails(a, "no profile set to evaluate") == 1);
-    CHECK(sh("%s eval --help | grep -q 'usage: easyrec eval'", bin()) == 0);
+    CHECK(check_sh("%s eval --help | grep -q 'usage: easyrec eval'", check_bin()) == 0);
 }
 
 /* ---- --model and the cache ------------------------------------------------------------- */
@@ -226,19 +212,19 @@ TEST(bad_input_is_a_clear_error) {
 TEST(model_and_cache) {
     if (!check_shared_dir()) SKIP("../shared/vocab absent: no vocabulary for a random model");
     const char *t = tmp();
-    REQUIRE(sh("%s init --vocab ../shared/vocab/roberta-base --output %s/model --layers 1 --hidden 32 --heads 2 --ffn 64 "
+    REQUIRE(check_sh("%s init --vocab ../shared/vocab/roberta-base --output %s/model --layers 1 --hidden 32 --heads 2 --ffn 64 "
                "--seed 3 2>/dev/null",
-               bin(), t) == 0);
-    REQUIRE(sh("cp -r " TINY " %s/ds", t) == 0);
+               check_bin(), t) == 0);
+    REQUIRE(check_sh("cp -r " TINY " %s/ds", t) == 0);
     char a[1024], err[256];
     snprintf(err, sizeof err, "%s/err.txt", t);
     snprintf(a, sizeof a, "--model %s/model --data %s/ds --profiles original --cache %s/cache --k 2", t, t, t);
     json_t *j1 = eval_json(a);
     REQUIRE(j1);
-    CHECK(sh("grep -q 'encoded items-original: 6 texts' %s", err) == 0);
+    CHECK(check_sh("grep -q 'encoded items-original: 6 texts' %s", err) == 0);
     json_t *j2 = eval_json(a); /* second run: both from the cache, same numbers */
     REQUIRE(j2);
-    CHECK(sh("grep -q 'cached items-original' %s && grep -q 'cached users-original-profiles' %s", err, err) == 0);
+    CHECK(check_sh("grep -q 'cached items-original' %s && grep -q 'cached users-original-profiles' %s", err, err) == 0);
     CHECK(metric(j1, "recall@2") == metric(j2, "recall@2") && metric(j1, "ndcg@2") == metric(j2, "ndcg@2"));
     json_decref(j2);
     /* the cached arrays scored as given embeddings give the same metrics */
@@ -248,15 +234,15 @@ TEST(model_and_cache) {
     CHECK(metric(j1, "recall@2") == metric(j2, "recall@2") && metric(j1, "ndcg@2") == metric(j2, "ndcg@2"));
     json_decref(j2);
     /* a changed profile file (new mtime) is never served from the cache */
-    REQUIRE(sh("touch -d '2001-01-01' %s/ds/item_profile.json", t) == 0);
+    REQUIRE(check_sh("touch -d '2001-01-01' %s/ds/item_profile.json", t) == 0);
     snprintf(a, sizeof a, "--model %s/model --data %s/ds --profiles original --cache %s/cache --k 2", t, t, t);
     REQUIRE((j2 = eval_json(a)));
-    CHECK(sh("grep -q 'encoded items-original' %s && grep -q 'cached users-original' %s", err, err) == 0);
+    CHECK(check_sh("grep -q 'encoded items-original' %s && grep -q 'cached users-original' %s", err, err) == 0);
     json_decref(j2);
     /* other max_length: other entry */
     snprintf(a, sizeof a, "--model %s/model --data %s/ds --profiles original --cache %s/cache --max-length 8", t, t, t);
     REQUIRE((j2 = eval_json(a)));
-    CHECK(sh("grep -q 'encoded users-original' %s", err) == 0);
+    CHECK(check_sh("grep -q 'encoded users-original' %s", err) == 0);
     json_decref(j2);
     /* all sets: diverse1 has no user text, auto:1 describes its users by one training item */
     snprintf(a, sizeof a, "--model %s/model --data %s/ds --user-text auto:1 --k 2", t, t);

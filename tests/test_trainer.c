@@ -16,18 +16,7 @@
 
 static char tmp[64];
 
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...) {
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    int st = system(cmd);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-}
 
-static const char *bin(void) { return getenv("EASYREC_BIN") ? getenv("EASYREC_BIN") : "build/easyrec"; }
 
 static void setup(void) {
     if (!check_shared_dir()) SKIP("../shared/vocab absent: no vocabulary for the training model");
@@ -35,12 +24,12 @@ static void setup(void) {
     strcpy(tmp, "/tmp/easyrec-trainer-XXXXXX");
     REQUIRE(mkdtemp(tmp));
     /* the fixture files carry a .in suffix; lay them out under their real names */
-    REQUIRE(sh("cd tests/fixtures/train/data && for f in $(find . -name '*.in'); do mkdir -p %s/$(dirname $f); "
+    REQUIRE(check_sh("cd tests/fixtures/train/data && for f in $(find . -name '*.in'); do mkdir -p %s/$(dirname $f); "
                "cp $f %s/${f%%.in}; done",
                tmp, tmp) == 0);
-    REQUIRE(sh("%s init --vocab ../shared/vocab/roberta-base --output %s/init --layers 1 --hidden 32 --heads 2 "
+    REQUIRE(check_sh("%s init --vocab ../shared/vocab/roberta-base --output %s/init --layers 1 --hidden 32 --heads 2 "
                "--ffn 64 --seed 3 2>/dev/null",
-               bin(), tmp) == 0);
+               check_bin(), tmp) == 0);
 }
 
 #define TRAIN "%s train --init %s/init --data %s/d1,%s/d2 --epochs 3 --batch-size 3 --grad-accum 2 --lr 1e-3 " \
@@ -48,20 +37,20 @@ static void setup(void) {
 
 TEST(resume_is_bit_exact_and_threads_do_not_matter) {
     setup();
-    REQUIRE(sh(TRAIN " --val-data none --threads 2 --output %s/full", bin(), tmp, tmp, tmp, tmp) == 0);
-    REQUIRE(sh(TRAIN " --val-data none --threads 2 --output %s/half --max-steps 4", bin(), tmp, tmp, tmp, tmp) == 0);
+    REQUIRE(check_sh(TRAIN " --val-data none --threads 2 --output %s/full", check_bin(), tmp, tmp, tmp, tmp) == 0);
+    REQUIRE(check_sh(TRAIN " --val-data none --threads 2 --output %s/half --max-steps 4", check_bin(), tmp, tmp, tmp, tmp) == 0);
     /* stopped state differs from the finished one */
-    CHECK(sh("cmp -s %s/full/checkpoint-last/model.safetensors %s/half/checkpoint-last/model.safetensors", tmp,
+    CHECK(check_sh("cmp -s %s/full/checkpoint-last/model.safetensors %s/half/checkpoint-last/model.safetensors", tmp,
              tmp) != 0);
-    REQUIRE(sh(TRAIN " --val-data none --threads 2 --output %s/half --resume", bin(), tmp, tmp, tmp, tmp) == 0);
-    CHECK(sh("cmp %s/full/checkpoint-last/model.safetensors %s/half/checkpoint-last/model.safetensors", tmp, tmp) == 0);
-    CHECK(sh("cmp %s/full/checkpoint-last/optimizer.bin %s/half/checkpoint-last/optimizer.bin", tmp, tmp) == 0);
-    REQUIRE(sh(TRAIN " --val-data none --threads 1 --output %s/one", bin(), tmp, tmp, tmp, tmp) == 0);
-    CHECK(sh("cmp %s/full/checkpoint-last/model.safetensors %s/one/checkpoint-last/model.safetensors", tmp, tmp) == 0);
+    REQUIRE(check_sh(TRAIN " --val-data none --threads 2 --output %s/half --resume", check_bin(), tmp, tmp, tmp, tmp) == 0);
+    CHECK(check_sh("cmp %s/full/checkpoint-last/model.safetensors %s/half/checkpoint-last/model.safetensors", tmp, tmp) == 0);
+    CHECK(check_sh("cmp %s/full/checkpoint-last/optimizer.bin %s/half/checkpoint-last/optimizer.bin", tmp, tmp) == 0);
+    REQUIRE(check_sh(TRAIN " --val-data none --threads 1 --output %s/one", check_bin(), tmp, tmp, tmp, tmp) == 0);
+    CHECK(check_sh("cmp %s/full/checkpoint-last/model.safetensors %s/one/checkpoint-last/model.safetensors", tmp, tmp) == 0);
     /* the weights moved */
-    CHECK(sh("cmp -s %s/init/model.safetensors %s/full/model.safetensors", tmp, tmp) != 0);
+    CHECK(check_sh("cmp -s %s/init/model.safetensors %s/full/model.safetensors", tmp, tmp) != 0);
     /* resuming with other settings is refused */
-    CHECK(sh(TRAIN " --val-data none --output %s/half --resume --batch-size 2 2>/dev/null", bin(), tmp, tmp, tmp,
+    CHECK(check_sh(TRAIN " --val-data none --output %s/half --resume --batch-size 2 2>/dev/null", check_bin(), tmp, tmp, tmp,
              tmp) == 1);
 }
 
@@ -70,24 +59,24 @@ TEST(resume_is_bit_exact_and_threads_do_not_matter) {
 TEST(sigterm_saves_state_and_resume_completes) {
     setup();
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, TRAIN " --val-data none --threads 2 --output %s/sig", bin(), tmp, tmp, tmp, tmp);
-    REQUIRE(sh("(%s) & pid=$!; for i in $(seq 1 400); do [ -s %s/sig/train_log.jsonl ] && break; sleep 0.05; done; "
+    snprintf(cmd, sizeof cmd, TRAIN " --val-data none --threads 2 --output %s/sig", check_bin(), tmp, tmp, tmp, tmp);
+    REQUIRE(check_sh("(%s) & pid=$!; for i in $(seq 1 400); do [ -s %s/sig/train_log.jsonl ] && break; sleep 0.05; done; "
                "kill -TERM $pid; wait $pid",
                cmd, tmp) == 0);
-    CHECK(sh("test -f %s/sig/checkpoint-last/trainer_state.json", tmp) == 0);
+    CHECK(check_sh("test -f %s/sig/checkpoint-last/trainer_state.json", tmp) == 0);
     /* it stopped early (the run has 15 steps) */
-    CHECK(sh("grep -q '\"step\": 15,' %s/sig/checkpoint-last/trainer_state.json", tmp) != 0);
-    REQUIRE(sh("%s --resume", cmd) == 0);
-    CHECK(sh("cmp %s/full/checkpoint-last/model.safetensors %s/sig/checkpoint-last/model.safetensors", tmp, tmp) == 0);
+    CHECK(check_sh("grep -q '\"step\": 15,' %s/sig/checkpoint-last/trainer_state.json", tmp) != 0);
+    REQUIRE(check_sh("%s --resume", cmd) == 0);
+    CHECK(check_sh("cmp %s/full/checkpoint-last/model.safetensors %s/sig/checkpoint-last/model.safetensors", tmp, tmp) == 0);
 }
 
 TEST(validation_selects_and_writes_a_loadable_checkpoint) {
     setup();
-    REQUIRE(sh("%s train --init %s/init --data %s/d1,%s/d2 --epochs 2 --batch-size 4 --lr 1e-3 --quiet "
+    REQUIRE(check_sh("%s train --init %s/init --data %s/d1,%s/d2 --epochs 2 --batch-size 4 --lr 1e-3 --quiet "
                "--eval-steps 3 --threads 2 --output %s/val",
-               bin(), tmp, tmp, tmp, tmp) == 0);
-    CHECK(sh("grep -q eval_recall@20 %s/val/train_log.jsonl", tmp) == 0);
-    CHECK(sh("test -f %s/val/vocab.json && test -f %s/val/merges.txt && test -f %s/val/tokenizer_config.json", tmp,
+               check_bin(), tmp, tmp, tmp, tmp) == 0);
+    CHECK(check_sh("grep -q eval_recall@20 %s/val/train_log.jsonl", tmp) == 0);
+    CHECK(check_sh("test -f %s/val/vocab.json && test -f %s/val/merges.txt && test -f %s/val/tokenizer_config.json", tmp,
              tmp, tmp) == 0);
     char dir[128];
     snprintf(dir, sizeof dir, "%s/val", tmp);
@@ -98,7 +87,7 @@ TEST(validation_selects_and_writes_a_loadable_checkpoint) {
     CHECK(m->cfg.has_mlp && m->cfg.has_lm_head && m->tok != NULL);
     easyrec_model_free(m);
     /* bad input: a dataset directory that does not exist */
-    CHECK(sh("%s train --init %s/init --data %s/nope --output %s/x --quiet 2>/dev/null", bin(), tmp, tmp, tmp) == 1);
+    CHECK(check_sh("%s train --init %s/init --data %s/nope --output %s/x --quiet 2>/dev/null", check_bin(), tmp, tmp, tmp) == 1);
 }
 
 /* gradient caching over micro-batches == one step on the whole batch (contrastive part) */
@@ -167,7 +156,7 @@ TEST(gradient_caching_equals_one_large_batch) {
 
 TEST(cleanup) {
     if (!tmp[0]) SKIP("nothing to clean");
-    CHECK(sh("rm -rf %s", tmp) == 0);
+    CHECK(check_sh("rm -rf %s", tmp) == 0);
 }
 
 CHECK_MAIN(CASE(resume_is_bit_exact_and_threads_do_not_matter), CASE(sigterm_saves_state_and_resume_completes),

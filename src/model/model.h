@@ -64,6 +64,10 @@ typedef struct {
 extern const er_param_spec er_param_table[];
 extern const int er_param_table_len;
 
+/* Value of a symbolic dimension (ER_DIM_*) for config c; 1 for ER_DIM_NONE. */
+int64_t params_dim(const easyrec_config *c, int d);
+/* Whether group g (ER_GROUP_*) is part of a model with config c. */
+int params_group_present(const easyrec_config *c, int g);
 /* Number of floats of one table entry (all layers and parts) for config c. */
 size_t params_numel(const easyrec_config *c, const er_param_spec *s);
 /* Total floats of all groups present in c (has_mlp / has_lm_head). */

@@ -70,7 +70,7 @@ static const struct {
     {"lm_head.bias", "cls.predictions.bias"},
 };
 
-static int64_t dim_value(const easyrec_config *c, int d) {
+int64_t params_dim(const easyrec_config *c, int d) {
     switch (d) {
     case ER_DIM_C: return c->hidden;
     case ER_DIM_F: return c->ffn;
@@ -81,13 +81,13 @@ static int64_t dim_value(const easyrec_config *c, int d) {
     }
 }
 
-static int group_present(const easyrec_config *c, int g) {
+int params_group_present(const easyrec_config *c, int g) {
     return g == ER_GROUP_CORE || (g == ER_GROUP_MLP && c->has_mlp) || (g == ER_GROUP_LM && c->has_lm_head);
 }
 
 /* floats of one checkpoint tensor of entry s */
 static size_t spec_tensor_numel(const easyrec_config *c, const er_param_spec *s) {
-    return (size_t)dim_value(c, s->rows) * (size_t)dim_value(c, s->cols);
+    return (size_t)params_dim(c, s->rows) * (size_t)params_dim(c, s->cols);
 }
 
 size_t params_numel(const easyrec_config *c, const er_param_spec *s) {
@@ -99,7 +99,7 @@ size_t params_total(const easyrec_config *c) {
     size_t n = 0;
     for (int i = 0; i < er_param_table_len; i++) {
         const er_param_spec *s = &er_param_table[i];
-        if (s->part == 0 && group_present(c, s->group)) n += params_numel(c, s);
+        if (s->part == 0 && params_group_present(c, s->group)) n += params_numel(c, s);
     }
     return n;
 }
@@ -108,7 +108,7 @@ void params_assign(const easyrec_config *c, er_params *p, float *buf) {
     memset(p, 0, sizeof(*p));
     for (int i = 0; i < er_param_table_len; i++) {
         const er_param_spec *s = &er_param_table[i];
-        if (s->part != 0 || !group_present(c, s->group)) continue;
+        if (s->part != 0 || !params_group_present(c, s->group)) continue;
         *(float **)((char *)p + s->field) = buf;
         buf += params_numel(c, s);
     }
@@ -126,7 +126,7 @@ float *params_find(const easyrec_config *c, const er_params *p, const char *name
     if (!strncmp(name, "roberta.", 8) || !strncmp(name, "bert.", 5)) base = strchr(name, '.') + 1;
     for (int i = 0; i < er_param_table_len; i++) {
         const er_param_spec *s = &er_param_table[i];
-        if (!group_present(c, s->group) || (s->prefixed != (base != name) && base != name)) continue;
+        if (!params_group_present(c, s->group) || (s->prefixed != (base != name) && base != name)) continue;
         for (int l = 0; l < (s->per_layer ? c->n_layers : 1); l++) {
             char key[160];
             snprintf(key, sizeof key, s->key, l);
@@ -158,7 +158,7 @@ static const er_tensor *find_key(const er_tensorset *ts, const char *prefix, con
 /* Copy one checkpoint tensor into dst after checking its shape. */
 static int load_one(const easyrec_config *c, const er_param_spec *s, const er_tensor *t,
                     const char *name, const char *file, float *dst) {
-    int64_t want[2] = {dim_value(c, s->rows), dim_value(c, s->cols)};
+    int64_t want[2] = {params_dim(c, s->rows), params_dim(c, s->cols)};
     int wnd = s->cols == ER_DIM_NONE ? 1 : 2;
     int ok = t->ndim == wnd && t->shape[0] == want[0] && (wnd == 1 || t->shape[1] == want[1]);
     if (!ok) {
@@ -191,7 +191,7 @@ static int load_tensors(easyrec_model *m, const er_tensorset *ts, const char *fi
 
     for (int i = 0; i < er_param_table_len; i++) {
         const er_param_spec *s = &er_param_table[i];
-        if (!group_present(c, s->group)) continue;
+        if (!params_group_present(c, s->group)) continue;
         for (int l = 0; l < (s->per_layer ? c->n_layers : 1); l++) {
             char key[160];
             snprintf(key, sizeof key, s->key, l);

@@ -13,28 +13,13 @@
 #include "io/tensors.h"
 #include "model/model.h"
 
-static int64_t dim_of(const easyrec_config *c, int d) {
-    switch (d) {
-    case ER_DIM_C: return c->hidden;
-    case ER_DIM_F: return c->ffn;
-    case ER_DIM_V: return c->vocab_size;
-    case ER_DIM_P: return c->max_positions;
-    case ER_DIM_TT: return c->type_vocab_size;
-    default: return 1;
-    }
-}
-
-static int present(const easyrec_config *c, int g) {
-    return g == ER_GROUP_CORE || (g == ER_GROUP_MLP && c->has_mlp) || (g == ER_GROUP_LM && c->has_lm_head);
-}
-
 /* HF RobertaPreTrainedModel._init_weights on the present groups selected by the bit mask
  * groups: Linear/Embedding ~ N(0, 0.02), biases 0, LayerNorm weight 1 / bias 0, the padding
  * row of the word embeddings 0. Each group draws from its own stream of seed. */
 static void init_groups(const easyrec_config *c, er_params *w, uint64_t seed, unsigned groups) {
     for (int i = 0; i < er_param_table_len; i++) {
         const er_param_spec *s = &er_param_table[i];
-        if (s->part != 0 || !present(c, s->group) || !(groups >> s->group & 1)) continue;
+        if (s->part != 0 || !params_group_present(c, s->group) || !(groups >> s->group & 1)) continue;
         er_rng r;
         rng_seed(&r, seed ^ ((uint64_t)(i + 1) << 32));
         float *p = *(float **)((char *)w + s->field);
@@ -88,10 +73,10 @@ int model_reshape(easyrec_model *m, int n_layers, int want_mlp, int want_lm, uin
     params_assign(&nc, &w, buf);
     unsigned fresh = 0;
     for (int g = ER_GROUP_MLP; g <= ER_GROUP_LM; g++)
-        if (present(&nc, g) && !present(&m->cfg, g)) fresh |= 1u << g;
+        if (params_group_present(&nc, g) && !params_group_present(&m->cfg, g)) fresh |= 1u << g;
     for (int i = 0; i < er_param_table_len; i++) {
         const er_param_spec *s = &er_param_table[i];
-        if (s->part != 0 || !present(&m->cfg, s->group)) continue;
+        if (s->part != 0 || !params_group_present(&m->cfg, s->group)) continue;
         /* per-layer tensors are stacked by layer: the bottom layers are a prefix */
         memcpy(*(float **)((char *)&w + s->field), *(float *const *)((const char *)&m->w + s->field),
                params_numel(&nc, s) * sizeof(float));
@@ -145,7 +130,7 @@ int easyrec_model_save(const easyrec_model *m, const char *dir) {
     const char *prefix = c->is_roberta ? "roberta." : "bert.";
     int cap = 0;
     for (int i = 0; i < er_param_table_len; i++)
-        if (present(c, er_param_table[i].group))
+        if (params_group_present(c, er_param_table[i].group))
             cap += er_param_table[i].per_layer ? c->n_layers : 1;
     er_tensor_out *t = er_calloc((size_t)cap, sizeof(*t));
     char *names = er_calloc((size_t)cap, 200);
@@ -156,9 +141,9 @@ int easyrec_model_save(const easyrec_model *m, const char *dir) {
     }
     for (int i = 0; i < er_param_table_len; i++) {
         const er_param_spec *s = &er_param_table[i];
-        if (!present(c, s->group)) continue;
+        if (!params_group_present(c, s->group)) continue;
         const float *base = *(float *const *)((const char *)&m->w + s->field);
-        size_t one = (size_t)dim_of(c, s->rows) * (size_t)dim_of(c, s->cols);
+        size_t one = (size_t)params_dim(c, s->rows) * (size_t)params_dim(c, s->cols);
         for (int l = 0; l < (s->per_layer ? c->n_layers : 1); l++) {
             char key[160];
             snprintf(key, sizeof key, s->key, l);
@@ -167,8 +152,8 @@ int easyrec_model_save(const easyrec_model *m, const char *dir) {
             t[n].name = name;
             t[n].data = base + ((size_t)l * s->nparts + s->part) * one;
             t[n].ndim = s->cols == ER_DIM_NONE ? 1 : 2;
-            t[n].shape[0] = dim_of(c, s->rows);
-            t[n].shape[1] = dim_of(c, s->cols);
+            t[n].shape[0] = params_dim(c, s->rows);
+            t[n].shape[1] = params_dim(c, s->cols);
             n++;
         }
     }
