@@ -90,7 +90,8 @@ typedef struct {
 } easyrec_config;
 
 /* Load a Hugging Face model directory: config.json, model.safetensors or pytorch_model.bin
- * (F32/F16/BF16; computed in fp32), and its tokenizer. *out owned by the caller. */
+ * (F32/F16/BF16; computed in fp32), and its tokenizer. The MLM head (lm_head.*), which
+ * encoding never uses, is not loaded (has_lm_head is 0). *out owned by the caller. */
 int easyrec_model_load(const char *dir, easyrec_model **out);
 void easyrec_model_free(easyrec_model *m);
 const easyrec_config *easyrec_model_config(const easyrec_model *m);

@@ -42,7 +42,7 @@ static void check_fixture(const char *name, int expect_mlp, int expect_lm) {
     char dir[256];
     snprintf(dir, sizeof dir, "tests/fixtures/models/%s", name);
     easyrec_model *m = NULL;
-    int rc = easyrec_model_load(dir, &m);
+    int rc = model_load(dir, 1, &m);
     if (rc) printf("    %s: %s\n", dir, easyrec_last_error());
     REQUIRE(rc == EASYREC_OK);
     json_t *ref = load_ref(name);
@@ -151,6 +151,18 @@ TEST(roberta_bin_bf16_like_released) { check_fixture("roberta_bin_bf16", 1, 1); 
 TEST(roberta_safetensors_bf16_no_lm_head) { check_fixture("roberta_st_bf16", 1, 0); }
 TEST(roberta_bin_f32_without_prefix_or_head) { check_fixture("roberta_bin_f32_bare", 0, 0); }
 TEST(bert_safetensors_f16) { check_fixture("bert_st_f16", 0, 0); }
+
+/* the public loader leaves the MLM head out (encoding does not use it) */
+TEST(public_load_skips_the_mlm_head) {
+    easyrec_model *m = NULL, *m2 = NULL;
+    REQUIRE(easyrec_model_load("tests/fixtures/models/roberta_st_f32", &m) == EASYREC_OK);
+    REQUIRE(model_load("tests/fixtures/models/roberta_st_f32", 1, &m2) == EASYREC_OK);
+    CHECK(!m->cfg.has_lm_head && m2->cfg.has_lm_head);
+    CHECK(m->nparams < m2->nparams);
+    CHECK(memcmp(m->w.wte, m2->w.wte, sizeof(float) * 512 * 32) == 0);
+    easyrec_model_free(m);
+    easyrec_model_free(m2);
+}
 
 /* ---- kernels against their plain references ---- */
 
@@ -280,7 +292,7 @@ TEST(init_save_load_round_trip) {
     char tmpl[] = "/tmp/easyrec-save-XXXXXX";
     REQUIRE(mkdtemp(tmpl));
     REQUIRE(easyrec_model_save(m, tmpl) == EASYREC_OK);
-    int rc = easyrec_model_load(tmpl, &m2);
+    int rc = model_load(tmpl, 1, &m2);
     if (rc) printf("    %s\n", easyrec_last_error());
     REQUIRE(rc == EASYREC_OK);
     CHECK_EQ_INT(m2->nparams, m->nparams);
@@ -304,7 +316,7 @@ TEST(init_save_load_round_trip) {
     easyrec_model_free(m2);
 }
 
-CHECK_MAIN(CASE(init_save_load_round_trip), CASE(roberta_safetensors_f32), CASE(roberta_bin_bf16_like_released),
+CHECK_MAIN(CASE(init_save_load_round_trip), CASE(public_load_skips_the_mlm_head), CASE(roberta_safetensors_f32), CASE(roberta_bin_bf16_like_released),
            CASE(roberta_safetensors_bf16_no_lm_head), CASE(roberta_bin_f32_without_prefix_or_head),
            CASE(bert_safetensors_f16), CASE(matmul_matches_reference), CASE(gelu_matches_erf_form),
            CASE(bad_directories_give_clear_errors), CASE(bad_ids_rejected))

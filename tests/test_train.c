@@ -34,7 +34,7 @@ static void load_seqs(json_t *arr, int32_t *ids, int *off, int *k, int *tok) {
 
 static void fixture_load(fixture *f) {
     memset(f, 0, sizeof(*f));
-    int rc = easyrec_model_load(FIX "/model", &f->m);
+    int rc = model_load(FIX "/model", 1, &f->m);
     if (rc) printf("    %s\n", easyrec_last_error());
     REQUIRE(rc == EASYREC_OK);
     json_error_t e;

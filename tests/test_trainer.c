@@ -81,7 +81,7 @@ TEST(validation_selects_and_writes_a_loadable_checkpoint) {
     char dir[128];
     snprintf(dir, sizeof dir, "%s/val", tmp);
     easyrec_model *m = NULL;
-    int rc = easyrec_model_load(dir, &m);
+    int rc = model_load(dir, 1, &m);
     if (rc) printf("    %s\n", easyrec_last_error());
     REQUIRE(rc == EASYREC_OK);
     CHECK(m->cfg.has_mlp && m->cfg.has_lm_head && m->tok != NULL);
@@ -93,7 +93,7 @@ TEST(validation_selects_and_writes_a_loadable_checkpoint) {
 /* gradient caching over micro-batches == one step on the whole batch (contrastive part) */
 TEST(gradient_caching_equals_one_large_batch) {
     easyrec_model *m = NULL;
-    REQUIRE(easyrec_model_load("tests/fixtures/train/model", &m) == EASYREC_OK);
+    REQUIRE(model_load("tests/fixtures/train/model", 1, &m) == EASYREC_OK);
     /* 4 triples of fixed sequences; MLM copies unmasked (labels -100) */
     enum { n = 4, T = 6 };
     int32_t ids[6 * n * T];

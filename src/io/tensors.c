@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "core/err.h"
 
@@ -216,4 +217,16 @@ const er_tensor *tensorset_find(const er_tensorset *ts, const char *name) {
         else hi = mid;
     }
     return NULL;
+}
+
+void tensorset_release(const er_tensorset *ts, const er_tensor *t) {
+    if (!ts->priv || !ts->priv->map || t->numel == 0) return;
+    long page = sysconf(_SC_PAGESIZE);
+    if (page <= 0) return;
+    uintptr_t lo = (uintptr_t)t->data, hi = lo + t->numel * er_dtype_size(t->dtype);
+    uintptr_t base = (uintptr_t)ts->priv->map, end = base + ts->priv->map_len;
+    if (lo < base || hi > end) return;
+    lo = (lo + (uintptr_t)page - 1) & ~((uintptr_t)page - 1); /* whole pages inside the tensor only */
+    hi &= ~((uintptr_t)page - 1);
+    if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
 }

@@ -56,6 +56,11 @@ int torchbin_parse(const uint8_t *buf, size_t len, const char *what, er_tensorse
 /* Release a set filled by safetensors_open/_parse or torchbin_open/_parse. A zeroed set,
  * or one whose open failed (the readers leave it zeroed), is a no-op; ts is zeroed after. */
 void tensorset_close(er_tensorset *ts);
+/* Done with t's bytes: for a memory-mapped file, drop its pages from the resident set
+ * (they are re-read from the file if touched again; never zeroed). No-op for heap-backed
+ * sets. Lets a loader convert tensor by tensor without holding the file and the converted
+ * weights in memory at once. */
+void tensorset_release(const er_tensorset *ts, const er_tensor *t);
 /* Tensor by exact name (binary search), NULL if absent. Owned by ts. */
 const er_tensor *tensorset_find(const er_tensorset *ts, const char *name);
 

@@ -29,7 +29,9 @@ struct easyrec_ctx {
 
 /* ---- model ---- */
 
-int easyrec_model_load(const char *dir, easyrec_model **out) {
+int easyrec_model_load(const char *dir, easyrec_model **out) { return model_load(dir, 0, out); }
+
+int model_load(const char *dir, int with_lm, easyrec_model **out) {
     *out = NULL;
     er_clear_error();
     easyrec_model *m = er_calloc(1, sizeof(*m));
@@ -38,7 +40,7 @@ int easyrec_model_load(const char *dir, easyrec_model **out) {
     int rc = cfg ? config_load(cfg, &m->cfg) : EASYREC_ERR_NOMEM;
     free(cfg);
     if (rc) goto fail;
-    if ((rc = params_load_dir(m, dir))) goto fail;
+    if ((rc = params_load_dir(m, dir, with_lm))) goto fail;
     m->dir = er_strdup(dir);
     if (!m->dir) {
         rc = EASYREC_ERR_NOMEM;

@@ -92,8 +92,12 @@ struct easyrec_model {
 
 /* config.json -> cfg (validated: positive sizes, C % NH == 0, known model_type). */
 int config_load(const char *path, easyrec_config *cfg);
-/* Fill m->w from the checkpoint in dir (safetensors preferred, else pytorch_model.bin). */
-int params_load_dir(easyrec_model *m, const char *dir);
+/* Fill m->w from the checkpoint in dir (safetensors preferred, else pytorch_model.bin);
+ * the MLM head only when with_lm (encoding never uses it). */
+int params_load_dir(easyrec_model *m, const char *dir, int with_lm);
+/* easyrec_model_load, with the MLM head when the checkpoint has one and with_lm is set
+ * (training); easyrec_model_load itself leaves it out (encode.c). */
+int model_load(const char *dir, int with_lm, easyrec_model **out);
 
 /* Keep the bottom n_layers (<= 0: all) and add the EasyRec / MLM heads when asked and
  * absent, initialised like easyrec_model_init from seed (save.c). */

@@ -175,14 +175,14 @@ static int load_one(const easyrec_config *c, const er_param_spec *s, const er_te
     return EASYREC_OK;
 }
 
-static int load_tensors(easyrec_model *m, const er_tensorset *ts, const char *file) {
+static int load_tensors(easyrec_model *m, const er_tensorset *ts, const char *file, int with_lm) {
     easyrec_config *c = &m->cfg;
     const char *enc = c->is_roberta ? "roberta." : "bert.";
     char probe[128];
     snprintf(probe, sizeof probe, "%sembeddings.word_embeddings.weight", enc);
     const char *prefix = tensorset_find(ts, probe) ? enc : "";
     c->has_mlp = find_key(ts, "", "mlp.dense.weight") != NULL;
-    c->has_lm_head = find_key(ts, "", "lm_head.dense.weight") != NULL;
+    c->has_lm_head = with_lm && find_key(ts, "", "lm_head.dense.weight") != NULL;
 
     m->nparams = params_total(c);
     m->buf = er_mallocarray(m->nparams, sizeof(float));
@@ -210,12 +210,13 @@ static int load_tensors(easyrec_model *m, const er_tensorset *ts, const char *fi
             snprintf(full, sizeof full, "%s%s", pre, key);
             int rc = load_one(c, s, t, full, file, dst);
             if (rc) return rc;
+            tensorset_release(ts, t);
         }
     }
     return EASYREC_OK;
 }
 
-int params_load_dir(easyrec_model *m, const char *dir) {
+int params_load_dir(easyrec_model *m, const char *dir, int with_lm) {
     static const char *names[] = {"model.safetensors", "pytorch_model.bin"};
     er_tensorset ts = {0};
     char *path = NULL;
@@ -233,7 +234,7 @@ int params_load_dir(easyrec_model *m, const char *dir) {
     if (!path)
         return er_error(EASYREC_ERR_IO, "%s: no weights found (expected model.safetensors or pytorch_model.bin)",
                         dir);
-    if (rc == EASYREC_OK) rc = load_tensors(m, &ts, path);
+    if (rc == EASYREC_OK) rc = load_tensors(m, &ts, path, with_lm);
     tensorset_close(&ts);
     free(path);
     return rc;

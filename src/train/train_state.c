@@ -114,7 +114,7 @@ int train_state_load(const char *output, easyrec_model **m, float **mom, float *
     }
     st->step = step, st->best = best, st->best_step = best_step, st->seed = (uint64_t)seed;
     st->batch = (int)batch, st->accum = (int)accum, st->n_examples = (size_t)nex, st->total_steps = total;
-    if ((rc = easyrec_model_load(dir, m))) goto out;
+    if ((rc = model_load(dir, 1, m))) goto out;
     if ((size_t)np != (*m)->nparams) {
         rc = er_error(EASYREC_ERR_FORMAT, "%s: state is for %lld parameters, the model has %zu", sj, (long long)np,
                       (*m)->nparams);

@@ -180,7 +180,7 @@ static int setup_model(const er_train_opts *o, easyrec_model **out, const char *
     easyrec_model *m = NULL;
     int rc;
     if (o->init_dir) {
-        if ((rc = easyrec_model_load(o->init_dir, &m))) return rc;
+        if ((rc = model_load(o->init_dir, 1, &m))) return rc;
         *tok_dir = o->vocab_dir ? o->vocab_dir : o->init_dir;
     } else {
         static const struct {
