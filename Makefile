@@ -61,9 +61,16 @@ $(LIB): $(LIB_OBJ)
 $(BUILD)/easyrec: $(CLI_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/%: tests/%.c $(LIB) $(HDRS)
+# tests read staged fixtures (tools/stage_fixtures.sh) from ER_FIXTURES
+FIXTURE_IN := $(shell find tests/fixtures -name '*.in' -type f 2>/dev/null)
+$(BUILD)/fixtures/.stamp: $(FIXTURE_IN) tools/stage_fixtures.sh
+	rm -rf $(BUILD)/fixtures && mkdir -p $(BUILD)/fixtures
+	tools/stage_fixtures.sh tests/fixtures $(CURDIR)/$(BUILD)/fixtures
+	@touch $@
+
+$(BUILD)/tests/%: tests/%.c $(LIB) $(HDRS) $(BUILD)/fixtures/.stamp
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+	$(CC) $(CFLAGS) -DER_FIXTURES='"$(BUILD)/fixtures"' $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
 test: $(BUILD)/easyrec $(TESTS)
 	@EASYREC_BIN=$(BUILD)/easyrec tests/run.sh $(TESTS)

@@ -11,7 +11,7 @@
 #include "core/err.h"
 #include "data/dataset.h"
 
-#define TINY "tests/fixtures/eval/tiny"
+#define TINY ER_FIXTURES "/eval/tiny" /* staged from the .in files of tests/fixtures/eval/tiny */
 #define BAD "tests/fixtures/eval/bad"
 
 static char tmpdir[64];

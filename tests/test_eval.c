@@ -14,7 +14,7 @@
 #include "eval/eval.h"
 #include "io/tensors.h"
 
-#define TINY "tests/fixtures/eval/tiny"
+#define TINY ER_FIXTURES "/eval/tiny" /* staged from the .in files of tests/fixtures/eval/tiny */
 
 /* 1 / log2(j + 1) */
 static double disc(int j) { return 1.0 / log2(j + 1.0); }

@@ -15,7 +15,7 @@
 #include "core/err.h"
 #include "io/tensors.h"
 
-#define TINY "tests/fixtures/eval/tiny"
+#define TINY ER_FIXTURES "/eval/tiny" /* staged from the .in files of tests/fixtures/eval/tiny */
 #define EMB "--user-emb " TINY "/U.npy --item-emb " TINY "/I.npy"
 
 static char tmpdir[64];

@@ -23,35 +23,32 @@ static void setup(void) {
     if (tmp[0]) return;
     strcpy(tmp, "/tmp/easyrec-trainer-XXXXXX");
     REQUIRE(mkdtemp(tmp));
-    /* the fixture files carry a .in suffix; lay them out under their real names */
-    REQUIRE(check_sh("cd tests/fixtures/train/data && for f in $(find . -name '*.in'); do mkdir -p %s/$(dirname $f); "
-               "cp $f %s/${f%%.in}; done",
-               tmp, tmp) == 0);
     REQUIRE(check_sh("%s init --vocab ../shared/vocab/roberta-base --output %s/init --layers 1 --hidden 32 --heads 2 "
                "--ffn 64 --seed 3 2>/dev/null",
                check_bin(), tmp) == 0);
 }
 
-#define TRAIN "%s train --init %s/init --data %s/d1,%s/d2 --epochs 3 --batch-size 3 --grad-accum 2 --lr 1e-3 " \
+/* the datasets, staged by make from the .in files of tests/fixtures/train/data */
+#define DATA ER_FIXTURES "/train/data/d1," ER_FIXTURES "/train/data/d2"
+#define TRAIN "%s train --init %s/init --data " DATA " --epochs 3 --batch-size 3 --grad-accum 2 --lr 1e-3 " \
               "--quiet --eval-steps 0"
 
 TEST(resume_is_bit_exact_and_threads_do_not_matter) {
     setup();
-    REQUIRE(check_sh(TRAIN " --val-data none --threads 2 --output %s/full", check_bin(), tmp, tmp, tmp, tmp) == 0);
-    REQUIRE(check_sh(TRAIN " --val-data none --threads 2 --output %s/half --max-steps 4", check_bin(), tmp, tmp, tmp, tmp) == 0);
+    REQUIRE(check_sh(TRAIN " --val-data none --threads 2 --output %s/full", check_bin(), tmp, tmp) == 0);
+    REQUIRE(check_sh(TRAIN " --val-data none --threads 2 --output %s/half --max-steps 4", check_bin(), tmp, tmp) == 0);
     /* stopped state differs from the finished one */
     CHECK(check_sh("cmp -s %s/full/checkpoint-last/model.safetensors %s/half/checkpoint-last/model.safetensors", tmp,
              tmp) != 0);
-    REQUIRE(check_sh(TRAIN " --val-data none --threads 2 --output %s/half --resume", check_bin(), tmp, tmp, tmp, tmp) == 0);
+    REQUIRE(check_sh(TRAIN " --val-data none --threads 2 --output %s/half --resume", check_bin(), tmp, tmp) == 0);
     CHECK(check_sh("cmp %s/full/checkpoint-last/model.safetensors %s/half/checkpoint-last/model.safetensors", tmp, tmp) == 0);
     CHECK(check_sh("cmp %s/full/checkpoint-last/optimizer.bin %s/half/checkpoint-last/optimizer.bin", tmp, tmp) == 0);
-    REQUIRE(check_sh(TRAIN " --val-data none --threads 1 --output %s/one", check_bin(), tmp, tmp, tmp, tmp) == 0);
+    REQUIRE(check_sh(TRAIN " --val-data none --threads 1 --output %s/one", check_bin(), tmp, tmp) == 0);
     CHECK(check_sh("cmp %s/full/checkpoint-last/model.safetensors %s/one/checkpoint-last/model.safetensors", tmp, tmp) == 0);
     /* the weights moved */
     CHECK(check_sh("cmp -s %s/init/model.safetensors %s/full/model.safetensors", tmp, tmp) != 0);
     /* resuming with other settings is refused */
-    CHECK(check_sh(TRAIN " --val-data none --output %s/half --resume --batch-size 2 2>/dev/null", check_bin(), tmp, tmp, tmp,
-             tmp) == 1);
+    CHECK(check_sh(TRAIN " --val-data none --output %s/half --resume --batch-size 2 2>/dev/null", check_bin(), tmp, tmp) == 1);
 }
 
 /* SIGTERM mid-run: the step finishes, the state is saved, exit 0; resuming reaches the
@@ -59,7 +56,7 @@ TEST(resume_is_bit_exact_and_threads_do_not_matter) {
 TEST(sigterm_saves_state_and_resume_completes) {
     setup();
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, TRAIN " --val-data none --threads 2 --output %s/sig", check_bin(), tmp, tmp, tmp, tmp);
+    snprintf(cmd, sizeof cmd, TRAIN " --val-data none --threads 2 --output %s/sig", check_bin(), tmp, tmp);
     REQUIRE(check_sh("(%s) & pid=$!; for i in $(seq 1 400); do [ -s %s/sig/train_log.jsonl ] && break; sleep 0.05; done; "
                "kill -TERM $pid; wait $pid",
                cmd, tmp) == 0);
@@ -72,9 +69,9 @@ TEST(sigterm_saves_state_and_resume_completes) {
 
 TEST(validation_selects_and_writes_a_loadable_checkpoint) {
     setup();
-    REQUIRE(check_sh("%s train --init %s/init --data %s/d1,%s/d2 --epochs 2 --batch-size 4 --lr 1e-3 --quiet "
+    REQUIRE(check_sh("%s train --init %s/init --data " DATA " --epochs 2 --batch-size 4 --lr 1e-3 --quiet "
                "--eval-steps 3 --threads 2 --output %s/val",
-               check_bin(), tmp, tmp, tmp, tmp) == 0);
+               check_bin(), tmp, tmp) == 0);
     CHECK(check_sh("grep -q eval_recall@20 %s/val/train_log.jsonl", tmp) == 0);
     CHECK(check_sh("test -f %s/val/vocab.json && test -f %s/val/merges.txt && test -f %s/val/tokenizer_config.json", tmp,
              tmp, tmp) == 0);

@@ -69,21 +69,28 @@ def main():
     tiny, bad = os.path.join(out, "tiny"), os.path.join(out, "bad")
     os.makedirs(os.path.join(tiny, "diverse_profile"), exist_ok=True)
     os.makedirs(bad, exist_ok=True)
-    dump(coo([(0, 0), (1, 1), (1, 2), (3, 5)]), os.path.join(tiny, "trn_mat.pkl"), 4)
-    dump(coo([(0, 1)]).tocsr(), os.path.join(tiny, "val_mat.pkl"), 2)
-    dump(coo([(0, 2), (0, 4), (1, 0), (3, 4), (3, 3)]), os.path.join(tiny, "tst_mat.pkl"), 5)
+    # tiny/ files carry a ".in" suffix (tools/stage_fixtures.sh strips it for the tests), so
+    # nothing committed looks like release data
+
+    def in_tiny(path):
+        return path + ".in"
+    dump(coo([(0, 0), (1, 1), (1, 2), (3, 5)]), in_tiny(os.path.join(tiny, "trn_mat.pkl")), 4)
+    dump(coo([(0, 1)]).tocsr(), in_tiny(os.path.join(tiny, "val_mat.pkl")), 2)
+    dump(coo([(0, 2), (0, 4), (1, 0), (3, 4), (3, 3)]), in_tiny(os.path.join(tiny, "tst_mat.pkl")), 5)
     U = np.array([[1, 0], [1, 0], [1, 0], [-1, 0]], dtype=np.float32)
     x = np.array([0.6, 0.45, 0.45, 0.3, 0.2, 0.1], dtype=np.float32)
     I = np.stack([x, np.zeros_like(x)], axis=1).astype(np.float32)
-    np.save(os.path.join(tiny, "U.npy"), U)
-    np.save(os.path.join(tiny, "I.npy"), I)
+    with open(in_tiny(os.path.join(tiny, "U.npy")), "wb") as f:
+        np.save(f, U)
+    with open(in_tiny(os.path.join(tiny, "I.npy")), "wb") as f:
+        np.save(f, I)
     order_i, order_u = [3, 0, 5, 1, 4, 2], [2, 0, 3, 1]
-    write_jsonl(os.path.join(tiny, "item_profile.json"), "item_id", ITEMS, order_i)
-    write_jsonl(os.path.join(tiny, "user_profile.json"), "user_id", USERS, order_u)
+    write_jsonl(in_tiny(os.path.join(tiny, "item_profile.json")), "item_id", ITEMS, order_i)
+    write_jsonl(in_tiny(os.path.join(tiny, "user_profile.json")), "user_id", USERS, order_u)
     d = os.path.join(tiny, "diverse_profile")
-    write_jsonl(os.path.join(d, "diverse_item_profile_0.json"), "item_id", [t.upper() for t in ITEMS], order_i)
-    write_jsonl(os.path.join(d, "diverse_user_profile_0.json"), "user_id", [t.upper() for t in USERS], order_u)
-    write_jsonl(os.path.join(d, "diverse_item_profile_1.json"), "item_id", [t.lower() for t in ITEMS], order_i)
+    write_jsonl(in_tiny(os.path.join(d, "diverse_item_profile_0.json")), "item_id", [t.upper() for t in ITEMS], order_i)
+    write_jsonl(in_tiny(os.path.join(d, "diverse_user_profile_0.json")), "user_id", [t.upper() for t in USERS], order_u)
+    write_jsonl(in_tiny(os.path.join(d, "diverse_item_profile_1.json")), "item_id", [t.lower() for t in ITEMS], order_i)
     dump(sp.coo_matrix((np.ones(1), (np.array([4]), np.array([6]))), shape=(5, 7)),
          os.path.join(bad, "shape_tst_mat.pkl"), 4)
     dump({"row": [0], "col": [1]}, os.path.join(bad, "not_a_matrix.pkl"), 4)

@@ -108,8 +108,8 @@ if __name__ == "__main__":
 def make_datasets(out):
     """Two tiny SYNTHETIC datasets in the EasyRec release layout for trainer tests
     (tests/test_trainer.c): d1 has user profiles, d2 has none (users described by their
-    training items). Every file carries a ".in" suffix (the test copies them to a temporary
-    directory under their layout names), so nothing here looks like release data."""
+    training items). Every file carries a ".in" suffix (make test stages them under their
+    layout names with tools/stage_fixtures.sh), so nothing here looks like release data."""
     import random
     import pickle
     import scipy.sparse as sp
