@@ -4,7 +4,11 @@
 #   tools/setup.sh --bench  also the benchmark/fixture peers (python3-torch, numpy, node)
 set -eu
 pkgs="gcc make pkg-config libopenblas-dev libjansson-dev libutf8proc-dev libzip-dev"
-if [ "${1:-}" = "--bench" ]; then pkgs="$pkgs python3-torch python3-numpy python3-scipy nodejs npm time"; fi
+if [ "${1:-}" = "--bench" ]; then
+  pkgs="$pkgs python3-torch python3-numpy python3-scipy time"
+  # a Node.js installed outside apt (nvm, NodeSource) conflicts with Debian's npm: keep it
+  command -v npm >/dev/null 2>&1 || pkgs="$pkgs nodejs npm"
+fi
 missing=""
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
