@@ -16,6 +16,8 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "easyrec.h"
+
 typedef struct {
     const char *name;
     void (*fn)(void);
@@ -108,6 +110,21 @@ static int check_sh(const char *fmt, ...) {
 static inline const char *check_bin(void) {
     const char *b = getenv("EASYREC_BIN");
     return b ? b : "build/easyrec";
+}
+
+/* rc is an easyrec error (not EASYREC_OK) of code `code` (0: any) whose message contains msg
+ * (NULL: any); prints what differs. */
+static inline int check_failed_with(int rc, int code, const char *msg) {
+    if (rc == EASYREC_OK) return 0;
+    if (code && rc != code) {
+        printf("    code %d, message: %s\n", rc, easyrec_last_error());
+        return 0;
+    }
+    if (msg && !strstr(easyrec_last_error(), msg)) {
+        printf("    message: %s\n", easyrec_last_error());
+        return 0;
+    }
+    return 1;
 }
 
 /* Path of ../shared relative to the repo root (tests run from the root). NULL if absent. */

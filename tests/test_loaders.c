@@ -59,15 +59,7 @@ static void check_set(const er_tensorset *ts, json_t *exp) {
 static int failed_with(int rc, const er_tensorset *ts, int code, const char *msg) {
     if (rc == EASYREC_OK) return 0;
     if (ts->t || ts->n || ts->priv) return 0;
-    if (code && rc != code) {
-        printf("    code %d, message: %s\n", rc, easyrec_last_error());
-        return 0;
-    }
-    if (msg && !strstr(easyrec_last_error(), msg)) {
-        printf("    message: %s\n", easyrec_last_error());
-        return 0;
-    }
-    return 1;
+    return check_failed_with(rc, code, msg);
 }
 
 static int st_fails(const void *buf, size_t len, int code, const char *msg) {

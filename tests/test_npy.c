@@ -20,12 +20,7 @@ static int npy_fails(const char *buf, size_t len, int code, const char *msg) {
         return 0;
     }
     if (d || nd) return 0;
-    if (code && rc != code) return 0;
-    if (msg && !strstr(easyrec_last_error(), msg)) {
-        printf("    message: %s\n", easyrec_last_error());
-        return 0;
-    }
-    return 1;
+    return check_failed_with(rc, code, msg);
 }
 
 /* A .npy v1.0 file from a header dict and data bytes. */

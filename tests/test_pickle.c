@@ -24,12 +24,7 @@ static int load_fails(const char *bytes, size_t len, int want_code, const char *
         return 0;
     }
     if (p || root) return 0;
-    if (want_code && rc != want_code) return 0;
-    if (want_msg && !strstr(easyrec_last_error(), want_msg)) {
-        printf("    message: %s\n", easyrec_last_error());
-        return 0;
-    }
-    return 1;
+    return check_failed_with(rc, want_code, want_msg);
 }
 #define FAILS(lit, code, msg) load_fails((lit), sizeof(lit) - 1, (code), (msg))
 
