@@ -42,6 +42,7 @@ static void fixture_load(fixture *f) {
     REQUIRE(f->ref);
     int n = (int)json_array_size(json_object_get(f->ref, "users"));
     f->b.n = n;
+    f->b.n_seq = 6 * n;
     f->b.ids = calloc(4096, sizeof(int32_t));
     f->b.off = calloc((size_t)6 * n + 1, sizeof(int));
     f->b.labels = calloc(4096, sizeof(int32_t));
@@ -248,20 +249,22 @@ TEST(contrastive_loss_finite_differences) {
     }
 }
 
-/* whole step: finite differences on a few entries of each kind of tensor (dropout off) */
-TEST(step_finite_differences_sample) {
+/* whole step: finite differences on a few entries of each kind of tensor; the dropout
+ * masks are a function of (seed, site, position), so they stay fixed across the
+ * perturbed evaluations and the finite difference checks the masked backward too */
+static void step_finite_differences(const er_dropout *drop) {
     fixture f;
     fixture_load(&f);
     double l, lc, lm;
-    er_dropout off = {0.0f, 0};
-    float *g = step_grads(&f, 1, &off, &l, &lc, &lm);
-    const char *names[] = {"roberta.embeddings.word_embeddings.weight", "roberta.encoder.layer.0.attention.self.query.weight",
-                           "roberta.encoder.layer.1.output.LayerNorm.bias", "mlp.dense.weight", "lm_head.dense.weight"};
+    float *g = step_grads(&f, 1, drop, &l, &lc, &lm);
     er_params gp;
     params_assign(&f.m->cfg, &gp, g);
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    er_tensorset ts; /* every tensor the PyTorch reference has a gradient for */
+    REQUIRE(safetensors_open(FIX "/grads.safetensors", &ts) == EASYREC_OK);
+    for (int i = 0; i < ts.n; i++) {
+        const char *name = ts.t[i].name;
         size_t numel;
-        float *p = params_find(&f.m->cfg, &f.m->w, names[i], &numel), *gg = params_find(&f.m->cfg, &gp, names[i], &numel);
+        float *p = params_find(&f.m->cfg, &f.m->w, name, &numel), *gg = params_find(&f.m->cfg, &gp, name, &numel);
         REQUIRE(p && gg);
         /* the entry with the largest gradient: a clear signal for a float finite difference */
         size_t k = 0;
@@ -269,19 +272,30 @@ TEST(step_finite_differences_sample) {
         float s = p[k], h = 1e-2f;
         double lp, lmn;
         p[k] = s + h;
-        free(step_grads(&f, 1, &off, &lp, &lc, &lm));
+        free(step_grads(&f, 1, drop, &lp, &lc, &lm));
         p[k] = s - h;
-        free(step_grads(&f, 1, &off, &lmn, &lc, &lm));
+        free(step_grads(&f, 1, drop, &lmn, &lc, &lm));
         p[k] = s;
         double fd = (lp - lmn) / (2 * h);
-        if (!(fabs(fd - gg[k]) <= 0.02 * fabs(gg[k]) + 1e-3)) printf("    %s[%zu]: fd %g analytic %g\n", names[i], k, fd, gg[k]);
+        if (!(fabs(fd - gg[k]) <= 0.02 * fabs(gg[k]) + 1e-3)) printf("    %s[%zu]: fd %g analytic %g\n", name, k, fd, gg[k]);
         CHECK(fabs(fd - gg[k]) <= 0.02 * fabs(gg[k]) + 1e-3);
     }
+    tensorset_close(&ts);
     free(g);
     fixture_free(&f);
+}
+
+TEST(step_finite_differences_sample) {
+    er_dropout off = {0.0f, 0};
+    step_finite_differences(&off);
+}
+
+TEST(step_finite_differences_sample_with_dropout) {
+    er_dropout on = {0.1f, 777};
+    step_finite_differences(&on);
 }
 
 CHECK_MAIN(CASE(step_loss_and_every_gradient_match_pytorch), CASE(adamw_matches_torch_three_steps),
            CASE(step_is_thread_count_invariant_with_dropout), CASE(layernorm_backward_finite_differences),
            CASE(gelu_backward_finite_differences), CASE(contrastive_loss_finite_differences),
-           CASE(step_finite_differences_sample))
+           CASE(step_finite_differences_sample), CASE(step_finite_differences_sample_with_dropout))

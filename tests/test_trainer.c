@@ -13,10 +13,9 @@
 #include "core/err.h"
 #include "model/model.h"
 #include "train/train.h"
+#include "train/train_data.h"
 
 static char tmp[64];
-
-
 
 static void setup(void) {
     if (!check_shared_dir()) SKIP("../shared/vocab absent: no vocabulary for the training model");
@@ -63,6 +62,10 @@ TEST(sigterm_saves_state_and_resume_completes) {
     CHECK(check_sh("test -f %s/sig/checkpoint-last/trainer_state.json", tmp) == 0);
     /* it stopped early (the run has 15 steps) */
     CHECK(check_sh("grep -q '\"step\": 15,' %s/sig/checkpoint-last/trainer_state.json", tmp) != 0);
+    /* the stopped state is also a model directory (tokenizer files beside the weights) */
+    CHECK(check_sh("printf 'a tent for two\\n' | %s encode --model %s/sig/checkpoint-last --text --input /dev/stdin "
+                   "--output %s/sig.npy --threads 1 2>/dev/null",
+                   check_bin(), tmp, tmp) == 0);
     REQUIRE(check_sh("%s --resume", cmd) == 0);
     CHECK(check_sh("cmp %s/full/checkpoint-last/model.safetensors %s/sig/checkpoint-last/model.safetensors", tmp, tmp) == 0);
 }
@@ -104,7 +107,7 @@ TEST(gradient_caching_equals_one_large_batch) {
     off[6 * n] = 6 * n * T;
     for (int i = 0; i < 3 * n * T; i++) labels[i] = -100;
     labels[7] = 99; /* one MLM target, in micro-batch 0 */
-    er_batch whole = {n, ids, off, labels};
+    er_batch whole = {n, 6 * n, ids, off, labels};
     size_t np = m->nparams;
     float *g1 = calloc(np, sizeof(float)), *g2 = calloc(np, sizeof(float));
     er_params p1, p2;
@@ -130,7 +133,7 @@ TEST(gradient_caching_equals_one_large_batch) {
         for (int s = 0; s <= 12; s++) moff[mi][s] = s * T;
         for (int i = 0; i < 3 * 2 * T; i++) mlab[mi][i] = -100;
     }
-    er_batch mb[2] = {{2, mids[0], moff[0], mlab[0]}, {2, mids[1], moff[1], mlab[1]}};
+    er_batch mb[2] = {{2, 12, mids[0], moff[0], mlab[0]}, {2, 12, mids[1], moff[1], mlab[1]}};
     float tmpe[3 * 2 * 32];
     for (int mi = 0; mi < 2; mi++) {
         train_embed(m, &st, &mb[mi], &d, tmpe);
@@ -146,9 +149,60 @@ TEST(gradient_caching_equals_one_large_batch) {
     for (size_t i = 0; i < np; i++) md = fmax(md, fabs(g1[i] - g2[i])), mx = fmax(mx, fabs(g1[i]));
     if (!(md <= 1e-4 * mx)) printf("    max diff %g of max %g\n", md, mx);
     CHECK(md <= 1e-4 * mx && mx > 0);
+    /* without MLM loss the batch can drop its MLM copies (3n sequences): same gradient */
+    er_batch nomlm = {n, 3 * n, ids, off, labels};
+    memset(g2, 0, np * sizeof(float));
+    double lc3, lm3;
+    train_step(m, &p2, &st, &nomlm, 0.05f, 0.0f, 1.0f, &d, &lc3, &lm3);
+    CHECK_NEAR(lc3, lc, 1e-6 * fabs(lc));
+    CHECK(lm3 == 0.0);
+    md = 0;
+    for (size_t i = 0; i < np; i++) md = fmax(md, fabs(g1[i] - g2[i]));
+    if (!(md <= 1e-5 * mx)) printf("    no-MLM max diff %g of max %g\n", md, mx);
+    CHECK(md <= 1e-5 * mx);
     step_free(&st);
     free(g1), free(g2);
     easyrec_model_free(m);
+}
+
+/* --domain-batches: every full step from one dataset, still a permutation of the epoch */
+TEST(domain_batches_keep_each_step_in_one_dataset) {
+    if (!check_shared_dir()) SKIP("../shared/vocab absent");
+    easyrec_tokenizer *tok = NULL;
+    REQUIRE(easyrec_tokenizer_load("../shared/vocab/roberta-base", &tok) == EASYREC_OK);
+    const char *dirs[] = {ER_FIXTURES "/train/data/d1", ER_FIXTURES "/train/data/d2"};
+    er_train_data td;
+    REQUIRE(train_data_open(&td, dirs, 2, tok, 7, 64, 5, 0.15f, 3) == EASYREC_OK);
+    size_t n = td.n_ex, group = 4, full = 0, cnt[2] = {0, 0};
+    for (size_t i = 0; i < n; i++) cnt[td.ex[i].d]++;
+    REQUIRE(cnt[0] >= group && cnt[1] >= group);
+    full = cnt[0] / group * group + cnt[1] / group * group;
+    size_t *mixed = malloc(n * sizeof(size_t)), *grouped = malloc(n * sizeof(size_t));
+    char *seen = calloc(n, 1);
+    REQUIRE(train_data_epoch_order(&td, 1, 0, mixed) == EASYREC_OK);
+    REQUIRE(train_data_epoch_order(&td, 1, group, grouped) == EASYREC_OK);
+    int perm_ok = 1, one_domain = 1, mixed_somewhere = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (grouped[i] >= n || seen[grouped[i]]++) perm_ok = 0;
+        if (i < full && td.ex[grouped[i]].d != td.ex[grouped[i - i % group]].d) one_domain = 0;
+        if (i % group && td.ex[mixed[i]].d != td.ex[mixed[i - i % group]].d) mixed_somewhere = 1;
+    }
+    CHECK(perm_ok);
+    CHECK(one_domain);
+    CHECK(mixed_somewhere); /* the default order does mix datasets within a step */
+    /* another epoch, another order */
+    size_t *next = malloc(n * sizeof(size_t));
+    REQUIRE(train_data_epoch_order(&td, 2, group, next) == EASYREC_OK);
+    CHECK(memcmp(next, grouped, n * sizeof(size_t)) != 0);
+    free(mixed), free(grouped), free(next), free(seen);
+    train_data_free(&td);
+    easyrec_tokenizer_free(tok);
+    /* end to end; resuming without the flag is refused (it fixes the data order) */
+    setup();
+    REQUIRE(check_sh(TRAIN " --val-data none --threads 2 --domain-batches --max-steps 2 --output %s/dom", check_bin(), tmp,
+                     tmp) == 0);
+    CHECK(check_sh(TRAIN " --val-data none --threads 2 --output %s/dom --resume 2>/dev/null", check_bin(), tmp, tmp) == 1);
+    CHECK(check_sh(TRAIN " --val-data none --threads 2 --domain-batches --output %s/dom --resume", check_bin(), tmp, tmp) == 0);
 }
 
 TEST(cleanup) {
@@ -158,4 +212,5 @@ TEST(cleanup) {
 
 CHECK_MAIN(CASE(resume_is_bit_exact_and_threads_do_not_matter), CASE(sigterm_saves_state_and_resume_completes),
            CASE(validation_selects_and_writes_a_loadable_checkpoint),
-           CASE(gradient_caching_equals_one_large_batch), CASE(cleanup))
+           CASE(gradient_caching_equals_one_large_batch), CASE(domain_batches_keep_each_step_in_one_dataset),
+           CASE(cleanup))

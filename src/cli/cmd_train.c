@@ -25,6 +25,8 @@ static const char train_usage[] =
     "  --dropout 0.1 --diverse 3 --user-items 5 --eval-steps 1000 --seed 2024 --threads N\n"
     "  --max-steps N      stop after N steps (state saved; continue with --resume)\n"
     "  --resume           continue from OUTPUT/checkpoint-last, bit-exactly\n"
+    "  --domain-batches   every step's examples from one dataset (in-batch negatives of the same\n"
+    "                     domain; default: datasets mixed within batches, as the original)\n"
     "  --quiet            no progress on stderr\n"
     "The contrastive loss covers batch-size x grad-accum examples at once (gradient caching),\n"
     "like the original's global batch: --batch-size 32 --grad-accum 8 reproduces its 256.\n";
@@ -47,7 +49,7 @@ static int num(const char *s, double lo, double hi, double *out) {
 int cmd_train(int argc, char **argv) {
     enum { O_INIT = 1000, O_CONFIG, O_VOCAB, O_LAYERS, O_DATA, O_VAL, O_OUT, O_EPOCHS, O_BATCH, O_ACCUM, O_LR,
            O_WARM, O_WD, O_CLIP, O_MAXLEN, O_EVLEN, O_TEMP, O_MLMW, O_MLMP, O_DROP, O_DIV, O_UK, O_EVSTEPS, O_SEED,
-           O_THREADS, O_MAXSTEPS, O_RESUME, O_QUIET, O_HELP };
+           O_THREADS, O_MAXSTEPS, O_RESUME, O_QUIET, O_DOMB, O_HELP };
     static const struct option lo[] = {
         {"init", 1, 0, O_INIT},          {"config", 1, 0, O_CONFIG},      {"vocab", 1, 0, O_VOCAB},
         {"layers", 1, 0, O_LAYERS},      {"data", 1, 0, O_DATA},          {"val-data", 1, 0, O_VAL},
@@ -58,7 +60,8 @@ int cmd_train(int argc, char **argv) {
         {"mlm-prob", 1, 0, O_MLMP},      {"dropout", 1, 0, O_DROP},       {"diverse", 1, 0, O_DIV},
         {"user-items", 1, 0, O_UK},      {"eval-steps", 1, 0, O_EVSTEPS}, {"seed", 1, 0, O_SEED},
         {"threads", 1, 0, O_THREADS},    {"max-steps", 1, 0, O_MAXSTEPS}, {"resume", 0, 0, O_RESUME},
-        {"quiet", 0, 0, O_QUIET},        {"help", 0, 0, O_HELP},          {0, 0, 0, 0}};
+        {"quiet", 0, 0, O_QUIET},        {"domain-batches", 0, 0, O_DOMB}, {"help", 0, 0, O_HELP},
+        {0, 0, 0, 0}};
     er_train_opts o;
     train_opts_init(&o);
     static const char *data[64], *val[64];
@@ -100,6 +103,7 @@ int cmd_train(int argc, char **argv) {
         case O_MAXSTEPS: bad = num(optarg, 1, 1e15, &v); o.max_steps = (long)v; break;
         case O_RESUME: o.resume = 1; break;
         case O_QUIET: o.quiet = 1; break;
+        case O_DOMB: o.domain_batches = 1; break;
         case O_HELP: fputs(train_usage, stdout); return 0;
         default: fputs(train_usage, stderr); return 2;
         }

@@ -103,9 +103,10 @@ size_t mlm_scratch_floats(const easyrec_config *c, int R);
  * part (off[3n] .. off[6n]), -100 where the token is not predicted. */
 typedef struct {
     int n;
-    int32_t *ids;    /* (off[6n]) */
-    int *off;        /* (6n + 1) */
-    int32_t *labels; /* (off[6n] - off[3n]) */
+    int n_seq;       /* 6n: users, positives, negatives, then their MLM copies; 3n: no MLM */
+    int32_t *ids;    /* (off[n_seq]) */
+    int *off;        /* (n_seq + 1) */
+    int32_t *labels; /* (off[n_seq] - off[3n]) */
 } er_batch;
 
 typedef struct {

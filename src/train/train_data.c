@@ -105,16 +105,48 @@ void train_data_free(er_train_data *td) {
     memset(td, 0, sizeof(*td));
 }
 
-void train_data_epoch_order(const er_train_data *td, long epoch, size_t *perm) {
+static void shuffle(er_rng *r, size_t *a, size_t n) {
+    for (size_t i = n; i > 1; i--) { /* Fisher-Yates */
+        size_t j = rng_below(r, i);
+        size_t t = a[i - 1];
+        a[i - 1] = a[j];
+        a[j] = t;
+    }
+}
+
+int train_data_epoch_order(const er_train_data *td, long epoch, size_t group, size_t *perm) {
     er_rng r;
     rng_at(&r, td->seed, 1, (uint64_t)epoch);
     for (size_t i = 0; i < td->n_ex; i++) perm[i] = i;
-    for (size_t i = td->n_ex; i > 1; i--) { /* Fisher-Yates */
-        size_t j = rng_below(&r, i);
-        size_t t = perm[i - 1];
-        perm[i - 1] = perm[j];
-        perm[j] = t;
+    shuffle(&r, perm, td->n_ex);
+    if (group <= 1 || td->n_dom < 2) return EASYREC_OK;
+    /* bucket by dataset keeping the shuffled order: start[d] .. start[d + 1] in `by` */
+    size_t *start = er_calloc((size_t)td->n_dom + 1, sizeof(size_t)), *fill = er_calloc((size_t)td->n_dom, sizeof(size_t));
+    size_t *by = er_mallocarray(td->n_ex, sizeof(size_t)), *runs = er_mallocarray(td->n_ex / group + 1, sizeof(size_t));
+    int rc = start && fill && by && runs ? EASYREC_OK : EASYREC_ERR_NOMEM;
+    if (!rc) {
+        for (size_t i = 0; i < td->n_ex; i++) start[td->ex[i].d + 1]++;
+        for (int d = 0; d < td->n_dom; d++) start[d + 1] += start[d];
+        for (size_t i = 0; i < td->n_ex; i++) {
+            int d = td->ex[perm[i]].d;
+            by[start[d] + fill[d]++] = perm[i];
+        }
+        /* full runs (by their first index in `by`), shuffled; then each dataset's remainder */
+        size_t nr = 0, o = 0;
+        for (int d = 0; d < td->n_dom; d++)
+            for (size_t s = start[d]; s + group <= start[d + 1]; s += group) runs[nr++] = s;
+        rng_at(&r, td->seed, 7, (uint64_t)epoch);
+        shuffle(&r, runs, nr);
+        for (size_t k = 0; k < nr; k++, o += group) memcpy(perm + o, by + runs[k], group * sizeof(size_t));
+        for (int d = 0; d < td->n_dom; d++) {
+            size_t n = start[d + 1] - start[d], rest = n % group;
+            memcpy(perm + o, by + start[d + 1] - rest, rest * sizeof(size_t));
+            o += rest;
+        }
+        ER_ASSERT(o == td->n_ex);
     }
+    free(start), free(fill), free(by), free(runs);
+    return rc;
 }
 
 size_t train_data_batch_tokens(const er_train_data *td, int n) { return (size_t)6 * n * td->max_length; }
@@ -169,6 +201,7 @@ int train_data_batch(const er_train_data *td, const size_t *perm, long epoch, si
         goto out;
     }
     b->n = n;
+    b->n_seq = td->mlm_prob > 0 ? 6 * n : 3 * n;
     /* draw the examples */
     for (int e = 0; e < n; e++) {
         size_t idx = perm[(first + (size_t)e) % td->n_ex];
@@ -218,7 +251,7 @@ int train_data_batch(const er_train_data *td, const size_t *perm, long epoch, si
                 rc = push_text(td, d->items[set].text[it], d->items[set].len[it], b, &k, &tok);
             }
         }
-    if (rc) goto out;
+    if (rc || b->n_seq == 3 * n) goto out;
     /* MLM copies interleaved u1 p1 n1 u2 ..., 80/10/10 masking of non-special tokens */
     int t0 = tok;
     for (int e = 0; e < n; e++) {

@@ -44,7 +44,7 @@ typedef struct {
     uint64_t seed;
     int max_length;       /* truncation of every text (64 in the original) */
     int user_items_k;     /* items:K for users without profiles */
-    float mlm_prob;
+    float mlm_prob;       /* 0: batches carry no MLM copies (half the encoder work) */
     int diverse;          /* how many diverse sets enter the pools (0..3) */
     const easyrec_tokenizer *tok;
     int32_t bos, eos, pad, unk, mask, vocab;
@@ -55,8 +55,11 @@ int train_data_open(er_train_data *td, const char *const *dirs, int n, const eas
                     uint64_t seed, int max_length, int user_items_k, float mlm_prob, int diverse);
 void train_data_free(er_train_data *td);
 
-/* Example order of an epoch: a permutation of 0..n_ex-1 from (seed, epoch). perm (n_ex). */
-void train_data_epoch_order(const er_train_data *td, long epoch, size_t *perm);
+/* Example order of an epoch: a permutation of 0..n_ex-1 from (seed, epoch). perm (n_ex).
+ * group > 1: consecutive runs of `group` examples (one step) come from one dataset — each
+ * dataset's shuffled examples cut into runs, the runs shuffled; what is left of each
+ * dataset (< group) ends the epoch, mixed. Fails only on allocation. */
+int train_data_epoch_order(const er_train_data *td, long epoch, size_t group, size_t *perm);
 
 /* Fill batch b (caller buffers sized by train_data_batch_caps) with the n examples whose
  * global positions are pos0..pos0+n-1 (position p = epoch * n_ex + index in that epoch's

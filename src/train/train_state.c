@@ -16,9 +16,43 @@
 #include "core/err.h"
 #include "train/train_state.h"
 
+static int copy_if_exists(const char *from_dir, const char *to_dir, const char *name) {
+    char *src = er_path_join(from_dir, name), *dst = er_path_join(to_dir, name), *buf = NULL;
+    size_t len;
+    int rc = src && dst ? EASYREC_OK : EASYREC_ERR_NOMEM;
+    if (!rc && er_file_exists(src) && strcmp(src, dst) != 0 && !(rc = er_read_file(src, &buf, &len)))
+        rc = er_write_file_atomic(dst, buf, len);
+    free(src), free(dst), free(buf);
+    return rc;
+}
+
+/* tokenizer files of tok_dir copied into out (a tokenizer_config.json written when absent) */
+int checkpoint_write_tokenizer(const easyrec_model *m, const char *tok_dir, const char *out) {
+    int rc = EASYREC_OK;
+    static const char *files[] = {"vocab.json", "merges.txt", "vocab.txt", "tokenizer.json", "special_tokens_map.json",
+                                  "tokenizer_config.json"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0] && !rc; i++) rc = copy_if_exists(tok_dir, out, files[i]);
+    char *tc = er_path_join(out, "tokenizer_config.json");
+    if (!rc && !tc) rc = EASYREC_ERR_NOMEM;
+    if (!rc && !er_file_exists(tc)) {
+        const char *js = m->cfg.is_roberta
+                             ? "{\n  \"tokenizer_class\": \"RobertaTokenizer\",\n  \"add_prefix_space\": false,\n"
+                               "  \"model_max_length\": 512,\n  \"errors\": \"replace\",\n  \"bos_token\": \"<s>\",\n"
+                               "  \"eos_token\": \"</s>\",\n  \"unk_token\": \"<unk>\",\n  \"sep_token\": \"</s>\",\n"
+                               "  \"cls_token\": \"<s>\",\n  \"pad_token\": \"<pad>\",\n  \"mask_token\": \"<mask>\"\n}\n"
+                             : "{\n  \"tokenizer_class\": \"BertTokenizer\",\n  \"do_lower_case\": true,\n"
+                               "  \"model_max_length\": 512\n}\n";
+        rc = er_write_file_atomic(tc, js, strlen(js));
+    }
+    free(tc);
+    return rc;
+}
+
 static int rm_rf(const char *dir) {
     /* the checkpoint directory holds only the files written here */
-    static const char *files[] = {"config.json", "model.safetensors", "optimizer.bin", "trainer_state.json"};
+    static const char *files[] = {"config.json", "model.safetensors", "optimizer.bin", "trainer_state.json",
+                                  "vocab.json", "merges.txt", "vocab.txt", "tokenizer.json",
+                                  "special_tokens_map.json", "tokenizer_config.json"};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         char *p = er_path_join(dir, files[i]);
         if (!p) return EASYREC_ERR_NOMEM;
@@ -30,7 +64,7 @@ static int rm_rf(const char *dir) {
 }
 
 int train_state_save(const char *output, const easyrec_model *m, const float *mom, const float *vel, size_t n,
-                     const er_train_state *st) {
+                     const er_train_state *st, const char *tok_dir) {
     char *dir = er_path_join(output, "checkpoint-last"), *tmp = er_path_join(output, "checkpoint-last.tmp");
     char *old = er_path_join(output, "checkpoint-last.old"), *opt = NULL, *sj = NULL, *js = NULL;
     uint8_t *buf = NULL;
@@ -45,6 +79,7 @@ int train_state_save(const char *output, const easyrec_model *m, const float *mo
         goto out;
     }
     if ((rc = easyrec_model_save(m, tmp))) goto out;
+    if (tok_dir && (rc = checkpoint_write_tokenizer(m, tok_dir, tmp))) goto out;
     size_t bytes = 16 + 2 * n * sizeof(float);
     buf = er_mallocarray(bytes, 1);
     opt = er_path_join(tmp, "optimizer.bin");
@@ -57,11 +92,11 @@ int train_state_save(const char *output, const easyrec_model *m, const float *mo
     memcpy(buf + 16, mom, n * sizeof(float));
     memcpy(buf + 16 + n * sizeof(float), vel, n * sizeof(float));
     if ((rc = er_write_file_atomic(opt, buf, bytes))) goto out;
-    json_t *o = json_pack("{s:I, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "step", (json_int_t)st->step, "best",
+    json_t *o = json_pack("{s:I, s:f, s:I, s:I, s:I, s:I, s:b, s:I, s:I, s:I}", "step", (json_int_t)st->step, "best",
                           st->best, "best_step", (json_int_t)st->best_step, "seed", (json_int_t)st->seed,
-                          "batch", (json_int_t)st->batch, "accum", (json_int_t)st->accum, "n_examples",
-                          (json_int_t)st->n_examples, "total_steps", (json_int_t)st->total_steps, "n_params",
-                          (json_int_t)n);
+                          "batch", (json_int_t)st->batch, "accum", (json_int_t)st->accum, "domain_batches",
+                          st->domain_batches, "n_examples", (json_int_t)st->n_examples, "total_steps",
+                          (json_int_t)st->total_steps, "n_params", (json_int_t)n);
     js = o ? json_dumps(o, JSON_INDENT(2)) : NULL;
     json_decref(o);
     sj = er_path_join(tmp, "trainer_state.json");
@@ -106,13 +141,15 @@ int train_state_load(const char *output, easyrec_model **m, float **mom, float *
     }
     json_int_t step, best_step, seed, batch, accum, nex, total, np;
     double best;
-    if (json_unpack_ex(o, &je, 0, "{s:I, s:F, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "step", &step, "best", &best,
-                       "best_step", &best_step, "seed", &seed, "batch", &batch, "accum", &accum, "n_examples", &nex,
-                       "total_steps", &total, "n_params", &np)) {
+    int dom = 0;
+    if (json_unpack_ex(o, &je, 0, "{s:I, s:F, s:I, s:I, s:I, s:I, s?b, s:I, s:I, s:I}", "step", &step, "best", &best,
+                       "best_step", &best_step, "seed", &seed, "batch", &batch, "accum", &accum, "domain_batches",
+                       &dom, "n_examples", &nex, "total_steps", &total, "n_params", &np)) {
         rc = er_error(EASYREC_ERR_FORMAT, "%s: %s", sj, je.text);
         goto out;
     }
     st->step = step, st->best = best, st->best_step = best_step, st->seed = (uint64_t)seed;
+    st->domain_batches = dom;
     st->batch = (int)batch, st->accum = (int)accum, st->n_examples = (size_t)nex, st->total_steps = total;
     if ((rc = model_load(dir, 1, m))) goto out;
     if ((size_t)np != (*m)->nparams) {

@@ -4,6 +4,7 @@
  * copies feed the LM head; both gradients flow back through one encoder backward.
  * Equal to the original's four separate padded passes (dropout aside, whose masks differ
  * by construction). */
+#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,9 @@
 
 int step_init(er_step *s, const easyrec_config *c, int cap_n, size_t cap_tokens, int cap_len, int threads) {
     memset(s, 0, sizeof(*s));
+    /* the per-head attention GEMMs run inside our OpenMP regions: OpenBLAS must not start
+     * its own threads there (they spin against ours: half the CPU went to sched_yield) */
+    openblas_set_num_threads(1);
     int rc = train_acts_init(&s->acts, c, cap_tokens, 6 * cap_n, cap_len, threads);
     if (rc) return rc;
     size_t C = (size_t)c->hidden, R = cap_tokens; /* masked rows <= tokens */
@@ -80,7 +84,8 @@ void train_embed(const easyrec_model *m, er_step *s, const er_batch *b, const er
 static double step_core(const easyrec_model *m, er_params *g, er_step *s, const er_batch *b, const float *de,
                         float temp, float cl_scale, double *l_cl, float mlm_w, const er_dropout *drop) {
     const easyrec_config *c = &m->cfg;
-    int n = b->n, C = c->hidden, S = 6 * n, th = s->threads, N = b->off[S];
+    int n = b->n, C = c->hidden, S = b->n_seq, th = s->threads, N = b->off[S];
+    ER_ASSERT(S == 3 * n || S == 6 * n);
     const float *hl = forward_prefix(m, s, b, S, drop);
     embed_rows(m, s, b, hl);
     /* tanh backward; then mlp backward: dWm += dz^T h0, dh0 = dz Wm */

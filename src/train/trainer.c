@@ -143,35 +143,10 @@ static int validate(easyrec_model *m, val_domain *vd, int nv, const er_train_opt
 
 /* ---- output ---- */
 
-static int copy_if_exists(const char *from_dir, const char *to_dir, const char *name) {
-    char *src = er_path_join(from_dir, name), *dst = er_path_join(to_dir, name), *buf = NULL;
-    size_t len;
-    int rc = src && dst ? EASYREC_OK : EASYREC_ERR_NOMEM;
-    if (!rc && er_file_exists(src) && strcmp(src, dst) != 0 && !(rc = er_read_file(src, &buf, &len)))
-        rc = er_write_file_atomic(dst, buf, len);
-    free(src), free(dst), free(buf);
-    return rc;
-}
-
-/* the best model: weights + config + tokenizer files (and a tokenizer_config.json) */
+/* the best model: weights + config + tokenizer files */
 static int save_best(const easyrec_model *m, const char *tok_dir, const char *out) {
     int rc = easyrec_model_save(m, out);
-    static const char *files[] = {"vocab.json", "merges.txt", "vocab.txt", "tokenizer.json", "special_tokens_map.json",
-                                  "tokenizer_config.json"};
-    for (size_t i = 0; i < sizeof files / sizeof files[0] && !rc; i++) rc = copy_if_exists(tok_dir, out, files[i]);
-    char *tc = er_path_join(out, "tokenizer_config.json");
-    if (!rc && tc && !er_file_exists(tc)) {
-        const char *js = m->cfg.is_roberta
-                             ? "{\n  \"tokenizer_class\": \"RobertaTokenizer\",\n  \"add_prefix_space\": false,\n"
-                               "  \"model_max_length\": 512,\n  \"errors\": \"replace\",\n  \"bos_token\": \"<s>\",\n"
-                               "  \"eos_token\": \"</s>\",\n  \"unk_token\": \"<unk>\",\n  \"sep_token\": \"</s>\",\n"
-                               "  \"cls_token\": \"<s>\",\n  \"pad_token\": \"<pad>\",\n  \"mask_token\": \"<mask>\"\n}\n"
-                             : "{\n  \"tokenizer_class\": \"BertTokenizer\",\n  \"do_lower_case\": true,\n"
-                               "  \"model_max_length\": 512\n}\n";
-        rc = er_write_file_atomic(tc, js, strlen(js));
-    }
-    free(tc);
-    return rc;
+    return rc ? rc : checkpoint_write_tokenizer(m, tok_dir, out);
 }
 
 /* ---- model setup ---- */
@@ -263,12 +238,13 @@ int train_run(const er_train_opts *o) {
     val_domain *vd = NULL;
     int nv = 0, n_micro_max = o->accum;
     FILE *log = NULL;
-    er_train_state ts = {0, -1.0, -1, o->seed, o->batch, o->accum, 0, 0};
+    er_train_state ts = {0, -1.0, -1, o->seed, o->batch, o->accum, o->domain_batches, 0, 0};
 
     if (mkdir(o->output, 0755) != 0 && errno != EEXIST)
         return er_error(EASYREC_ERR_IO, "%s: %s", o->output, strerror(errno));
     if ((rc = setup_model(o, &m, &tok_dir))) goto out;
-    if ((rc = train_data_open(&td, o->data, o->n_data, m->tok, o->seed, o->max_length, o->user_items_k, o->mlm_prob,
+    if ((rc = train_data_open(&td, o->data, o->n_data, m->tok, o->seed, o->max_length, o->user_items_k,
+                              o->mlm_weight > 0 ? o->mlm_prob : 0.0f, /* no MLM loss: no MLM copies */
                               o->diverse)))
         goto out;
     size_t per_step = (size_t)o->batch * o->accum;
@@ -281,11 +257,12 @@ int train_run(const er_train_opts *o) {
         easyrec_model *rm = NULL;
         er_train_state rs;
         if ((rc = train_state_load(o->output, &rm, &mom, &vel, &rs))) goto out;
-        if (rs.seed != o->seed || rs.batch != o->batch || rs.accum != o->accum || rs.n_examples != td.n_ex ||
+        if (rs.seed != o->seed || rs.batch != o->batch || rs.accum != o->accum ||
+            rs.domain_batches != o->domain_batches || rs.n_examples != td.n_ex ||
             rs.total_steps != total || rm->nparams != n) {
             easyrec_model_free(rm);
             rc = er_error(EASYREC_ERR_ARG, "%s/checkpoint-last was made with other settings (seed, batch, "
-                                           "grad-accum, epochs or data differ): cannot resume", o->output);
+                                           "grad-accum, domain-batches, epochs or data differ): cannot resume", o->output);
             goto out;
         }
         memcpy(m->buf, rm->buf, n * sizeof(float));
@@ -353,7 +330,7 @@ int train_run(const er_train_opts *o) {
     while (ts.step < total && !rc) {
         long epoch = ts.step / steps_per_epoch, within = ts.step % steps_per_epoch;
         if (epoch != cur_epoch) {
-            train_data_epoch_order(&td, epoch, perm);
+            if ((rc = train_data_epoch_order(&td, epoch, o->domain_batches ? per_step : 0, perm))) break;
             cur_epoch = epoch;
         }
         size_t first = (size_t)within * per_step, take = td.n_ex - first < per_step ? td.n_ex - first : per_step;
@@ -435,7 +412,7 @@ int train_run(const er_train_opts *o) {
         }
         int stop = stop_requested || (o->max_steps > 0 && ts.step >= o->max_steps);
         if (at_eval || stop || ts.step == total)
-            if ((rc = train_state_save(o->output, m, mom, vel, n, &ts))) break;
+            if ((rc = train_state_save(o->output, m, mom, vel, n, &ts, tok_dir))) break;
         if (stop) {
             if (!o->quiet)
                 fprintf(stderr, "\neasyrec: stopped at step %ld; state saved, continue with --resume\n", ts.step);

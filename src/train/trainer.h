@@ -22,6 +22,7 @@ typedef struct {
     int max_length, eval_max_length;
     float temp, mlm_weight, mlm_prob, dropout;
     int diverse, user_items_k;
+    int domain_batches;       /* 1: each step's examples from one dataset (default: mixed) */
     long eval_steps, max_steps; /* max_steps > 0: stop (saving state) after that many steps */
     uint64_t seed;
     int threads, resume, quiet;
