@@ -26,12 +26,15 @@ static int copy_if_exists(const char *from_dir, const char *to_dir, const char *
     return rc;
 }
 
+/* the tokenizer files a model directory may hold (copied when present) */
+static const char *const tok_files[] = {"vocab.json", "merges.txt", "vocab.txt", "tokenizer.json",
+                                        "special_tokens_map.json", "tokenizer_config.json"};
+#define N_TOK_FILES (sizeof tok_files / sizeof tok_files[0])
+
 /* tokenizer files of tok_dir copied into out (a tokenizer_config.json written when absent) */
 int checkpoint_write_tokenizer(const easyrec_model *m, const char *tok_dir, const char *out) {
     int rc = EASYREC_OK;
-    static const char *files[] = {"vocab.json", "merges.txt", "vocab.txt", "tokenizer.json", "special_tokens_map.json",
-                                  "tokenizer_config.json"};
-    for (size_t i = 0; i < sizeof files / sizeof files[0] && !rc; i++) rc = copy_if_exists(tok_dir, out, files[i]);
+    for (size_t i = 0; i < N_TOK_FILES && !rc; i++) rc = copy_if_exists(tok_dir, out, tok_files[i]);
     char *tc = er_path_join(out, "tokenizer_config.json");
     if (!rc && !tc) rc = EASYREC_ERR_NOMEM;
     if (!rc && !er_file_exists(tc)) {
@@ -50,11 +53,10 @@ int checkpoint_write_tokenizer(const easyrec_model *m, const char *tok_dir, cons
 
 static int rm_rf(const char *dir) {
     /* the checkpoint directory holds only the files written here */
-    static const char *files[] = {"config.json", "model.safetensors", "optimizer.bin", "trainer_state.json",
-                                  "vocab.json", "merges.txt", "vocab.txt", "tokenizer.json",
-                                  "special_tokens_map.json", "tokenizer_config.json"};
-    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-        char *p = er_path_join(dir, files[i]);
+    static const char *const files[] = {"config.json", "model.safetensors", "optimizer.bin", "trainer_state.json"};
+    size_t nf = sizeof files / sizeof files[0];
+    for (size_t i = 0; i < nf + N_TOK_FILES; i++) {
+        char *p = er_path_join(dir, i < nf ? files[i] : tok_files[i - nf]);
         if (!p) return EASYREC_ERR_NOMEM;
         unlink(p);
         free(p);
