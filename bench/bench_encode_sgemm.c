@@ -9,7 +9,7 @@
  *                    "sgemm peak" of the machine as OpenBLAS sees it
  *   openblas-split   THREADS OpenMP threads, each a single-threaded cblas_sgemm on its own
  *                    buffers (how easyrec uses BLAS with EASYREC_GEMM=blas: one batch a thread)
- *   easyrec-split    the same with easyrec's own kernel (gemm_nt of src/model/gemm.c; only
+ *   easyrec-split    the same with easyrec's own kernel (gemm_nt of src/kernels/gemm.c; only
  *                    where the CPU has AVX-512, else it says so)
  * GFLOP/s counts 2*M*N*K per GEMM (per thread for the split variants, summed).
  * Built by bench/bench_encode.sh against build/libeasyrec.a (internal header model/model.h).

@@ -9,7 +9,7 @@
  * warm-up and not counted), one line each:
  *   openblas M N K THREADS GFLOPS BEST_SECONDS CALLS   one cblas_sgemm call on THREADS
  *            OpenBLAS threads (the machine's "sgemm peak" as OpenBLAS, and PyTorch, see it)
- *   easyrec  M N K THREADS GFLOPS BEST_SECONDS CALLS   gemm_mt of src/model/gemm.c on THREADS
+ *   easyrec  M N K THREADS GFLOPS BEST_SECONDS CALLS   gemm_mt of src/kernels/gemm.c on THREADS
  *            threads (easyrec's own AVX-512 kernel where the CPU has one, else CBLAS)
  * GFLOP/s counts 2*M*N*K per call. Built by bench/bench_train.sh against build/libeasyrec.a
  * (internal header model/model.h).

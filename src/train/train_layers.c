@@ -1,5 +1,5 @@
 /* train_layers.c — forward/backward pairs of the elementwise and normalisation layers used in
- * training, and hash-based dropout. Matmuls go through gemm_mt (model/gemm.c); attention
+ * training, and hash-based dropout. Matmuls go through gemm_mt (kernels/gemm.c); attention
  * lives in train_encoder.c. Each function parallelises over disjoint outputs (rows for
  * activations, columns for parameter gradients) so results do not depend on the thread
  * count. Backward formulas follow torch's (biased variance LayerNorm, exact erf GELU).

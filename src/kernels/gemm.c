@@ -18,7 +18,7 @@
 #include <string.h>
 
 #include "core/err.h"
-#include "model/model.h"
+#include "kernels/kernels.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
