@@ -1,7 +1,11 @@
-/* cli.h — subcommands of the easyrec command line. Each returns the process exit status
- * (0 ok, 1 failure with "easyrec: <message>" printed, 2 usage error). */
+/* cli.h — subcommands of the easyrec command line, and what they share. Each command
+ * returns the process exit status (0 ok, 1 failure with "easyrec: <message>" printed, 2
+ * usage error). Options are parsed only with the option layer (opt.h). */
 #ifndef ER_CLI_H
 #define ER_CLI_H
+
+#include "easyrec.h"
+
 int cmd_encode(int argc, char **argv);
 int cmd_similarity(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
@@ -9,7 +13,26 @@ int cmd_tokenizer(int argc, char **argv); /* "tokenizer train ..." */
 int cmd_init(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_version(int argc, char **argv);
 
 /* Print "easyrec: <msg>" (msg = easyrec_last_error() when NULL) and return 1. */
 int cli_fail(const char *msg);
+
+/* ---- shared option vocabulary (cli_common.c) ---- */
+
+/* --threads N: 1..CLI_MAX_THREADS, default all online cores (capped to the bound). */
+#define CLI_MAX_THREADS 1024
+int cli_default_threads(void);
+
+/* --pooling: OPT_CHOICE over CLI_POOLING_CHOICES; index -> easyrec_pooling. */
+#define CLI_POOLING_CHOICES "default|easyrec|cls|mean"
+#define CLI_POOLING_HELP "pooling (default: easyrec when the model has the mlp.dense head, else cls)"
+easyrec_pooling cli_pooling(int choice);
+
+/* Model shapes by name (init --preset, train --config): the one table is er_model_presets
+ * (src/model/config.c); CLI_PRESET_CHOICES lists its names in order. */
+#define CLI_PRESET_CHOICES "tiny|small|base|large"
+
+/* --max-length bound of every command (the encoder's own limit is checked against the model) */
+#define CLI_MAX_LENGTH 65536
 #endif

@@ -123,7 +123,7 @@ static int set_value(cli_cmd *cmd, cli_opt *o, const char *v, const char *from) 
         int i = choice_index(o->choices, v);
         if (i < 0) {
             choices_text(o->choices, rng, sizeof rng);
-            return opt_usage_error(cmd, "%s%s: '%s' is not one of %s", from, o->name, v, rng);
+            return opt_usage_error(cmd, "%s%s must be %s, got '%s'", from, o->name, rng, v);
         }
         *(int *)o->dst = i;
         break;

@@ -39,6 +39,19 @@ typedef struct {
     char *owned_;        /* internal: OPT_LIST's joined string */
 } cli_opt;
 
+/* Table rows, with designated initializers (extra fields after the fixed ones, e.g.
+ * `.env = "EASYREC_THREADS"`, `.required = 1`). */
+#define OPT_S(nm, d, mt, hp, ...) {.name = nm, .type = OPT_STR, .dst = d, .meta = mt, .help = hp, __VA_ARGS__}
+#define OPT_F(nm, d, hp, ...) {.name = nm, .type = OPT_FLAG, .dst = d, .help = hp, __VA_ARGS__}
+#define OPT_I(nm, d, mt, hp, lo, hi, ...)                                                                       \
+    {.name = nm, .type = OPT_INT, .dst = d, .meta = mt, .help = hp, .min = lo, .max = hi, __VA_ARGS__}
+#define OPT_L(nm, d, mt, hp, lo, hi, ...)                                                                       \
+    {.name = nm, .type = OPT_I64, .dst = d, .meta = mt, .help = hp, .min = lo, .max = hi, __VA_ARGS__}
+#define OPT_D(nm, d, mt, hp, lo, hi, ...)                                                                       \
+    {.name = nm, .type = OPT_DOUBLE, .dst = d, .meta = mt, .help = hp, .min = lo, .max = hi, __VA_ARGS__}
+#define OPT_C(nm, d, ch, hp, ...) {.name = nm, .type = OPT_CHOICE, .dst = d, .choices = ch, .help = hp, __VA_ARGS__}
+#define OPT_LIST_(nm, d, mt, hp, ...) {.name = nm, .type = OPT_LIST, .dst = d, .meta = mt, .help = hp, __VA_ARGS__}
+
 typedef struct {
     const char *name;     /* "encode", or "tokenizer train" */
     const char *synopsis; /* "--model DIR --input FILE --output OUT.npy [options]" */

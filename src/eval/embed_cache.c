@@ -19,7 +19,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "core/err.h"
 #include "eval/eval.h"
@@ -106,13 +105,14 @@ static int cache_store(const char *dir, const char *side, const char *npy, const
 }
 
 typedef struct {
+    const er_embedder *e;
     const char *label;
     size_t base, total;
 } progress_state;
 
 static void progress(void *user, size_t done, size_t total) {
     const progress_state *ps = user;
-    fprintf(stderr, "\r  encoding %s: %zu/%zu ", ps->label, ps->base + done, ps->total);
+    ps->e->notify(ps->e->notify_user, ER_EMBED_PROGRESS, ps->label, ps->base + done, ps->total, 0.0, NULL);
     (void)total;
 }
 
@@ -120,8 +120,8 @@ static int encode_all(const er_embedder *e, const char *label, const er_texts *t
     easyrec_ctx *ctx = easyrec_ctx_new(e->model);
     if (!ctx) return er_error(EASYREC_ERR_NOMEM, "out of memory for an encoder context");
     easyrec_encode_opts o = e->opts;
-    progress_state ps = {label, 0, t->n};
-    if (!e->quiet && isatty(2)) {
+    progress_state ps = {e, label, 0, t->n};
+    if (e->notify) {
         o.progress = progress;
         o.progress_user = &ps;
     }
@@ -134,10 +134,9 @@ static int encode_all(const er_embedder *e, const char *label, const er_texts *t
         rc = easyrec_encode(ctx, (const char *const *)t->text + s, t->len + s, k, &o, out + s * (size_t)dim);
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    if (o.progress) fputc('\r', stderr);
-    if (!e->quiet && !rc)
-        fprintf(stderr, "  encoded %s: %zu texts in %.1f s\n", label, t->n,
-                (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec));
+    if (e->notify && !rc)
+        e->notify(e->notify_user, ER_EMBED_ENCODED, label, t->n, t->n,
+                  (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec), NULL);
     easyrec_ctx_free(ctx);
     return rc;
 }
@@ -167,7 +166,7 @@ int embed_texts(const er_embedder *e, const char *label, const char *const *sour
             goto out_free;
         }
         if ((*out = cache_lookup(side, npy, key, t->n, D))) {
-            if (!e->quiet) fprintf(stderr, "  cached %s: %s\n", label, npy);
+            if (e->notify) e->notify(e->notify_user, ER_EMBED_CACHED, label, t->n, t->n, 0.0, npy);
             goto out_free;
         }
     }

@@ -9,6 +9,8 @@
  *   lexical.c   BM25 and TF-IDF scorers over an inverted index of the item texts
  *   embed_cache.c  text embeddings under a model, cached on disk with a validated key
  *   eval.c      evaluation runs: users, masks, user text from training items, sets
+ *   runner.c    a whole evaluation of a dataset: one run per profile set, the 1+3 mean
+ *               (what `easyrec eval`, the trainer's validation and a server call)
  * Shapes: U users, I items, D embedding width, K list length, E evaluated users.
  * Choices (tie order, masking, user text): docs/eval.md.
  */
@@ -118,12 +120,21 @@ void lexical_terms(const char *text, size_t len, void (*fn)(const char *, size_t
 
 /* ---- embed_cache.c -------------------------------------------------------------------- */
 
+/* What embed_texts reports while it works (nothing is printed by the library):
+ * ER_EMBED_PROGRESS  done of total texts encoded so far (after each batch)
+ * ER_EMBED_ENCODED   all total texts encoded in `seconds`
+ * ER_EMBED_CACHED    served from the cache file `path` (no encoding) */
+typedef enum { ER_EMBED_PROGRESS = 1, ER_EMBED_ENCODED = 2, ER_EMBED_CACHED = 3 } er_embed_event;
+typedef void (*er_embed_notify)(void *user, er_embed_event ev, const char *label, size_t done, size_t total,
+                                double seconds, const char *path);
+
 typedef struct {
     easyrec_model *model;
     const char *model_dir;
     easyrec_encode_opts opts;
-    const char *cache_dir; /* NULL: no cache */
-    int quiet;             /* no progress on stderr */
+    const char *cache_dir;  /* NULL: no cache */
+    er_embed_notify notify; /* optional */
+    void *notify_user;
 } er_embedder;
 
 /* Embeddings (n, D) of the texts t under e->model. With a cache directory, the file
@@ -178,5 +189,69 @@ int eval_set_texts(const er_dataset *ds, int set, er_utext ut, er_texts *items, 
  * items in ascending item id, joined by a single space; "" for a user with no training
  * items. *out owned by the caller. */
 int eval_user_text_from_items(const er_csr *trn, const er_texts *items, int k, er_texts *out);
+
+
+/* ---- runner.c ------------------------------------------------------------------------- */
+
+typedef enum {
+    ER_EVAL_MODEL = 1,      /* encode the texts of each profile set with a model */
+    ER_EVAL_EMBEDDINGS = 2, /* given user / item embeddings (one run) */
+    ER_EVAL_BM25 = 3,       /* lexical baselines, per profile set */
+    ER_EVAL_TFIDF = 4,
+    ER_EVAL_POPULARITY = 5, /* training-interaction counts (one run) */
+    ER_EVAL_RANDOM = 6,     /* seeded uniform scores (one run) */
+} er_eval_scorer;
+
+typedef enum { ER_PROFILES_ALL = 0, ER_PROFILES_ORIGINAL = 1, ER_PROFILES_DIVERSE = 2 } er_profiles_choice;
+
+typedef struct {
+    er_eval_scorer scorer;
+    er_eval_setup setup;         /* split, mask_val, ks, threads (setup.ds is ignored) */
+    const char *where;           /* names the data in messages (a directory or file); NULL: "dataset" */
+    /* ER_EVAL_MODEL */
+    const easyrec_model *model;  /* caller-owned, loaded */
+    const char *model_dir;       /* for the cache key; NULL: the directory the model came from */
+    easyrec_encode_opts encode;  /* threads, max_length, pooling, cancel, ... */
+    const char *cache_dir;       /* NULL: no embedding cache */
+    er_embed_notify notify;      /* optional progress / cache events */
+    void *notify_user;
+    /* ER_EVAL_MODEL, BM25, TFIDF */
+    er_profiles_choice profiles; /* which sets (default all: the original's 1+3) */
+    int max_sets;                /* > 0: only the dataset's first max_sets sets (original first) */
+    int skip_unusable;           /* 1: leave out sets that cannot be evaluated instead of failing */
+    er_utext ut;                 /* how users are described */
+    /* ER_EVAL_EMBEDDINGS: (user_rows, user_dim) and (item_rows, item_dim), caller-owned */
+    const float *user_emb, *item_emb;
+    int64_t user_rows, item_rows;
+    int user_dim, item_dim;
+    const char *user_emb_name, *item_emb_name; /* in messages; NULL: "user/item embeddings" */
+    /* ER_EVAL_RANDOM */
+    uint64_t seed;
+} er_eval_request;
+
+typedef struct {
+    int n;                                             /* runs */
+    er_set_result sets[ER_MAX_PROFILE_SETS];           /* per run: name = set or scorer name */
+    char user_text[ER_MAX_PROFILE_SETS][32];           /* per run: "profiles", "items:K", "given", "-" */
+    er_set_result mean;                                /* over the runs; "mean (1+3)" with 4 sets */
+    int32_t n_users;                                   /* E: users evaluated (>= 1 interaction in the split) */
+    int32_t n_items;
+    double seconds;                                    /* ranking and metrics (lexical: with indexing) */
+} er_eval_report;
+
+/* Defaults: split tst, ks 10 and 20, 1 thread, all profile sets, user text "profiles". */
+void er_eval_request_init(er_eval_request *rq);
+/* The split and training matrix that rq needs are present in ds (EASYREC_ERR_ARG naming what
+ * is missing otherwise); er_eval_dataset checks it too. */
+int er_eval_check(const er_dataset *ds, const er_eval_request *rq);
+/* Evaluate rq on ds into *out. ds may grow (text inputs with numeric ids: rows of given
+ * embeddings or profiles past the largest id become users/items). Prints nothing. */
+int er_eval_dataset(er_dataset *ds, const er_eval_request *rq, er_eval_report *out);
+/* Mean of n runs' metrics (nk cutoffs); name "mean (1+3)" when n == 4, else "mean". */
+void er_eval_mean(const er_set_result *runs, int n, int nk, er_set_result *mean);
+/* "model", "embeddings", "bm25", "tfidf", "popularity", "random". */
+const char *er_eval_scorer_name(er_eval_scorer s);
+/* A float32 .npy matrix (rows, D) of finite values; *out malloc'd. */
+int er_eval_read_embeddings(const char *path, float **out, int64_t *rows, int *dim);
 
 #endif

@@ -98,3 +98,18 @@ out:
     json_decref(root);
     return rc;
 }
+
+/* in the order of CLI_PRESET_CHOICES (src/cli/cli.h) */
+const er_model_preset er_model_presets[] = {
+    {"tiny", 2, 128, 4, 512},
+    {"small", 6, 768, 12, 3072}, /* EasyRec-small: the bottom 6 layers of roberta-base */
+    {"base", 12, 768, 12, 3072},
+    {"large", 24, 1024, 16, 4096},
+    {0, 0, 0, 0, 0},
+};
+
+const er_model_preset *er_model_preset_find(const char *name) {
+    for (const er_model_preset *p = er_model_presets; name && p->name; p++)
+        if (!strcmp(p->name, name)) return p;
+    return NULL;
+}

@@ -91,6 +91,15 @@ struct easyrec_model {
     char *dir;                  /* owned copy of the directory path */
 };
 
+/* Named model shapes (tiny 2x128, small 6x768 = EasyRec-small, base 12x768, large 24x1024):
+ * the one table, ended by a NULL name; er_model_preset_find returns NULL for other names. */
+typedef struct {
+    const char *name;
+    int layers, hidden, heads, ffn;
+} er_model_preset;
+extern const er_model_preset er_model_presets[];
+const er_model_preset *er_model_preset_find(const char *name);
+
 /* config.json -> cfg (validated: positive sizes, C % NH == 0, known model_type). */
 int config_load(const char *path, easyrec_config *cfg);
 /* Fill m->w from the checkpoint in dir (safetensors preferred, else pytorch_model.bin);
