@@ -21,6 +21,7 @@ static const struct {
     {"tokenizer", cmd_tokenizer, "tokenizer train: learn a byte-level BPE vocabulary"},
     {"init", cmd_init, "create a randomly initialised model directory"},
     {"train", cmd_train, "train an EasyRec encoder (contrastive + MLM)"},
+    {"recommend", cmd_recommend, "top-K items of a catalog for user profiles, a text or a dataset's users"},
     {"eval", cmd_eval, "zero-shot full-ranking Recall/NDCG of a model, embeddings or a baseline"},
 };
 

@@ -1,0 +1,290 @@
+/* test_recommend.c — the batched exact top-K of src/serve/recommender.h against a brute-force
+ * computation (double-precision dot products, full sort), the catalog (ids, metadata,
+ * put/remove), and `easyrec recommend` end to end on a small random model (needs
+ * ../shared/vocab; skipped if absent): its lists equal brute force over `easyrec encode`'s
+ * embeddings of the same texts. */
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "core/err.h"
+#include "core/rng.h"
+#include "data/dataset.h"
+#include "io/tensors.h"
+#include "serve/catalog.h"
+#include "serve/recommender.h"
+
+static double dotd(const float *a, const float *b, int D) {
+    double s = 0;
+    for (int d = 0; d < D; d++) s += (double)a[d] * b[d];
+    return s;
+}
+
+/* hits of one query are a correct top-k: scores match brute force, descending, none
+ * excluded, nothing left out scores higher, and the count is min(k, candidates) */
+static int check_topk(const float *items, int I, int D, const float *q, int k, const int32_t *ex, int nex,
+                      const er_hit *h, int n) {
+    char *excl = calloc((size_t)I, 1), *in = calloc((size_t)I, 1);
+    int cand = 0, ok = 1;
+    for (int e = 0; e < nex; e++)
+        if (ex[e] >= 0 && ex[e] < I) excl[ex[e]] = 1;
+    for (int i = 0; i < I; i++) cand += !excl[i];
+    if (n != (k < cand ? k : cand)) ok = 0;
+    for (int j = 0; j < n && ok; j++) {
+        double b = dotd(q, items + (size_t)h[j].row * D, D);
+        if (excl[h[j].row] || in[h[j].row] || fabs(b - h[j].score) > 1e-4) ok = 0;
+        if (j && h[j].score > h[j - 1].score) ok = 0;
+        in[h[j].row] = 1;
+    }
+    if (ok && n > 0) {
+        double last = dotd(q, items + (size_t)h[n - 1].row * D, D);
+        for (int i = 0; i < I; i++)
+            if (!excl[i] && !in[i] && dotd(q, items + (size_t)i * D, D) > last + 1e-5) ok = 0;
+    }
+    free(excl);
+    free(in);
+    return ok;
+}
+
+static void rand_unit(er_rng *r, float *x, size_t n, int D) {
+    for (size_t i = 0; i < n; i++) {
+        double s = 0;
+        for (int d = 0; d < D; d++) {
+            x[i * D + d] = (float)(rng_uniform(r) * 2 - 1);
+            s += (double)x[i * D + d] * x[i * D + d];
+        }
+        for (int d = 0; d < D; d++) x[i * D + d] /= (float)sqrt(s);
+    }
+}
+
+TEST(topk_equals_brute_force) {
+    er_rng r;
+    rng_seed(&r, 7);
+    const int I = 5000, D = 48, Q = 70; /* Q > one block of 64 queries; I > one panel */
+    float *items = malloc(sizeof(float) * I * D), *q = malloc(sizeof(float) * Q * D);
+    rand_unit(&r, items, I, D);
+    rand_unit(&r, q, Q, D);
+    int k = 20;
+    er_hit *h1 = malloc(sizeof(er_hit) * Q * k), *h2 = malloc(sizeof(er_hit) * Q * k);
+    int n1[Q], n2[Q];
+    er_exclude ex[Q];
+    int32_t exrows[Q][5];
+    for (int i = 0; i < Q; i++) {
+        for (int e = 0; e < 5; e++) exrows[i][e] = (int32_t)(rng_next(&r) % (I + 3)) - 1; /* some out of range */
+        ex[i] = (er_exclude){exrows[i], i % 3 ? 5 : 0};
+    }
+    REQUIRE(er_recommend(items, I, D, q, Q, k, ex, 1, NULL, h1, n1) == 0);
+    er_rec_scratch s = {0};
+    REQUIRE(er_recommend(items, I, D, q, Q, k, ex, 2, &s, h2, n2) == 0);
+    int bad = 0, same = 1;
+    for (int i = 0; i < Q; i++) {
+        bad += !check_topk(items, I, D, q + (size_t)i * D, k, ex[i].rows, ex[i].n, h1 + i * k, n1[i]);
+        same &= n1[i] == n2[i] && !memcmp(h1 + i * k, h2 + i * k, sizeof(er_hit) * n1[i]);
+    }
+    CHECK_EQ_INT(bad, 0);
+    CHECK(same); /* thread count does not change the result */
+    /* the excluded best item of query 1 is really gone: exclude its own top hit */
+    int32_t top = h1[1 * k].row;
+    er_exclude one = {&top, 1};
+    REQUIRE(er_recommend(items, I, D, q + D, 1, k, &one, 2, &s, h2, n2) == 0);
+    CHECK(h2[0].row == h1[1 * k + 1].row && n2[0] == k);
+    /* k above the number of candidates: every remaining item, in order */
+    int32_t all_but[3] = {0, 1, 2};
+    er_exclude ab = {all_but, 3};
+    er_hit hs[8];
+    int ns;
+    REQUIRE(er_recommend(items, 5, D, q, 1, 8, &ab, 1, NULL, hs, &ns) == 0);
+    CHECK_EQ_INT(ns, 2);
+    CHECK(check_topk(items, 5, D, q, 8, all_but, 3, hs, ns));
+    /* an empty catalogue */
+    REQUIRE(er_recommend(items, 0, D, q, 1, 8, NULL, 1, NULL, hs, &ns) == 0);
+    CHECK_EQ_INT(ns, 0);
+    er_rec_scratch_free(&s);
+    free(items);
+    free(q);
+    free(h1);
+    free(h2);
+}
+
+TEST(ties_by_row) {
+    float items[4 * 2] = {1, 0, 0, 1, 1, 0, 1, 0}, q[2] = {1, 0};
+    er_hit h[4];
+    int n;
+    REQUIRE(er_recommend(items, 4, 2, q, 1, 4, NULL, 1, NULL, h, &n) == 0);
+    CHECK(n == 4 && h[0].row == 0 && h[1].row == 2 && h[2].row == 3 && h[3].row == 1);
+}
+
+static char tmpdir[64];
+static const char *tmp(void) {
+    if (!tmpdir[0]) {
+        strcpy(tmpdir, "/tmp/easyrec-rec-XXXXXX");
+        REQUIRE(mkdtemp(tmpdir));
+    }
+    return tmpdir;
+}
+
+static void write_file(const char *name, const char *text) {
+    char p[256];
+    snprintf(p, sizeof p, "%s/%s", tmp(), name);
+    FILE *f = fopen(p, "wb");
+    REQUIRE(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static const char items_jsonl[] =
+    "{\"item_id\": \"sku-1\", \"profile\": \"A classic wooden chess set.\", \"price\": 30, \"tags\": [\"game\"]}\n"
+    "{\"item_id\": 7, \"profile\": \"Running shoes for long distance road races.\"}\n"
+    "\n"
+    "{\"item_id\": \"sku-3\", \"profile\": \"An acoustic guitar for beginners.\", \"brand\": \"X\"}\n"
+    "{\"item_id\": 9, \"profile\": \"A cookbook of quick vegetarian dinners.\"}\n";
+
+TEST(catalog) {
+    write_file("items.jsonl", items_jsonl);
+    char p[256];
+    snprintf(p, sizeof p, "%s/items.jsonl", tmp());
+    er_catalog c;
+    REQUIRE(er_catalog_init(&c) == 0);
+    REQUIRE(er_catalog_load(p, &c) == 0);
+    CHECK_EQ_INT(c.n, 4);
+    CHECK(er_catalog_find(&c, "7", 1) == 1 && c.id_int[1] && !c.id_int[0]);
+    CHECK(!strcmp(c.meta[0], "{\"price\":30,\"tags\":[\"game\"]}") && !strcmp(c.meta[1], "{}"));
+    REQUIRE(er_catalog_set_dim(&c, 2) == 0);
+    float e[2] = {1, 2};
+    CHECK(er_catalog_put(&c, "new", 0, "x", 1, NULL, e) == 4);
+    CHECK(er_catalog_remove(&c, "sku-1", 5) == 0);
+    CHECK(c.n == 4 && er_catalog_find(&c, "new", 3) == 0 && c.emb[1] == 2 && er_catalog_find(&c, "sku-1", 5) == -1);
+    CHECK(check_failed_with(er_catalog_remove(&c, "sku-1", 5), EASYREC_ERR_ARG, "no item 'sku-1'"));
+    CHECK(er_catalog_put(&c, "sku-1", 0, "back", 4, NULL, e) == 4);
+    er_catalog_free(&c);
+    CHECK(er_id_is_int("12", 2) && er_id_is_int("-3", 2) && er_id_is_int("0", 1));
+    CHECK(!er_id_is_int("012", 3) && !er_id_is_int("-0", 2) && !er_id_is_int("1e3", 3) && !er_id_is_int("", 0));
+    /* bad sources name file and line */
+    static const struct {
+        const char *text, *msg;
+    } bad[] = {{"{\"item_id\": 1}\n", ":1: missing string field \"profile\""},
+               {"{\"profile\": \"a\"}\n", ":1: \"item_id\" must be"},
+               {"{\"item_id\": 1, \"profile\": \"a\"}\n{\"item_id\": \"1\", \"profile\": \"b\"}\n", ":2: item_id 1 appears twice"},
+               {"{\"item_id\": 1.5, \"profile\": \"a\"}\n", ":1: \"item_id\" must be"},
+               {"[1]\n", ":1: not a JSON object"},
+               {"{\"item_id\": 1, \"profile\": \"a\"\n", ":1: "}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        write_file("bad.jsonl", bad[i].text);
+        snprintf(p, sizeof p, "%s/bad.jsonl", tmp());
+        REQUIRE(er_catalog_init(&c) == 0);
+        CHECK(check_failed_with(er_catalog_load(p, &c), EASYREC_ERR_FORMAT, bad[i].msg));
+        er_catalog_free(&c);
+    }
+}
+
+/* ---- the command ---------------------------------------------------------------------- */
+
+static json_t *read_jsonl(const char *path, int *n) {
+    json_t *arr = json_array();
+    char *buf;
+    size_t len;
+    *n = 0;
+    if (er_read_file(path, &buf, &len)) return arr;
+    for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
+        json_t *o = json_loads(line, 0, NULL);
+        if (o) json_array_append_new(arr, o);
+        (*n)++;
+    }
+    free(buf);
+    return arr;
+}
+
+TEST(command_end_to_end) {
+    if (!check_shared_dir()) SKIP("../shared/vocab absent: no vocabulary for a random model");
+    const char *t = tmp();
+    REQUIRE(check_sh("%s init --vocab ../shared/vocab/roberta-base --output %s/model --layers 1 --hidden 32 --heads 2 "
+                     "--ffn 64 --seed 5 2>/dev/null",
+                     check_bin(), t) == 0);
+    write_file("items.jsonl", items_jsonl);
+    write_file("users.jsonl", "{\"user_id\": \"alice\", \"profile\": \"Plays chess and guitar.\", \"exclude\": [\"sku-3\"]}\n"
+                              "{\"user_id\": 42, \"profile\": \"Runs marathons and cooks.\"}\n");
+    /* items and users as plain text lines for `easyrec encode --text` */
+    write_file("items.txt", "A classic wooden chess set.\nRunning shoes for long distance road races.\n"
+                            "An acoustic guitar for beginners.\nA cookbook of quick vegetarian dinners.\n");
+    write_file("users.txt", "Plays chess and guitar.\nRuns marathons and cooks.\n");
+    REQUIRE(check_sh("%s recommend --model %s/model --catalog %s/items.jsonl --profiles %s/users.jsonl --k 3 "
+                     "--output %s/recs.jsonl --threads 2 2>/dev/null",
+                     check_bin(), t, t, t, t) == 0);
+    REQUIRE(check_sh("%s encode --model %s/model --text --input %s/items.txt --output %s/I.npy --quiet && "
+                     "%s encode --model %s/model --text --input %s/users.txt --output %s/U.npy --quiet",
+                     check_bin(), t, t, t, check_bin(), t, t, t) == 0);
+    char p[256];
+    float *I = NULL, *U = NULL;
+    int nd;
+    int64_t si[8], su[8];
+    snprintf(p, sizeof p, "%s/I.npy", t);
+    REQUIRE(npy_read_f32(p, &I, &nd, si) == 0);
+    snprintf(p, sizeof p, "%s/U.npy", t);
+    REQUIRE(npy_read_f32(p, &U, &nd, su) == 0);
+    int D = (int)si[1], n;
+    json_t *recs = read_jsonl((snprintf(p, sizeof p, "%s/recs.jsonl", t), p), &n);
+    REQUIRE(n == 2 && json_array_size(recs) == 2);
+    static const char *ids[] = {"sku-1", "7", "sku-3", "9"};
+    for (int u = 0; u < 2; u++) {
+        json_t *o = json_array_get(recs, u), *items = json_object_get(o, "items");
+        CHECK(u ? json_integer_value(json_object_get(o, "user_id")) == 42
+                : !strcmp(json_string_value(json_object_get(o, "user_id")), "alice"));
+        er_hit h[4];
+        int nh = (int)json_array_size(items);
+        for (int j = 0; j < nh; j++) {
+            json_t *it = json_array_get(items, j), *id = json_object_get(it, "item_id");
+            char buf[32];
+            const char *s = json_is_integer(id) ? (snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(id)), buf)
+                                                : json_string_value(id);
+            int row = -1;
+            for (int r = 0; r < 4; r++)
+                if (s && !strcmp(ids[r], s)) row = r;
+            REQUIRE(row >= 0);
+            h[j] = (er_hit){row, (float)json_real_value(json_object_get(it, "score"))};
+            CHECK(json_is_string(json_object_get(it, "profile")));
+            if (row == 0) CHECK(json_integer_value(json_object_get(it, "price")) == 30);
+            if (row == 2) CHECK(!strcmp(json_string_value(json_object_get(it, "brand")), "X"));
+        }
+        int32_t ex = 2;
+        CHECK(check_topk(I, 4, D, U + (size_t)u * D, 3, &ex, u == 0, h, nh));
+    }
+    json_decref(recs);
+    free(I);
+    free(U);
+    /* --text, and a dataset with --data/--exclude-train (the tiny eval fixture) */
+    CHECK(check_sh("%s recommend --model %s/model --catalog %s/items.jsonl --text 'chess' --k 1 --quiet | "
+                   "grep -q '\"text\":\"chess\",\"items\":\\[{\"item_id\":'",
+                   check_bin(), t, t) == 0);
+    const char *tiny = ER_FIXTURES "/eval/tiny";
+    REQUIRE(check_sh("%s recommend --model %s/model --catalog %s --data %s --exclude-train --k 8 --quiet --output %s/d.jsonl",
+                     check_bin(), t, tiny, tiny, t) == 0);
+    er_dataset ds;
+    REQUIRE(dataset_open_dir(tiny, &ds) == 0);
+    recs = read_jsonl((snprintf(p, sizeof p, "%s/d.jsonl", t), p), &n);
+    int32_t *rows, nr;
+    REQUIRE(csr_nonempty_rows(&ds.split[ER_SPLIT_TST], &rows, &nr) == 0);
+    CHECK_EQ_INT(n, nr);
+    int leaked = 0, counts_ok = 1;
+    for (int i = 0; i < n && i < nr; i++) {
+        json_t *o = json_array_get(recs, i), *items = json_object_get(o, "items");
+        int u = (int)json_integer_value(json_object_get(o, "user_id"));
+        CHECK_EQ_INT(u, rows[i]);
+        counts_ok &= (int64_t)json_array_size(items) == ds.n_items - csr_row_len(&ds.split[ER_SPLIT_TRN], u);
+        for (size_t j = 0; j < json_array_size(items); j++)
+            leaked += csr_has(&ds.split[ER_SPLIT_TRN], u, (int32_t)json_integer_value(json_object_get(json_array_get(items, j), "item_id")));
+    }
+    CHECK(counts_ok);
+    CHECK_EQ_INT(leaked, 0);
+    free(rows);
+    json_decref(recs);
+    dataset_free(&ds);
+    /* usage errors */
+    CHECK(check_sh("%s recommend --model %s/model --catalog %s/items.jsonl 2>/dev/null", check_bin(), t, t) == 2);
+    CHECK(check_sh("%s recommend --model %s/model --catalog %s/items.jsonl --text a --exclude-train 2>&1 | grep -q 'needs a training matrix'",
+                   check_bin(), t, t) == 0);
+    CHECK(check_sh("%s recommend --model %s/model --catalog %s/nope.jsonl --text a 2>&1 | grep -q 'nope.jsonl'", check_bin(), t, t) == 0);
+}
+
+CHECK_MAIN(CASE(topk_equals_brute_force), CASE(ties_by_row), CASE(catalog), CASE(command_end_to_end))
