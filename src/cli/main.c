@@ -22,6 +22,7 @@ static const struct {
     {"init", cmd_init, "create a randomly initialised model directory"},
     {"train", cmd_train, "train an EasyRec encoder (contrastive + MLM)"},
     {"recommend", cmd_recommend, "top-K items of a catalog for user profiles, a text or a dataset's users"},
+    {"data", cmd_data, "data import: raw interactions -> a dataset in the release layout"},
     {"eval", cmd_eval, "zero-shot full-ranking Recall/NDCG of a model, embeddings or a baseline"},
 };
 

@@ -28,4 +28,11 @@ int sparse_pickle_parse(const uint8_t *buf, size_t len, const char *what, er_spa
 /* Free the arrays and zero *m. NULL or a zeroed struct is a no-op. */
 void sparse_free(er_sparse *m);
 
+/* Write a scipy.sparse.coo_matrix pickle (protocol 4, the release layout: int32 row/col,
+ * float64 data = 1.0) of nnz coordinates to path, atomically (sparse_pickle_write.c).
+ * canonical: 1 when the coordinates are sorted row-major without duplicates (scipy's
+ * has_canonical_format). Coordinates must lie inside the shape (ER_ASSERT). */
+int er_sparse_pickle_write(const char *path, int32_t nrows, int32_t ncols, const int32_t *row, const int32_t *col,
+                           size_t nnz, int canonical);
+
 #endif
