@@ -40,6 +40,7 @@ endif
 LIB_SRC  := $(sort $(wildcard src/core/*.c src/io/*.c src/tokenizer/*.c src/model/*.c src/data/*.c src/eval/*.c src/train/*.c))
 LIB_SRC  += $(sort $(wildcard src/kernels/*.c))
 LIB_SRC  += $(sort $(wildcard src/serve/*.c))
+LIB_SRC  += $(sort $(wildcard src/synth/*.c))
 CLI_SRC  := $(sort $(wildcard src/cli/*.c))
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))

@@ -23,6 +23,7 @@ static const struct {
     {"train", cmd_train, "train an EasyRec encoder (contrastive + MLM)"},
     {"recommend", cmd_recommend, "top-K items of a catalog for user profiles, a text or a dataset's users"},
     {"data", cmd_data, "data import: raw interactions -> a dataset in the release layout"},
+    {"catalog", cmd_catalog, "generate the built-in synthetic catalog (datasets for the demo and tests)"},
     {"eval", cmd_eval, "zero-shot full-ranking Recall/NDCG of a model, embeddings or a baseline"},
 };
 
