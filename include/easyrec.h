@@ -20,6 +20,14 @@
 extern "C" {
 #endif
 
+/* Version of the library (semantic versioning). EASYREC_VERSION is what this header was
+ * shipped with; easyrec_version() what the linked library is ("0.3.0"). */
+#define EASYREC_VERSION_MAJOR 0
+#define EASYREC_VERSION_MINOR 3
+#define EASYREC_VERSION_PATCH 0
+#define EASYREC_VERSION "0.3.0"
+const char *easyrec_version(void);
+
 enum easyrec_status {
     EASYREC_OK = 0,
     EASYREC_ERR_IO = -1,          /* file missing or unreadable */
@@ -130,6 +138,10 @@ void easyrec_encode_opts_init(easyrec_encode_opts *opts);
 
 /* Embedding width D of the chosen pooling (hidden size). */
 int easyrec_model_dim(const easyrec_model *m);
+/* Longest sequence, specials included, that the model's position table allows (RoBERTa:
+ * max_position_embeddings - padding_idx - 1, e.g. 512 of 514). Encoding truncates to
+ * min(opts.max_length, this). */
+int easyrec_model_max_length(const easyrec_model *m);
 
 /* Encode n texts (texts[i] of lens[i] bytes, or NUL-terminated when lens == NULL) into
  * out, caller-owned n*D floats, row i for text i. Inputs are length-sorted internally

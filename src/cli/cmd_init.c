@@ -1,27 +1,18 @@
 /* cmd_init.c — `easyrec init`: a randomly initialised model directory (for training from
  * scratch, tests and the demo): config.json, model.safetensors and the tokenizer files
- * copied from --vocab. */
+ * copied from --vocab. A failed init leaves no directory or file behind that it created. */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/opt.h"
 #include "core/err.h"
 #include "easyrec.h"
-
-static const char init_usage[] =
-    "usage: easyrec init --vocab DIR --output DIR [options]\n"
-    "  --vocab DIR          tokenizer files (vocab.json + merges.txt, or vocab.txt for bert)\n"
-    "  --output DIR         model directory to create\n"
-    "  --type T             roberta (default) or bert\n"
-    "  --layers N --hidden N --heads N --ffn N   sizes (default 6, 768, 12, 3072: EasyRec-small)\n"
-    "  --max-positions N    position table size (default 514 for roberta, 512 for bert)\n"
-    "  --no-mlp             without the EasyRec head mlp.dense\n"
-    "  --no-lm-head         without the MLM head\n"
-    "  --seed N             initialisation seed (default 2024)\n";
+#include "model/model.h"
 
 static int copy_file(const char *src, const char *dst) {
     char *buf;
@@ -33,89 +24,105 @@ static int copy_file(const char *src, const char *dst) {
     return rc;
 }
 
+static const char *const model_files[] = {"config.json",     "model.safetensors",     "vocab.json",
+                                          "merges.txt",      "vocab.txt",             "tokenizer.json",
+                                          "tokenizer_config.json", "special_tokens_map.json"};
+#define N_MODEL_FILES (sizeof model_files / sizeof model_files[0])
+
+/* undo a failed init: the files this run wrote (existed[k] == 0), and the directory if it
+ * created it */
+static void clean_up(const char *dir, int created, const int *existed) {
+    for (size_t k = 0; k < N_MODEL_FILES; k++) {
+        if (existed[k]) continue;
+        char *p = er_path_join(dir, model_files[k]);
+        if (p) unlink(p);
+        free(p);
+    }
+    if (created) rmdir(dir);
+}
+
 int cmd_init(int argc, char **argv) {
-    static const struct option lo[] = {
-        {"vocab", required_argument, 0, 'v'},  {"output", required_argument, 0, 'o'},
-        {"type", required_argument, 0, 't'},   {"layers", required_argument, 0, 'l'},
-        {"hidden", required_argument, 0, 'H'}, {"heads", required_argument, 0, 'a'},
-        {"ffn", required_argument, 0, 'f'},    {"max-positions", required_argument, 0, 'p'},
-        {"seed", required_argument, 0, 's'},   {"no-mlp", no_argument, 0, 'M'},
-        {"no-lm-head", no_argument, 0, 'N'},   {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
-    const char *vocab = NULL, *output = NULL, *type = "roberta";
-    long layers = 6, hidden = 768, heads = 12, ffn = 3072, maxpos = -1;
-    unsigned long long seed = 2024;
-    int mlp = 1, lm = 1, c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
-        char *end = NULL;
-        long v = optarg ? strtol(optarg, &end, 10) : 0;
-        int bad = optarg && (*optarg == 0 || *end != 0 || v < 1 || v > (1 << 24));
-        switch (c) {
-        case 'v': vocab = optarg; bad = 0; break;
-        case 'o': output = optarg; bad = 0; break;
-        case 't': type = optarg; bad = 0; break;
-        case 'l': layers = v; break;
-        case 'H': hidden = v; break;
-        case 'a': heads = v; break;
-        case 'f': ffn = v; break;
-        case 'p': maxpos = v; break;
-        case 's': seed = strtoull(optarg, &end, 10); bad = *optarg == 0 || *end != 0; break;
-        case 'M': mlp = 0; break;
-        case 'N': lm = 0; break;
-        case 'h': fputs(init_usage, stdout); return 0;
-        default: fputs(init_usage, stderr); return 2;
-        }
-        if (bad) {
-            fprintf(stderr, "easyrec: invalid value '%s' for --%s\n", optarg, lo[0].name ? argv[optind - 1] + 2 : "");
-            return 2;
-        }
-    }
-    int roberta = !strcmp(type, "roberta");
-    if (!vocab || !output || optind != argc || (!roberta && strcmp(type, "bert"))) {
-        fputs(init_usage, stderr);
-        return 2;
-    }
-    if (hidden % heads) {
-        fprintf(stderr, "easyrec: --hidden %ld is not divisible by --heads %ld\n", hidden, heads);
-        return 2;
-    }
+    const char *vocab = NULL, *output = NULL;
+    int type = 0, preset = 1, layers = 0, hidden = 0, heads = 0, ffn = 0, maxpos = 0, no_mlp = 0, no_lm = 0;
+    int64_t seed = 2024;
+    cli_opt opts[] = {
+        OPT_S("vocab", &vocab, "DIR", "tokenizer files (vocab.json + merges.txt, or vocab.txt for bert)", .required = 1),
+        OPT_S("output", &output, "DIR", "model directory to create (or an existing one to write into)", .required = 1),
+        OPT_C("type", &type, "roberta|bert", "architecture"),
+        OPT_C("preset", &preset, CLI_PRESET_CHOICES,
+              "shape: tiny 2x128, small 6x768 (EasyRec-small), base 12x768, large 24x1024"),
+        OPT_I("layers", &layers, "N", "layers (default: the preset's)", 1, 1024),
+        OPT_I("hidden", &hidden, "N", "hidden size (default: the preset's)", 1, 1 << 16),
+        OPT_I("heads", &heads, "N", "attention heads, dividing --hidden (default: the preset's)", 1, 1 << 12),
+        OPT_I("ffn", &ffn, "N", "feed-forward width (default: the preset's)", 1, 1 << 20),
+        OPT_I("max-positions", &maxpos, "N", "position table size (default 514 for roberta, 512 for bert)", 3, 1 << 20),
+        OPT_F("no-mlp", &no_mlp, "without the EasyRec head mlp.dense"),
+        OPT_F("no-lm-head", &no_lm, "without the MLM head"),
+        OPT_L("seed", &seed, "N", "initialisation seed", 0, 9007199254740992.0),
+        {0}};
+    cli_cmd cmd = {"init", "--vocab DIR --output DIR [options]",
+                   "Create a randomly initialised model directory (HF initialisation, deterministic seed).", opts, 0, 0,
+                   NULL};
+    int rc = opt_parse(&cmd, argc, argv, NULL, NULL);
+    if (rc) return rc == OPT_HELP ? 0 : rc;
+    const er_model_preset *ps = &er_model_presets[preset];
+    if (!layers) layers = ps->layers;
+    if (!hidden) hidden = ps->hidden;
+    if (!heads) heads = ps->heads;
+    if (!ffn) ffn = ps->ffn;
+    if (hidden % heads) return opt_usage_error(&cmd, "--hidden %d is not divisible by --heads %d", hidden, heads);
+    int roberta = type == 0;
     easyrec_tokenizer *tok = NULL;
     if (easyrec_tokenizer_load(vocab, &tok)) return cli_fail(NULL);
     easyrec_config cfg = {0};
-    cfg.n_layers = (int)layers;
-    cfg.hidden = (int)hidden;
-    cfg.n_heads = (int)heads;
-    cfg.ffn = (int)ffn;
+    cfg.n_layers = layers;
+    cfg.hidden = hidden;
+    cfg.n_heads = heads;
+    cfg.ffn = ffn;
     cfg.vocab_size = easyrec_tokenizer_vocab_size(tok);
     cfg.pad_id = easyrec_tokenizer_pad_id(tok);
     cfg.is_roberta = roberta;
-    cfg.max_positions = maxpos > 0 ? (int)maxpos : roberta ? 514 : 512;
+    cfg.max_positions = maxpos > 0 ? maxpos : roberta ? 514 : 512;
     cfg.type_vocab_size = roberta ? 1 : 2;
     cfg.layer_norm_eps = roberta ? 1e-5f : 1e-12f;
-    cfg.has_mlp = mlp;
-    cfg.has_lm_head = lm;
+    cfg.has_mlp = !no_mlp;
+    cfg.has_lm_head = !no_lm;
     easyrec_tokenizer_free(tok);
-    if (mkdir(output, 0755) != 0 && errno != EEXIST) {
-        fprintf(stderr, "easyrec: %s: %s\n", output, strerror(errno));
-        return 1;
-    }
-    easyrec_model *m = NULL;
-    if (easyrec_model_init(&cfg, seed, &m) || easyrec_model_save(m, output)) {
-        easyrec_model_free(m);
+    if (roberta && cfg.max_positions <= cfg.pad_id + 2)
+        return opt_usage_error(&cmd, "--max-positions %d leaves no room after the padding offset (needs > %d)",
+                               cfg.max_positions, cfg.pad_id + 2);
+    int existed[N_MODEL_FILES] = {0}, created = 0;
+    if (mkdir(output, 0755) == 0) {
+        created = 1;
+    } else if (errno != EEXIST) {
+        er_error(EASYREC_ERR_IO, "%s: %s", output, strerror(errno));
         return cli_fail(NULL);
     }
+    for (size_t k = 0; k < N_MODEL_FILES; k++) {
+        char *p = er_path_join(output, model_files[k]);
+        existed[k] = !p || er_file_exists(p);
+        free(p);
+    }
+    easyrec_model *m = NULL;
+    if (easyrec_model_init(&cfg, (uint64_t)seed, &m) || easyrec_model_save(m, output)) {
+        easyrec_model_free(m);
+        rc = cli_fail(NULL);
+        clean_up(output, created, existed);
+        return rc;
+    }
     easyrec_model_free(m);
-    static const char *files[] = {"vocab.json", "merges.txt", "vocab.txt", "tokenizer.json", "tokenizer_config.json",
-                                  "special_tokens_map.json"};
-    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-        char *src = er_path_join(vocab, files[i]), *dst = er_path_join(output, files[i]);
-        int rc = src && dst && er_file_exists(src) ? copy_file(src, dst) : 0;
+    for (size_t i = 2; i < N_MODEL_FILES; i++) {
+        char *src = er_path_join(vocab, model_files[i]), *dst = er_path_join(output, model_files[i]);
+        rc = src && dst && er_file_exists(src) ? copy_file(src, dst) : 0;
         free(src);
         free(dst);
-        if (rc) return cli_fail(NULL);
+        if (rc) {
+            rc = cli_fail(NULL);
+            clean_up(output, created, existed);
+            return rc;
+        }
     }
-    fprintf(stderr, "easyrec: initialised a %ld-layer %s model (hidden %ld, vocab %d) in %s\n", layers, type, hidden,
-            cfg.vocab_size, output);
+    fprintf(stderr, "easyrec: initialised a %d-layer %s model (hidden %d, vocab %d) in %s\n", layers,
+            roberta ? "roberta" : "bert", hidden, cfg.vocab_size, output);
     return 0;
 }

@@ -11,16 +11,8 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/opt.h"
 #include "easyrec.h"
-
-static void usage(FILE *f) {
-    fprintf(f, "usage: easyrec tokenize --model DIR [--max-length N] [--decode] [--keep-special]\n"
-               "  text lines on stdin -> one JSON array of token ids per line on stdout\n"
-               "  --model DIR      directory with vocab.json + merges.txt, vocab.txt or tokenizer.json\n"
-               "  --max-length N   truncate to N ids including <s> and </s> (default: no truncation)\n"
-               "  --decode         the reverse: JSON arrays of ids on stdin -> text lines\n"
-               "  --keep-special   with --decode, keep special tokens in the text\n");
-}
 
 typedef struct {
     int32_t *ids;
@@ -103,34 +95,19 @@ static int decode_line(const easyrec_tokenizer *tok, const char *line, long line
 int cmd_tokenize(int argc, char **argv) {
     const char *model = NULL;
     int max_length = 0, decode = 0, keep = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--model") && i + 1 < argc) {
-            model = argv[++i];
-        } else if (!strcmp(argv[i], "--max-length") && i + 1 < argc) {
-            char *end;
-            long v = strtol(argv[++i], &end, 10);
-            if (*end || v < 2 || v > (1 << 30)) {
-                fprintf(stderr, "easyrec: --max-length needs an integer >= 2\n");
-                return 2;
-            }
-            max_length = (int)v;
-        } else if (!strcmp(argv[i], "--decode")) {
-            decode = 1;
-        } else if (!strcmp(argv[i], "--keep-special")) {
-            keep = 1;
-        } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            usage(stdout);
-            return 0;
-        } else {
-            fprintf(stderr, "easyrec: tokenize: unknown or incomplete option '%s'\n", argv[i]);
-            usage(stderr);
-            return 2;
-        }
-    }
-    if (!model) {
-        usage(stderr);
-        return 2;
-    }
+    cli_opt opts[] = {
+        OPT_S("model", &model, "DIR", "directory with vocab.json + merges.txt, vocab.txt or tokenizer.json",
+              .required = 1),
+        OPT_I("max-length", &max_length, "N", "truncate to N ids including <s> and </s> (default: no truncation)", 2,
+              1 << 30),
+        OPT_F("decode", &decode, "the reverse: JSON arrays of ids on stdin -> text lines"),
+        OPT_F("keep-special", &keep, "with --decode, keep special tokens in the text"),
+        {0}};
+    cli_cmd cmd = {"tokenize", "--model DIR [options] < lines",
+                   "Text lines on stdin -> one JSON array of token ids per line on stdout (specials included).", opts,
+                   0, 0, NULL};
+    int rc0 = opt_parse(&cmd, argc, argv, NULL, NULL);
+    if (rc0) return rc0 == OPT_HELP ? 0 : rc0;
     easyrec_tokenizer *tok;
     if (easyrec_tokenizer_load(model, &tok)) return cli_fail(NULL);
     static char obuf[1 << 16];

@@ -3,6 +3,8 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/opt.h"
+#include "core/err.h"
 #include "easyrec.h"
 
 int cli_fail(const char *msg) {
@@ -25,22 +27,36 @@ static const struct {
     {"data", cmd_data, "data import: raw interactions -> a dataset in the release layout"},
     {"catalog", cmd_catalog, "generate the built-in synthetic catalog (datasets for the demo and tests)"},
     {"eval", cmd_eval, "zero-shot full-ranking Recall/NDCG of a model, embeddings or a baseline"},
+    {"version", cmd_version, "print the version of easyrec (also: easyrec --version)"},
 };
+
+int cmd_version(int argc, char **argv) {
+    cli_cmd cmd = {"version", "", "Print the version of the easyrec library this program runs on.", (cli_opt[]){{0}},
+                   0, 0, NULL};
+    int rc = opt_parse(&cmd, argc, argv, NULL, NULL);
+    if (rc) return rc == OPT_HELP ? 0 : rc;
+    printf("easyrec %s\n", easyrec_version());
+    return 0;
+}
 
 static void usage(FILE *f) {
     fprintf(f, "usage: easyrec <command> [options]   (easyrec <command> --help for details)\n\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].help);
+    fprintf(f, "\n  --version    print the version\n");
 }
 
 int main(int argc, char **argv) {
+    if (argc >= 2 && (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V"))) return cmd_version(1, argv + 1);
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
-    fprintf(stderr, "easyrec: unknown command '%s'\n", argv[1]);
+    char name[256];
+    er_sanitize_text(argv[1], name, sizeof name);
+    fprintf(stderr, "easyrec: unknown command '%s'\n", name);
     usage(stderr);
     return 2;
 }

@@ -1,5 +1,6 @@
 /* opt.c — table-driven option parsing and --help for every easyrec subcommand (opt.h). */
 #include "cli/opt.h"
+#include "core/err.h"
 
 #include <errno.h>
 #include <math.h>
@@ -8,12 +9,13 @@
 #include <string.h>
 
 int opt_usage_error(const cli_cmd *cmd, const char *fmt, ...) {
+    char raw[1024], msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "easyrec %s: ", cmd->name);
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n(see easyrec %s --help)\n", cmd->name);
+    vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
+    er_sanitize_text(raw, msg, sizeof msg); /* values from argv may hold invisible characters */
+    fprintf(stderr, "easyrec %s: %s\n(see easyrec %s --help)\n", cmd->name, msg, cmd->name);
     return 2;
 }
 

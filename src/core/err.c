@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,11 +17,65 @@ const char *easyrec_last_error(void) { return last_error[0] ? last_error : "no e
 
 void er_clear_error(void) { last_error[0] = 0; }
 
+static int invisible(uint32_t c) {
+    return c == 0xAD || (c >= 0x200B && c <= 0x200F) || (c >= 0x2028 && c <= 0x202E) ||
+           (c >= 0x2060 && c <= 0x2064) || c == 0xFEFF || (c >= 0x80 && c < 0xA0) || c == 0x180E;
+}
+
+/* length of the valid UTF-8 sequence at s (code point in *cp), 0 when invalid */
+static int utf8_seq(const unsigned char *s, uint32_t *cp) {
+    unsigned c = s[0];
+    int n = c >= 0xF0 && c <= 0xF4 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 && c <= 0xDF ? 2 : 0;
+    if (!n) return 0;
+    uint32_t v = c & (0x3F >> (n - 1));
+    for (int i = 1; i < n; i++) {
+        if ((s[i] & 0xC0) != 0x80) return 0;
+        v = (v << 6) | (s[i] & 0x3F);
+    }
+    if ((n == 3 && (v < 0x800 || (v >= 0xD800 && v <= 0xDFFF))) || (n == 4 && (v < 0x10000 || v > 0x10FFFF))) return 0;
+    *cp = v;
+    return n;
+}
+
+void er_sanitize_text(const char *in, char *out, size_t cap) {
+    size_t k = 0;
+    if (!cap) return;
+    for (const unsigned char *s = (const unsigned char *)in; *s;) {
+        char esc[16];
+        const char *piece = esc;
+        size_t plen;
+        uint32_t cp = 0;
+        int n = *s < 0x80 ? 1 : utf8_seq(s, &cp);
+        if (*s < 0x20 || *s == 0x7F) {
+            if (*s == '\t') memcpy(esc, "\\t", 3), plen = 2;
+            else if (*s == '\n') memcpy(esc, "\\n", 3), plen = 2;
+            else if (*s == '\r') memcpy(esc, "\\r", 3), plen = 2;
+            else plen = (size_t)snprintf(esc, sizeof esc, "\\x%02X", *s);
+            n = 1;
+        } else if (n == 0) {
+            plen = (size_t)snprintf(esc, sizeof esc, "\\x%02X", *s);
+            n = 1;
+        } else if (n > 1 && invisible(cp)) {
+            plen = (size_t)snprintf(esc, sizeof esc, "<U+%04X>", (unsigned)cp);
+        } else {
+            piece = (const char *)s;
+            plen = (size_t)n;
+        }
+        if (k + plen >= cap) break;
+        memcpy(out + k, piece, plen);
+        k += plen;
+        s += n;
+    }
+    out[k] = 0;
+}
+
 int er_error(int code, const char *fmt, ...) {
+    char raw[sizeof(last_error)];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(last_error, sizeof(last_error), fmt, ap);
+    vsnprintf(raw, sizeof(raw), fmt, ap);
     va_end(ap);
+    er_sanitize_text(raw, last_error, sizeof(last_error));
     return code;
 }
 
@@ -28,8 +83,10 @@ int er_error_prefix(int code, const char *fmt, ...) {
     char prefix[512], old[sizeof(last_error)];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(prefix, sizeof(prefix), fmt, ap);
+    char raw[sizeof(prefix)];
+    vsnprintf(raw, sizeof(raw), fmt, ap);
     va_end(ap);
+    er_sanitize_text(raw, prefix, sizeof(prefix));
     memcpy(old, last_error, sizeof(old));
     size_t k = strlen(prefix);
     if (k > sizeof(last_error) - 3) k = sizeof(last_error) - 3;
@@ -133,7 +190,8 @@ int er_write_file_atomic(const char *path, const void *data, size_t len) {
     snprintf(tmp, plen, "%s.tmp.%ld", path, (long)getpid());
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0) {
-        int rc = er_error(EASYREC_ERR_IO, "%s: %s", tmp, strerror(errno));
+        /* the message names the file the caller asked for, never our temporary name */
+        int rc = er_error(EASYREC_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
         free(tmp);
         return rc;
     }

@@ -19,6 +19,11 @@ int er_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 /* Prefix the current last error with "what: " (for adding context while unwinding). */
 int er_error_prefix(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void er_clear_error(void);
+/* Copy in to out (cap bytes, NUL-terminated, truncated) with everything a terminal would not
+ * show visibly escaped: control bytes as \xNN (\t \n \r by name), invalid UTF-8 bytes as
+ * \xNN, invisible code points (byte-order mark, zero-width and bidi controls, soft hyphen,
+ * line/paragraph separators) as <U+XXXX>. er_error applies it to every message. */
+void er_sanitize_text(const char *in, char *out, size_t cap);
 
 void er_assert_fail(const char *expr, const char *file, int line) __attribute__((noreturn));
 #define ER_ASSERT(x) ((x) ? (void)0 : er_assert_fail(#x, __FILE__, __LINE__))

@@ -46,12 +46,18 @@ static const char *next_line(const char *buf, size_t len, size_t *pos, size_t *l
     return s;
 }
 
+/* A UTF-8 byte-order mark at the start of a file (editors on Windows write one) is skipped. */
+static size_t bom_length(const char *buf, size_t len) {
+    return len >= 3 && !memcmp(buf, "\xef\xbb\xbf", 3) ? 3 : 0;
+}
+
 int profiles_read_lines(const char *path, er_texts *out) {
     memset(out, 0, sizeof(*out));
     char *buf;
     size_t len, pos = 0, cap = 0, ll;
     int rc = er_read_file(path, &buf, &len);
     if (rc) return rc;
+    pos = bom_length(buf, len);
     const char *s;
     while ((s = next_line(buf, len, &pos, &ll))) {
         char *t = er_mallocarray(ll + 1, 1);
@@ -77,6 +83,7 @@ int profiles_read_jsonl(const char *path, er_texts *out) {
     size_t len, pos = 0, cap = 0, ll, lineno = 0;
     int rc = er_read_file(path, &buf, &len);
     if (rc) return rc;
+    pos = bom_length(buf, len);
     int64_t *ids = NULL;
     size_t idcap = 0;
     int with_id = -1; /* unknown until the first object */

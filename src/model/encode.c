@@ -81,6 +81,9 @@ const easyrec_config *easyrec_model_config(const easyrec_model *m) { return &m->
 const easyrec_tokenizer *easyrec_model_tokenizer(const easyrec_model *m) { return m->tok; }
 int easyrec_model_dim(const easyrec_model *m) { return m->cfg.hidden; }
 
+static int model_max_len(const easyrec_config *c);
+int easyrec_model_max_length(const easyrec_model *m) { return model_max_len(&m->cfg); }
+
 /* ---- context ---- */
 
 easyrec_ctx *easyrec_ctx_new(const easyrec_model *m) {
