@@ -9,6 +9,7 @@ CC      ?= cc
 BUILD   ?= build
 OPT     ?= -O2
 PKGS    := openblas jansson libutf8proc libzip
+PKGS    += libcurl
 # Install missing Debian build dependencies first (fresh machine), before pkg-config runs.
 ifeq ($(filter clean,$(MAKECMDGOALS)),)
 ifneq ($(SKIP_SETUP),1)
@@ -41,6 +42,7 @@ LIB_SRC  := $(sort $(wildcard src/core/*.c src/io/*.c src/tokenizer/*.c src/mode
 LIB_SRC  += $(sort $(wildcard src/kernels/*.c))
 LIB_SRC  += $(sort $(wildcard src/serve/*.c))
 LIB_SRC  += $(sort $(wildcard src/synth/*.c))
+LIB_SRC  += $(sort $(wildcard src/hub/*.c))
 CLI_SRC  := $(sort $(wildcard src/cli/*.c))
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
@@ -75,7 +77,12 @@ $(BUILD)/tests/%: tests/%.c $(LIB) $(HDRS) $(BUILD)/fixtures/.stamp
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -DER_FIXTURES='"$(BUILD)/fixtures"' $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
-test: $(BUILD)/easyrec $(TESTS)
+# test helper binaries (not run as tests): the fake Hugging Face Hub of test_pull
+TEST_HELPERS := $(BUILD)/tests/fake_hub
+$(BUILD)/tests/fake_hub: LDLIBS += $(shell pkg-config --libs libmicrohttpd 2>/dev/null)
+$(BUILD)/tests/test_pull: $(BUILD)/tests/fake_hub
+
+test: $(BUILD)/easyrec $(TESTS) $(TEST_HELPERS)
 	@EASYREC_BIN=$(BUILD)/easyrec tests/run.sh $(TESTS)
 
 sanitize:

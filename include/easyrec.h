@@ -158,6 +158,42 @@ int easyrec_encode_ids(easyrec_ctx *ctx, const int32_t *const *ids, const int *n
 /* Last-layer hidden states of one tokenized sequence: out caller-owned n_ids*hidden. */
 int easyrec_hidden_states(easyrec_ctx *ctx, const int32_t *ids, int n_ids, float *out);
 
+
+/* ---- Hugging Face Hub (docs/hub.md) ------------------------------------------------- */
+
+/* Options of easyrec_pull. NULL strings and 0 mean "from the environment, as huggingface_hub". */
+typedef struct {
+    const char *revision;  /* branch, tag or 40-hex commit; NULL: "main" */
+    const char *cache_dir; /* NULL: $HF_HUB_CACHE, else $HF_HOME/hub, else
+                              $XDG_CACHE_HOME/huggingface/hub, else ~/.cache/huggingface/hub */
+    const char *endpoint;  /* NULL: $HF_ENDPOINT, else https://huggingface.co */
+    const char *token;     /* NULL: $HF_TOKEN, else the file $HF_HOME/token; sent only as
+                              "Authorization: Bearer"; never part of an error message */
+    const char *include;   /* comma-separated glob patterns (fnmatch) of the files to fetch;
+                              NULL: every file of the revision */
+    int offline;           /* 1: no network, use the cache only (also when $HF_HUB_OFFLINE is
+                              1/true/yes/on) */
+    /* optional progress: called with the repository file being fetched and its bytes so
+     * far / in all (total 0 when unknown); done == total once it is complete */
+    void (*progress)(void *user, const char *file, uint64_t done, uint64_t total);
+    void *progress_user;
+} easyrec_pull_opts;
+
+void easyrec_pull_opts_init(easyrec_pull_opts *opts);
+
+/* Download the files of model repository repo_id ("org/name") at opts->revision into the
+ * huggingface_hub cache layout (models--org--name/{blobs,snapshots/<commit>,refs}) and write
+ * the snapshot directory (NUL-terminated) into path[cap]. Files already in the snapshot are
+ * not fetched again; interrupted downloads resume (HTTP Range); every download is verified
+ * (sha256 of LFS files, size of the others) before anything enters the snapshot. */
+int easyrec_pull(const char *repo_id, const easyrec_pull_opts *opts, char *path, size_t cap);
+
+/* Where a --model argument points: an existing directory is itself; "org/name" or
+ * "org/name@revision" that is not a directory is looked up in the Hub cache (never the
+ * network) and gives the snapshot directory. Otherwise EASYREC_ERR_IO with a message that
+ * names the exact `easyrec pull` command to run. */
+int easyrec_resolve_model(const char *name, char *path, size_t cap);
+
 #ifdef __cplusplus
 }
 #endif

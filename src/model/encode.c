@@ -34,6 +34,9 @@ int easyrec_model_load(const char *dir, easyrec_model **out) { return model_load
 int model_load(const char *dir, int with_lm, easyrec_model **out) {
     *out = NULL;
     er_clear_error();
+    char resolved[4096]; /* "org/name" that is not a directory: its Hub cache snapshot */
+    if (easyrec_resolve_model(dir, resolved, sizeof resolved)) return EASYREC_ERR_IO;
+    dir = resolved;
     easyrec_model *m = er_calloc(1, sizeof(*m));
     if (!m) return EASYREC_ERR_NOMEM;
     char *cfg = er_path_join(dir, "config.json");

@@ -189,6 +189,9 @@ static int load_model(easyrec_tokenizer *t, const char *dir) {
 int easyrec_tokenizer_load(const char *dir, easyrec_tokenizer **out) {
     if (!dir || !out) return er_error(EASYREC_ERR_ARG, "easyrec_tokenizer_load: NULL argument");
     *out = NULL;
+    char resolved[4096]; /* "org/name" that is not a directory: its Hub cache snapshot */
+    if (easyrec_resolve_model(dir, resolved, sizeof resolved)) return EASYREC_ERR_IO;
+    dir = resolved;
     easyrec_tokenizer *t = er_calloc(1, sizeof(*t));
     if (!t) return EASYREC_ERR_NOMEM;
     json_t *cfg = NULL;
