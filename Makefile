@@ -10,6 +10,7 @@ BUILD   ?= build
 OPT     ?= -O2
 PKGS    := openblas jansson libutf8proc libzip
 PKGS    += libcurl
+PKGS    += libmicrohttpd sqlite3
 # Install missing Debian build dependencies first (fresh machine), before pkg-config runs.
 ifeq ($(filter clean,$(MAKECMDGOALS)),)
 ifneq ($(SKIP_SETUP),1)

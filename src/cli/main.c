@@ -23,6 +23,7 @@ static const struct {
     {"tokenizer", cmd_tokenizer, "tokenizer train: learn a byte-level BPE vocabulary"},
     {"init", cmd_init, "create a randomly initialised model directory"},
     {"train", cmd_train, "train an EasyRec encoder (contrastive + MLM)"},
+    {"serve", cmd_serve, "HTTP service: embeddings (OpenAI, TEI routes) and live recommendations"},
     {"recommend", cmd_recommend, "top-K items of a catalog for user profiles, a text or a dataset's users"},
     {"data", cmd_data, "data import: raw interactions -> a dataset in the release layout"},
     {"catalog", cmd_catalog, "generate the built-in synthetic catalog (datasets for the demo and tests)"},
