@@ -74,11 +74,9 @@ $(BUILD)/fixtures/.stamp: $(FIXTURE_IN) tools/stage_fixtures.sh
 	tools/stage_fixtures.sh tests/fixtures $(CURDIR)/$(BUILD)/fixtures
 	@touch $@
 
-# the HTTP client of the service tests
-TEST_LIBS += $(shell pkg-config --libs libcurl 2>/dev/null)
 $(BUILD)/tests/%: tests/%.c $(LIB) $(HDRS) $(BUILD)/fixtures/.stamp
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -DER_FIXTURES='"$(BUILD)/fixtures"' $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS) $(TEST_LIBS)
+	$(CC) $(CFLAGS) -DER_FIXTURES='"$(BUILD)/fixtures"' $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
 # test helper binaries (not run as tests): the fake Hugging Face Hub of test_pull
 TEST_HELPERS := $(BUILD)/tests/fake_hub
