@@ -174,8 +174,8 @@ TEST(matmul_matches_reference) {
     for (int i = 0; i < N * IN; i++) x[i] = rand() / (float)RAND_MAX - 0.5f;
     for (int i = 0; i < OUT * IN; i++) w[i] = rand() / (float)RAND_MAX - 0.5f;
     for (int i = 0; i < OUT; i++) b[i] = rand() / (float)RAND_MAX - 0.5f;
-    matmul_forward(y, x, w, b, N, IN, OUT);
-    matmul_forward_ref(yr, x, w, b, N, IN, OUT);
+    er_linear_forward(y, x, er_weight_f32(w), b, N, IN, OUT, 0);
+    er_linear_forward_ref(yr, x, w, b, N, IN, OUT);
     for (int i = 0; i < N * OUT; i++) CHECK_NEAR(y[i], yr[i], 1e-5);
     free(x), free(w), free(b), free(y), free(yr);
 }
@@ -186,7 +186,7 @@ TEST(gelu_matches_erf_form) {
     for (float v = -12.0f; v <= 12.0f && n < 4096; v += 0.00713f) xs[n++] = v;
     float ys[4096];
     memcpy(ys, xs, sizeof(float) * n);
-    gelu_forward(ys, (size_t)n);
+    gelu_forward(ys, (size_t)n, 0);
     for (int i = 0; i < n; i++) {
         double x = xs[i], ref = 0.5 * x * (1.0 + erf(x / sqrt(2.0)));
         if (!(fabs(ys[i] - ref) <= 2e-7 + 4e-7 * fabs(ref))) {

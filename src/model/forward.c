@@ -1,5 +1,7 @@
 /* forward.c — the encoder forward over a packed batch, poolers and the MLM head.
  *
+ * The layer and embedding forwards here are THE forward: training (train/train_encoder.c)
+ * runs the same er_embed_forward / er_layer_forward with dropout and its kept tensors.
  * Matches HF RobertaModel / BertModel (no pooler layer) in fp32 inference mode:
  *   x = LN(wte[id] + wtt[0] + wpe[pos]);  per layer (post-LN):
  *   a = LN(x + (softmax(QK^T/sqrt(HS) + mask) V) Wo^T + bo);  x = LN(a + GELU(a W1^T + b1) W2^T + b2)
@@ -50,66 +52,70 @@ void acts_free(er_acts *a) {
     memset(a, 0, sizeof(*a));
 }
 
-/* x (N, C) = LN(wte[ids] + wtt[0] + wpe[pos]) */
-static void embedding_forward(const easyrec_model *m, er_acts *a, const int32_t *ids, int B) {
+void er_embed_forward(const easyrec_model *m, const int32_t *ids, const int *off, int B, int *pos, float *emb,
+                      float *x, float *mean, float *rstd, const er_dropout *drop, int nthreads) {
     const easyrec_config *c = &m->cfg;
-    int C = c->hidden;
-    for (int b = 0; b < B; b++) {
-        int p = c->is_roberta ? c->pad_id : 0;
-        for (int t = a->off[b]; t < a->off[b + 1]; t++) {
-            if (c->is_roberta)
-                a->pos[t] = ids[t] != c->pad_id ? ++p : c->pad_id;
-            else
-                a->pos[t] = p++;
-        }
-    }
-    int N = a->off[B];
-    for (int t = 0; t < N; t++) {
-        const float *we = m->w.wte + (size_t)ids[t] * C;
-        const float *pe = m->w.wpe + (size_t)a->pos[t] * C;
-        float *x = a->x + (size_t)t * C;
-        for (int i = 0; i < C; i++) x[i] = we[i] + m->w.wtt[i] + pe[i];
-    }
-    layernorm_forward(a->x, a->x, NULL, m->w.emb_lnw, m->w.emb_lnb, N, C, c->layer_norm_eps);
+    int C = c->hidden, N = off[B];
+    float *sum = emb ? emb : x;
+    er_positions(pos, ids, off, B, c->is_roberta, c->pad_id);
+    er_embedding_forward(sum, m->w.wte, m->w.wpe, m->w.wtt, ids, pos, N, C, nthreads);
+    er_layernorm_forward(x, NULL, mean, rstd, sum, NULL, m->w.emb_lnw, m->w.emb_lnb, N, C, c->layer_norm_eps,
+                         nthreads);
+    dropout_apply(drop, ER_SITE_EMB, x, (size_t)N * C, nthreads);
 }
 
-/* One post-LN layer over R rows of x; the attention reads qkv of all sequence rows. */
-static void layer_forward(const easyrec_model *m, er_acts *a, int l, int B, int first_only) {
+void er_layer_forward(const easyrec_model *m, int l, const er_layer_io *io, const er_attn_shape *as, int first_only,
+                      const er_dropout *drop, int nthreads) {
     const easyrec_config *c = &m->cfg;
     const er_params *w = &m->w;
-    int C = c->hidden, F = c->ffn, NH = c->n_heads, N = a->off[B];
+    int C = c->hidden, F = c->ffn, B = as->B, N = as->off[B];
     size_t CC = (size_t)C * C;
-    matmul_forward(a->qkv, a->x, w->qkvw + l * 3 * CC, w->qkvb + (size_t)l * 3 * C, N, C, 3 * C);
-    for (int b = 0; b < B; b++) {
-        int o = a->off[b], T = a->off[b + 1] - o;
-        attention_forward(a->atty + (size_t)o * C, a->qkv + (size_t)o * 3 * C, a->scores, T, C, NH,
-                          first_only);
-    }
+    float eps = c->layer_norm_eps;
+    er_linear_forward(io->qkv, io->x, er_weight_f32(w->qkvw + l * 3 * CC), w->qkvb + (size_t)l * 3 * C, N, C, 3 * C,
+                      nthreads);
+    er_attn_shape at = *as;
+    at.C = C;
+    at.NH = c->n_heads;
+    at.first_only = first_only;
+    at.drop = drop;
+    at.site = ER_SITE(l, 0);
+    er_attention_forward(io->atty, io->qkv, io->probs, &at, nthreads);
     int R = N;
     if (first_only) {
         /* keep only each sequence's first row: compact rows off[b] -> b (off[b] >= b) */
         for (int b = 0; b < B; b++) {
-            memmove(a->atty + (size_t)b * C, a->atty + (size_t)a->off[b] * C, C * sizeof(float));
-            memmove(a->x + (size_t)b * C, a->x + (size_t)a->off[b] * C, C * sizeof(float));
+            memmove(io->atty + (size_t)b * C, io->atty + (size_t)as->off[b] * C, C * sizeof(float));
+            memmove(io->x + (size_t)b * C, io->x + (size_t)as->off[b] * C, C * sizeof(float));
         }
         R = B;
     }
-    matmul_forward(a->a, a->atty, w->attprojw + l * CC, w->attprojb + (size_t)l * C, R, C, C);
-    layernorm_forward(a->a, a->a, a->x, w->ln1w + (size_t)l * C, w->ln1b + (size_t)l * C, R, C,
-                      c->layer_norm_eps);
-    matmul_forward(a->h, a->a, w->fcw + (size_t)l * F * C, w->fcb + (size_t)l * F, R, C, F);
-    gelu_forward(a->h, (size_t)R * F);
-    matmul_forward(a->atty, a->h, w->fcprojw + (size_t)l * C * F, w->fcprojb + (size_t)l * C, R, F,
-                   C);
-    layernorm_forward(a->x, a->atty, a->a, w->ln2w + (size_t)l * C, w->ln2b + (size_t)l * C, R, C,
-                      c->layer_norm_eps);
+    size_t RC = (size_t)R * C;
+    er_linear_forward(io->t, io->atty, er_weight_f32(w->attprojw + l * CC), w->attprojb + (size_t)l * C, R, C, C,
+                      nthreads);
+    dropout_apply(drop, ER_SITE(l, 1), io->t, RC, nthreads);
+    er_layernorm_forward(io->a, io->s1, io->mean1, io->rstd1, io->t, io->x, w->ln1w + (size_t)l * C,
+                         w->ln1b + (size_t)l * C, R, C, eps, nthreads);
+    float *hpre = io->hpre ? io->hpre : io->h;
+    er_linear_forward(hpre, io->a, er_weight_f32(w->fcw + (size_t)l * F * C), w->fcb + (size_t)l * F, R, C, F,
+                      nthreads);
+    if (io->hpre) memcpy(io->h, io->hpre, (size_t)R * F * sizeof(float));
+    gelu_forward(io->h, (size_t)R * F, nthreads);
+    er_linear_forward(io->t2, io->h, er_weight_f32(w->fcprojw + (size_t)l * C * F), w->fcprojb + (size_t)l * C, R, F,
+                      C, nthreads);
+    dropout_apply(drop, ER_SITE(l, 2), io->t2, RC, nthreads);
+    er_layernorm_forward(io->out, io->s2, io->mean2, io->rstd2, io->t2, io->a, w->ln2w + (size_t)l * C,
+                         w->ln2b + (size_t)l * C, R, C, eps, nthreads);
 }
 
+/* Inference: every activation overwritten layer after layer in one thread's er_acts. */
 void encoder_forward(const easyrec_model *m, er_acts *a, const int32_t *ids, int B, int first_only) {
     ER_ASSERT(B <= a->cap_seqs && (size_t)a->off[B] <= a->cap_tokens);
-    embedding_forward(m, a, ids, B);
+    er_embed_forward(m, ids, a->off, B, a->pos, NULL, a->x, NULL, NULL, NULL, 0);
+    er_layer_io io = {.x = a->x, .qkv = a->qkv, .probs = a->scores, .atty = a->atty, .t = a->a, .a = a->a,
+                      .h = a->h, .t2 = a->atty, .out = a->x};
+    er_attn_shape as = {.off = a->off, .B = B};
     int L = m->cfg.n_layers;
-    for (int l = 0; l < L; l++) layer_forward(m, a, l, B, first_only && l == L - 1);
+    for (int l = 0; l < L; l++) er_layer_forward(m, l, &io, &as, first_only && l == L - 1, NULL, 0);
 }
 
 void pool_forward(const easyrec_model *m, const er_acts *a, int B, easyrec_pooling pool, float *out) {
@@ -131,16 +137,17 @@ void pool_forward(const easyrec_model *m, const er_acts *a, int B, easyrec_pooli
         return;
     }
     ER_ASSERT(pool == EASYREC_POOL_EASYREC && m->w.mlpw);
-    matmul_forward(out, a->x, m->w.mlpw, m->w.mlpb, B, C, C);
-    for (size_t i = 0; i < (size_t)B * C; i++) out[i] = tanhf(out[i]);
+    er_easyrec_head_forward(out, a->x, er_weight_f32(m->w.mlpw), m->w.mlpb, B, C, 0);
 }
 
-void lm_head_forward(const easyrec_model *m, const er_acts *a, int row0, int T, float *z,
-                     float *logits) {
-    int C = m->cfg.hidden, V = m->cfg.vocab_size;
+er_lm_head er_model_lm_head(const easyrec_model *m) {
     ER_ASSERT(m->w.lmdw);
-    matmul_forward(z, a->x + (size_t)row0 * C, m->w.lmdw, m->w.lmdb, T, C, C);
-    gelu_forward(z, (size_t)T * C);
-    layernorm_forward(z, z, NULL, m->w.lmlnw, m->w.lmlnb, T, C, m->cfg.layer_norm_eps);
-    matmul_forward(logits, z, m->w.lmdecw, m->w.lmbias, T, C, V);
+    er_lm_head h = {er_weight_f32(m->w.lmdw), m->w.lmdb, m->w.lmlnw, m->w.lmlnb, er_weight_f32(m->w.lmdecw),
+                    m->w.lmbias, m->cfg.hidden, m->cfg.vocab_size, m->cfg.layer_norm_eps};
+    return h;
+}
+
+void lm_head_forward(const easyrec_model *m, const er_acts *a, int row0, int T, float *z, float *logits) {
+    er_lm_head h = er_model_lm_head(m);
+    er_lm_head_forward(&h, a->x + (size_t)row0 * m->cfg.hidden, T, NULL, NULL, NULL, NULL, z, logits, 0);
 }

@@ -49,6 +49,9 @@ typedef struct {
 /* Parameter groups: a checkpoint may lack the optional ones. */
 enum { ER_GROUP_CORE = 0, ER_GROUP_MLP = 1, ER_GROUP_LM = 2 };
 
+/* How a tensor starts when created from scratch (HF _init_weights; save.c). */
+enum { ER_INIT_NORMAL = 0 /* N(0, 0.02) */, ER_INIT_ZERO, ER_INIT_ONE };
+
 /* Symbolic dimensions of the table. */
 enum { ER_DIM_NONE = 0, ER_DIM_C, ER_DIM_F, ER_DIM_V, ER_DIM_P, ER_DIM_TT };
 
@@ -60,6 +63,9 @@ typedef struct {
     int rows, cols;    /* checkpoint shape [rows, cols], cols == ER_DIM_NONE for 1-D */
     int group;
     int prefixed;      /* 1: key lives under "roberta."/"bert." (encoder), 0: top level */
+    er_dtype dtype;    /* in-memory type: ER_DT_F32 for all today; bf16/int8 weights plug in here */
+    int init;          /* ER_INIT_* */
+    int decay;         /* 1: AdamW weight decay applies (not to biases and LayerNorm weights) */
 } er_param_spec;
 
 extern const er_param_spec er_param_table[];
@@ -113,7 +119,7 @@ int model_load(const char *dir, int with_lm, easyrec_model **out);
  * absent, initialised like easyrec_model_init from seed (save.c). */
 int model_reshape(easyrec_model *m, int n_layers, int want_mlp, int want_lm, uint64_t seed);
 
-/* ---- forward (kernels.c, forward.c) ---- */
+/* ---- forward (forward.c, over the kernels of src/kernels/) ---- */
 
 /* Scratch of one thread for packed batches of up to cap_tokens tokens and max_len tokens per
  * sequence. Sized once; forward never allocates. */
@@ -148,16 +154,45 @@ void pool_forward(const easyrec_model *m, const er_acts *a, int B, easyrec_pooli
 void lm_head_forward(const easyrec_model *m, const er_acts *a, int row0, int T, float *z,
                      float *logits);
 
-/* kernels (kernels.c): each has a plain reference version used in tests */
-void matmul_forward(float *out, const float *inp, const float *w, const float *bias, int N, int IN,
-                    int OUT);
-void matmul_forward_ref(float *out, const float *inp, const float *w, const float *bias, int N,
-                        int IN, int OUT);
-void layernorm_forward(float *out, const float *inp, const float *resid, const float *w,
-                       const float *b, int N, int C, float eps);
-void gelu_forward(float *x, size_t n);
-float gelu_ref(float x);
-void attention_forward(float *out, const float *qkv, float *scores, int T, int C, int NH,
-                       int first_only);
+/* ---- the forward pieces shared by inference (encoder_forward) and training
+ * (train/train_encoder.c): the same code computes both ---- */
+
+/* Dropout sites (kernels.h er_dropout): 4*l + {0: attention probabilities, 1: attention
+ * projection, 2: FFN output} in layer l, ER_SITE_EMB after the embedding LayerNorm. */
+#define ER_SITE_EMB 0xFFFFu
+#define ER_SITE(l, k) ((uint32_t)(4 * (l) + (k)))
+
+/* Where one encoder layer reads and writes; all (N, ·) row-major. Inference points the
+ * tensors training keeps at reused scratch and leaves the kept-only ones NULL. Per layer
+ * l, with x its input (post-LN):
+ *   qkv = x Wqkv^T + bqkv;  atty = attention(qkv);  t = drop(atty Wo^T + bo)
+ *   s1 = x + t;  a = LN1(s1);  hpre = a W1^T + b1;  h = GELU(hpre);  t2 = drop(h W2^T + b2)
+ *   s2 = a + t2;  out = LN2(s2) */
+typedef struct {
+    float *x;                  /* (N, C) input; with first_only compacted in place */
+    float *qkv;                /* (N, 3C) */
+    float *probs;              /* attention probabilities (er_attn_shape: poff NULL = one (T, T) block) */
+    float *atty;               /* (N, C) heads merged, before the output projection */
+    float *t;                  /* (N, C) attention projection output (may alias a) */
+    float *s1, *mean1, *rstd1; /* (N, C), (N), (N): kept for backward, or NULL */
+    float *a;                  /* (N, C) LN1 output */
+    float *hpre;               /* (N, F) kept for backward, or NULL (GELU in place in h) */
+    float *h;                  /* (N, F) GELU output */
+    float *t2;                 /* (N, C) FFN output (may alias atty) */
+    float *s2, *mean2, *rstd2; /* kept for backward, or NULL */
+    float *out;                /* (N, C) layer output (may alias x) */
+} er_layer_io;
+
+/* x (N, C) = drop(LN(wte[ids] + wtt[0] + wpe[pos])) of B packed sequences (rows off[]);
+ * pos (N) filled; emb (N, C) keeps the pre-LN sum when not NULL; mean/rstd (N) or NULL. */
+void er_embed_forward(const easyrec_model *m, const int32_t *ids, const int *off, int B, int *pos, float *emb,
+                      float *x, float *mean, float *rstd, const er_dropout *drop, int nthreads);
+/* Layer l over the packed batch described by as (off, B, poff, scratch; C and NH are set
+ * from the model here). first_only: only each sequence's first row leaves the attention
+ * (rows compacted to 0..B-1 for everything after it). */
+void er_layer_forward(const easyrec_model *m, int l, const er_layer_io *io, const er_attn_shape *as, int first_only,
+                      const er_dropout *drop, int nthreads);
+/* The model's LM head as kernels see it (ER_ASSERT: the model has one). */
+er_lm_head er_model_lm_head(const easyrec_model *m);
 
 #endif

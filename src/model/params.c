@@ -22,39 +22,41 @@
 #define CORE ER_GROUP_CORE
 #define MLP ER_GROUP_MLP
 #define LM ER_GROUP_LM
+#define F32 ER_DT_F32
+enum { NORMAL = ER_INIT_NORMAL, ZERO = ER_INIT_ZERO, ONE = ER_INIT_ONE };
 enum { NO = ER_DIM_NONE, C = ER_DIM_C, F = ER_DIM_F, V = ER_DIM_V, POS = ER_DIM_P, TT = ER_DIM_TT };
 
-/* key, field, per_layer, part, nparts, rows, cols, group, prefixed */
+/* key, field, per_layer, part, nparts, rows, cols, group, prefixed, dtype, init, decay */
 const er_param_spec er_param_table[] = {
-    {"embeddings.word_embeddings.weight", P(wte), 0, 0, 1, V, C, CORE, 1},
-    {"embeddings.position_embeddings.weight", P(wpe), 0, 0, 1, POS, C, CORE, 1},
-    {"embeddings.token_type_embeddings.weight", P(wtt), 0, 0, 1, TT, C, CORE, 1},
-    {"embeddings.LayerNorm.weight", P(emb_lnw), 0, 0, 1, C, NO, CORE, 1},
-    {"embeddings.LayerNorm.bias", P(emb_lnb), 0, 0, 1, C, NO, CORE, 1},
-    {"encoder.layer.%d.attention.self.query.weight", P(qkvw), 1, 0, 3, C, C, CORE, 1},
-    {"encoder.layer.%d.attention.self.key.weight", P(qkvw), 1, 1, 3, C, C, CORE, 1},
-    {"encoder.layer.%d.attention.self.value.weight", P(qkvw), 1, 2, 3, C, C, CORE, 1},
-    {"encoder.layer.%d.attention.self.query.bias", P(qkvb), 1, 0, 3, C, NO, CORE, 1},
-    {"encoder.layer.%d.attention.self.key.bias", P(qkvb), 1, 1, 3, C, NO, CORE, 1},
-    {"encoder.layer.%d.attention.self.value.bias", P(qkvb), 1, 2, 3, C, NO, CORE, 1},
-    {"encoder.layer.%d.attention.output.dense.weight", P(attprojw), 1, 0, 1, C, C, CORE, 1},
-    {"encoder.layer.%d.attention.output.dense.bias", P(attprojb), 1, 0, 1, C, NO, CORE, 1},
-    {"encoder.layer.%d.attention.output.LayerNorm.weight", P(ln1w), 1, 0, 1, C, NO, CORE, 1},
-    {"encoder.layer.%d.attention.output.LayerNorm.bias", P(ln1b), 1, 0, 1, C, NO, CORE, 1},
-    {"encoder.layer.%d.intermediate.dense.weight", P(fcw), 1, 0, 1, F, C, CORE, 1},
-    {"encoder.layer.%d.intermediate.dense.bias", P(fcb), 1, 0, 1, F, NO, CORE, 1},
-    {"encoder.layer.%d.output.dense.weight", P(fcprojw), 1, 0, 1, C, F, CORE, 1},
-    {"encoder.layer.%d.output.dense.bias", P(fcprojb), 1, 0, 1, C, NO, CORE, 1},
-    {"encoder.layer.%d.output.LayerNorm.weight", P(ln2w), 1, 0, 1, C, NO, CORE, 1},
-    {"encoder.layer.%d.output.LayerNorm.bias", P(ln2b), 1, 0, 1, C, NO, CORE, 1},
-    {"mlp.dense.weight", P(mlpw), 0, 0, 1, C, C, MLP, 0},
-    {"mlp.dense.bias", P(mlpb), 0, 0, 1, C, NO, MLP, 0},
-    {"lm_head.dense.weight", P(lmdw), 0, 0, 1, C, C, LM, 0},
-    {"lm_head.dense.bias", P(lmdb), 0, 0, 1, C, NO, LM, 0},
-    {"lm_head.layer_norm.weight", P(lmlnw), 0, 0, 1, C, NO, LM, 0},
-    {"lm_head.layer_norm.bias", P(lmlnb), 0, 0, 1, C, NO, LM, 0},
-    {"lm_head.decoder.weight", P(lmdecw), 0, 0, 1, V, C, LM, 0},
-    {"lm_head.bias", P(lmbias), 0, 0, 1, V, NO, LM, 0},
+    {"embeddings.word_embeddings.weight", P(wte), 0, 0, 1, V, C, CORE, 1, F32, NORMAL, 1},
+    {"embeddings.position_embeddings.weight", P(wpe), 0, 0, 1, POS, C, CORE, 1, F32, NORMAL, 1},
+    {"embeddings.token_type_embeddings.weight", P(wtt), 0, 0, 1, TT, C, CORE, 1, F32, NORMAL, 1},
+    {"embeddings.LayerNorm.weight", P(emb_lnw), 0, 0, 1, C, NO, CORE, 1, F32, ONE, 0},
+    {"embeddings.LayerNorm.bias", P(emb_lnb), 0, 0, 1, C, NO, CORE, 1, F32, ZERO, 0},
+    {"encoder.layer.%d.attention.self.query.weight", P(qkvw), 1, 0, 3, C, C, CORE, 1, F32, NORMAL, 1},
+    {"encoder.layer.%d.attention.self.key.weight", P(qkvw), 1, 1, 3, C, C, CORE, 1, F32, NORMAL, 1},
+    {"encoder.layer.%d.attention.self.value.weight", P(qkvw), 1, 2, 3, C, C, CORE, 1, F32, NORMAL, 1},
+    {"encoder.layer.%d.attention.self.query.bias", P(qkvb), 1, 0, 3, C, NO, CORE, 1, F32, ZERO, 0},
+    {"encoder.layer.%d.attention.self.key.bias", P(qkvb), 1, 1, 3, C, NO, CORE, 1, F32, ZERO, 0},
+    {"encoder.layer.%d.attention.self.value.bias", P(qkvb), 1, 2, 3, C, NO, CORE, 1, F32, ZERO, 0},
+    {"encoder.layer.%d.attention.output.dense.weight", P(attprojw), 1, 0, 1, C, C, CORE, 1, F32, NORMAL, 1},
+    {"encoder.layer.%d.attention.output.dense.bias", P(attprojb), 1, 0, 1, C, NO, CORE, 1, F32, ZERO, 0},
+    {"encoder.layer.%d.attention.output.LayerNorm.weight", P(ln1w), 1, 0, 1, C, NO, CORE, 1, F32, ONE, 0},
+    {"encoder.layer.%d.attention.output.LayerNorm.bias", P(ln1b), 1, 0, 1, C, NO, CORE, 1, F32, ZERO, 0},
+    {"encoder.layer.%d.intermediate.dense.weight", P(fcw), 1, 0, 1, F, C, CORE, 1, F32, NORMAL, 1},
+    {"encoder.layer.%d.intermediate.dense.bias", P(fcb), 1, 0, 1, F, NO, CORE, 1, F32, ZERO, 0},
+    {"encoder.layer.%d.output.dense.weight", P(fcprojw), 1, 0, 1, C, F, CORE, 1, F32, NORMAL, 1},
+    {"encoder.layer.%d.output.dense.bias", P(fcprojb), 1, 0, 1, C, NO, CORE, 1, F32, ZERO, 0},
+    {"encoder.layer.%d.output.LayerNorm.weight", P(ln2w), 1, 0, 1, C, NO, CORE, 1, F32, ONE, 0},
+    {"encoder.layer.%d.output.LayerNorm.bias", P(ln2b), 1, 0, 1, C, NO, CORE, 1, F32, ZERO, 0},
+    {"mlp.dense.weight", P(mlpw), 0, 0, 1, C, C, MLP, 0, F32, NORMAL, 1},
+    {"mlp.dense.bias", P(mlpb), 0, 0, 1, C, NO, MLP, 0, F32, ZERO, 0},
+    {"lm_head.dense.weight", P(lmdw), 0, 0, 1, C, C, LM, 0, F32, NORMAL, 1},
+    {"lm_head.dense.bias", P(lmdb), 0, 0, 1, C, NO, LM, 0, F32, ZERO, 0},
+    {"lm_head.layer_norm.weight", P(lmlnw), 0, 0, 1, C, NO, LM, 0, F32, ONE, 0},
+    {"lm_head.layer_norm.bias", P(lmlnb), 0, 0, 1, C, NO, LM, 0, F32, ZERO, 0},
+    {"lm_head.decoder.weight", P(lmdecw), 0, 0, 1, V, C, LM, 0, F32, NORMAL, 1},
+    {"lm_head.bias", P(lmbias), 0, 0, 1, V, NO, LM, 0, F32, ZERO, 0},
 };
 const int er_param_table_len = (int)(sizeof er_param_table / sizeof er_param_table[0]);
 

@@ -14,7 +14,8 @@
 #include "model/model.h"
 
 /* HF RobertaPreTrainedModel._init_weights on the present groups selected by the bit mask
- * groups: Linear/Embedding ~ N(0, 0.02), biases 0, LayerNorm weight 1 / bias 0, the padding
+ * groups, as the table's init column says: Linear/Embedding ~ N(0, 0.02), biases 0,
+ * LayerNorm weight 1 / bias 0, the padding
  * row of the word embeddings 0. Each group draws from its own stream of seed. */
 static void init_groups(const easyrec_config *c, er_params *w, uint64_t seed, unsigned groups) {
     for (int i = 0; i < er_param_table_len; i++) {
@@ -24,10 +25,8 @@ static void init_groups(const easyrec_config *c, er_params *w, uint64_t seed, un
         rng_seed(&r, seed ^ ((uint64_t)(i + 1) << 32));
         float *p = *(float **)((char *)w + s->field);
         size_t n = params_numel(c, s);
-        int is_ln = strstr(s->key, "LayerNorm") || strstr(s->key, "layer_norm");
-        int is_bias = s->cols == ER_DIM_NONE;
         for (size_t k = 0; k < n; k++)
-            p[k] = is_ln && !strstr(s->key, ".bias") ? 1.0f : is_bias ? 0.0f : (float)(0.02 * rng_normal(&r));
+            p[k] = s->init == ER_INIT_ONE ? 1.0f : s->init == ER_INIT_ZERO ? 0.0f : (float)(0.02 * rng_normal(&r));
     }
     if (groups >> ER_GROUP_CORE & 1) memset(w->wte + (size_t)c->pad_id * c->hidden, 0, (size_t)c->hidden * sizeof(float));
 }

@@ -1,5 +1,6 @@
-/* train.h — training: the encoder forward that keeps what backward needs, every backward
- * pass, the EasyRec losses and AdamW.
+/* train.h — training: the encoder forward that keeps what backward needs (the inference
+ * forward's own er_embed_forward / er_layer_forward, model/model.h), the encoder backward
+ * (kernels of src/kernels/), the EasyRec losses and AdamW.
  *
  * Shapes as in model/model.h: a packed batch of B sequences, N real tokens, rows of
  * sequence b at [off[b], off[b+1]). Gradients live in one flat buffer laid out exactly like
@@ -14,18 +15,6 @@
 #include <stdint.h>
 
 #include "model/model.h"
-
-/* ---- dropout: a counter-based hash decides each element, so masks need no storage and
- * are the same whatever the thread count or evaluation order ---- */
-typedef struct {
-    float p;       /* drop probability (0: off) */
-    uint64_t seed; /* per step */
-} er_dropout;
-
-/* keep element i of dropout site `site`? */
-int dropout_keep(const er_dropout *d, uint32_t site, size_t i);
-/* x (n) *= keep ? 1/(1-p) : 0  (forward and backward are the same operation) */
-void dropout_apply(const er_dropout *d, uint32_t site, float *x, size_t n);
 
 /* ---- activations kept by the training forward ---- */
 typedef struct {
@@ -66,19 +55,6 @@ void encoder_forward_train(const easyrec_model *m, er_train_acts *a, const er_dr
 /* Backward from dlast (N, C) (gradient of the loss w.r.t. x[L]; overwritten) into g. */
 void encoder_backward(const easyrec_model *m, er_params *g, er_train_acts *a, float *dlast,
                       const er_dropout *drop);
-
-/* ---- kernels with their backward (train_layers.c) ---- */
-/* out (N, C) = LN(inp); saves mean, rstd (N) */
-void layernorm_forward_train(float *out, float *mean, float *rstd, const float *inp, const float *w,
-                             const float *b, int N, int C, float eps, int threads);
-/* dinp (N, C) = (or +=, accumulate) LN backward of dout; dw, db (C) += */
-void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
-                        const float *mean, const float *rstd, const float *w, int N, int C, int accumulate,
-                        int threads);
-/* dx (n) = dout * GELU'(x)   (in place allowed: dx == dout) */
-void gelu_backward(float *dx, const float *x, const float *dout, size_t n);
-/* db (OUT) += column sums of dout (N, OUT) */
-void bias_backward(float *db, const float *dout, int N, int OUT, int threads);
 
 /* ---- heads and losses (train_loss.c) ---- */
 

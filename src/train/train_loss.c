@@ -16,10 +16,6 @@
 #include "core/err.h"
 #include "train/train.h"
 
-#if defined(__x86_64__) && defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 35)
-__attribute__((simd("notinbranch"))) float expf(float); /* libmvec, as in model/kernels.c */
-#endif
-
 double contrastive_loss(const float *e, float *de, int n, int C, float temp) {
     int R = 3 * n;
     double *en = malloc(sizeof(double) * (size_t)R * C), *r = malloc(sizeof(double) * R);
@@ -72,47 +68,18 @@ size_t mlm_scratch_floats(const easyrec_config *c, int R) { return (size_t)R * c
 
 double mlm_loss(const easyrec_model *m, er_params *g, const float *hid, const int32_t *labels, int R, float scale,
                 float *dhid, float *scratch, float *logits, int threads) {
-    const easyrec_config *c = &m->cfg;
-    const er_params *w = &m->w;
-    int C = c->hidden, V = c->vocab_size;
+    int C = m->cfg.hidden, V = m->cfg.vocab_size;
     if (R == 0) return 0.0;
     size_t RC = (size_t)R * C;
     float *zpre = scratch, *u = zpre + RC, *v = u + RC, *dv = v + RC, *du = dv + RC, *mean = du + RC, *rstd = mean + R;
     float *rowloss = rstd + R;
-    gemm_mt(0, 1, R, C, C, hid, C, w->lmdw, C, w->lmdb, zpre, C, 0, threads);
-    memcpy(u, zpre, RC * sizeof(float));
-    gelu_forward(u, RC);
-    layernorm_forward_train(v, mean, rstd, u, w->lmlnw, w->lmlnb, R, C, c->layer_norm_eps, threads);
-    gemm_mt(0, 1, R, V, C, v, C, w->lmdecw, C, w->lmbias, logits, V, 0, threads);
-    scale /= (float)R; /* mean over the selected rows */
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (int i = 0; i < R; i++) {
-        float *l = logits + (size_t)i * V;
-        float mx = -INFINITY;
-        for (int j = 0; j < V; j++) mx = l[j] > mx ? l[j] : mx;
-        float target = l[labels[i]], s = 0.0f;
-#pragma omp simd reduction(+ : s)
-        for (int j = 0; j < V; j++) {
-            l[j] = expf(l[j] - mx); /* in (0, 1]: the float sum is exact enough */
-            s += l[j];
-        }
-        double lse = mx + log((double)s);
-        rowloss[i] = (float)(lse - target);
-        float k = scale / s;
-#pragma omp simd
-        for (int j = 0; j < V; j++) l[j] *= k; /* logits -> dlogits = (softmax - onehot) scale / R */
-        l[labels[i]] -= scale;
-    }
+    er_lm_head h = er_model_lm_head(m);
+    er_lm_head_forward(&h, hid, R, zpre, u, mean, rstd, v, logits, threads);
+    /* logits -> dlogits = (softmax - onehot) scale / R: the mean over the selected rows */
+    er_xent_forward_backward(logits, labels, rowloss, R, V, scale / (float)R, threads);
     double loss = 0;
     for (int i = 0; i < R; i++) loss += rowloss[i]; /* fixed order: thread-count independent */
-    /* backward */
-    bias_backward(g->lmbias, logits, R, V, threads);
-    gemm_mt(1, 0, V, C, R, logits, V, v, C, NULL, g->lmdecw, C, 1, threads);
-    gemm_mt(0, 0, R, C, V, logits, V, w->lmdecw, C, NULL, dv, C, 0, threads);
-    layernorm_backward(du, g->lmlnw, g->lmlnb, dv, u, mean, rstd, w->lmlnw, R, C, 0, threads);
-    gelu_backward(du, zpre, du, RC);
-    bias_backward(g->lmdb, du, R, C, threads);
-    gemm_mt(1, 0, C, C, R, du, C, hid, C, NULL, g->lmdw, C, 1, threads);
-    gemm_mt(0, 0, R, C, C, du, C, w->lmdw, C, NULL, dhid, C, 0, threads);
+    er_lm_head_backward(&h, g->lmdw, g->lmdb, g->lmlnw, g->lmlnb, g->lmdecw, g->lmbias, logits, hid, zpre, u, mean,
+                        rstd, v, dv, du, dhid, R, threads);
     return loss / R;
 }

@@ -4,7 +4,6 @@
  * copies feed the LM head; both gradients flow back through one encoder backward.
  * Equal to the original's four separate padded passes (dropout aside, whose masks differ
  * by construction). */
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,9 +13,6 @@
 
 int step_init(er_step *s, const easyrec_config *c, int cap_n, size_t cap_tokens, int cap_len, int threads) {
     memset(s, 0, sizeof(*s));
-    /* the per-head attention GEMMs run inside our OpenMP regions: OpenBLAS must not start
-     * its own threads there (they spin against ours: half the CPU went to sched_yield) */
-    openblas_set_num_threads(1);
     int rc = train_acts_init(&s->acts, c, cap_tokens, 6 * cap_n, cap_len, threads);
     if (rc) return rc;
     size_t C = (size_t)c->hidden, R = cap_tokens; /* masked rows <= tokens */
@@ -68,8 +64,7 @@ static const float *forward_prefix(const easyrec_model *m, er_step *s, const er_
 static void embed_rows(const easyrec_model *m, er_step *s, const er_batch *b, const float *hl) {
     int n = b->n, C = m->cfg.hidden;
     for (int i = 0; i < 3 * n; i++) memcpy(s->e + (size_t)i * C, hl + (size_t)b->off[i] * C, C * sizeof(float));
-    gemm_mt(0, 1, 3 * n, C, C, s->e, C, m->w.mlpw, C, m->w.mlpb, s->z, C, 0, s->threads);
-    for (size_t i = 0; i < (size_t)3 * n * C; i++) s->z[i] = tanhf(s->z[i]);
+    er_easyrec_head_forward(s->z, s->e, er_weight_f32(m->w.mlpw), m->w.mlpb, 3 * n, C, s->threads);
 }
 
 void train_embed(const easyrec_model *m, er_step *s, const er_batch *b, const er_dropout *drop, float *e) {
@@ -88,17 +83,15 @@ static double step_core(const easyrec_model *m, er_params *g, er_step *s, const 
     ER_ASSERT(S == 3 * n || S == 6 * n);
     const float *hl = forward_prefix(m, s, b, S, drop);
     embed_rows(m, s, b, hl);
-    /* tanh backward; then mlp backward: dWm += dz^T h0, dh0 = dz Wm */
+    /* head backward (tanh, then mlp: dWm += dz^T h0, dh0 = dz Wm into e) */
     if (!de) {
         *l_cl = contrastive_loss(s->z, s->de, n, C, temp);
-        for (size_t i = 0; i < (size_t)3 * n * C; i++) s->de[i] *= cl_scale * (1.0f - s->z[i] * s->z[i]);
+        for (size_t i = 0; i < (size_t)3 * n * C; i++) s->de[i] *= cl_scale;
     } else {
-        for (size_t i = 0; i < (size_t)3 * n * C; i++) s->de[i] = de[i] * (1.0f - s->z[i] * s->z[i]);
+        memcpy(s->de, de, (size_t)3 * n * C * sizeof(float));
     }
-    bias_backward(g->mlpb, s->de, 3 * n, C, th);
-    gemm_mt(1, 0, C, C, 3 * n, s->de, C, s->e, C, NULL, g->mlpw, C, 1, th);
+    er_easyrec_head_backward(s->e, g->mlpw, g->mlpb, s->de, s->z, s->e, m->w.mlpw, 3 * n, C, th);
     memset(s->dlast, 0, (size_t)N * C * sizeof(float));
-    gemm_mt(0, 0, 3 * n, C, C, s->de, C, m->w.mlpw, C, NULL, s->e, C, 0, th); /* e now holds dh0 */
     for (int i = 0; i < 3 * n; i++) {
         float *d = s->dlast + (size_t)b->off[i] * C;
         for (int k = 0; k < C; k++) d[k] += s->e[(size_t)i * C + k];

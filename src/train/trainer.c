@@ -198,14 +198,14 @@ static int setup_model(const er_train_opts *o, easyrec_model **out, const char *
     return EASYREC_OK;
 }
 
-/* 1 for parameters that take weight decay: not biases, not LayerNorm weights */
+/* 1 for parameters that take weight decay (the table's decay column: not biases, not
+ * LayerNorm weights) */
 static void decay_mask(const easyrec_model *m, uint8_t *mask) {
     memset(mask, 1, m->nparams);
     const easyrec_config *c = &m->cfg;
     for (int i = 0; i < er_param_table_len; i++) {
         const er_param_spec *s = &er_param_table[i];
-        int nodecay = s->cols == ER_DIM_NONE; /* every 1-D tensor is a bias or a LayerNorm weight */
-        if (!nodecay) continue;
+        if (s->decay) continue;
         for (int l = 0; l < (s->per_layer ? c->n_layers : 1); l++) {
             char key[160];
             snprintf(key, sizeof key, s->key, l);
