@@ -44,6 +44,7 @@ LIB_SRC  += $(sort $(wildcard src/kernels/*.c))
 LIB_SRC  += $(sort $(wildcard src/serve/*.c))
 LIB_SRC  += $(sort $(wildcard src/synth/*.c))
 LIB_SRC  += $(sort $(wildcard src/hub/*.c))
+LIB_SRC  += $(sort $(wildcard src/profile/*.c))
 CLI_SRC  := $(sort $(wildcard src/cli/*.c))
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
@@ -82,6 +83,10 @@ $(BUILD)/tests/%: tests/%.c $(LIB) $(HDRS) $(BUILD)/fixtures/.stamp
 TEST_HELPERS := $(BUILD)/tests/fake_hub
 $(BUILD)/tests/fake_hub: LDLIBS += $(shell pkg-config --libs libmicrohttpd 2>/dev/null)
 $(BUILD)/tests/test_pull: $(BUILD)/tests/fake_hub
+# the fake OpenAI-compatible server of test_profile and bench/bench_profile.sh
+TEST_HELPERS += $(BUILD)/tests/fake_llm
+$(BUILD)/tests/fake_llm: LDLIBS += $(shell pkg-config --libs libmicrohttpd 2>/dev/null)
+$(BUILD)/tests/test_profile: $(BUILD)/tests/fake_llm
 
 test: $(BUILD)/easyrec $(TESTS) $(TEST_HELPERS)
 	@EASYREC_BIN=$(BUILD)/easyrec tests/run.sh $(TESTS)

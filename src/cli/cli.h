@@ -19,6 +19,7 @@ int cmd_data(int argc, char **argv); /* "data import ..." */
 int cmd_catalog(int argc, char **argv);
 int cmd_pull(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_profile(int argc, char **argv); /* "profile items|users|diversify" */
 
 /* Print "easyrec: <msg>" (msg = easyrec_last_error() when NULL) and return 1. */
 int cli_fail(const char *msg);

@@ -28,6 +28,7 @@ static const struct {
     {"data", cmd_data, "data import: raw interactions -> a dataset in the release layout"},
     {"catalog", cmd_catalog, "generate the built-in synthetic catalog (datasets for the demo and tests)"},
     {"pull", cmd_pull, "download a model from the Hugging Face Hub into its cache"},
+    {"profile", cmd_profile, "profile items|users|diversify: LLM-written profiles via an OpenAI-compatible API"},
     {"eval", cmd_eval, "zero-shot full-ranking Recall/NDCG of a model, embeddings or a baseline"},
     {"version", cmd_version, "print the version of easyrec (also: easyrec --version)"},
 };
