@@ -1,5 +1,5 @@
 /* test_profile.c — `easyrec profile` against a fake OpenAI-compatible server
- * (tests/helper_fake_llm.c, started on 127.0.0.1 and killed by pid): good answers; 429 with
+ * (tests/fake_llm.c, started on 127.0.0.1 and killed by pid): good answers; 429 with
  * Retry-After, 500s, answers slower than the timeout, malformed JSON, truncated bodies and
  * JSON of the wrong shape (all retried or repaired into a complete run); answers that stay
  * wrong after the repair request are failed and listed; a run killed with SIGKILL midway
@@ -80,7 +80,7 @@ static void server_start(const char *args) {
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
     REQUIRE(n > 0);
     self[n] = 0;
-    snprintf(helper, sizeof helper, "%s/helper_fake_llm", dirname(self));
+    snprintf(helper, sizeof helper, "%s/fake_llm", dirname(self));
     char *port_file = tpath("port");
     unlink(port_file);
     char cmd[8192];
