@@ -11,6 +11,7 @@ OPT     ?= -O2
 PKGS    := openblas jansson libutf8proc libzip
 PKGS    += libcurl
 PKGS    += libmicrohttpd sqlite3
+PKGS    += cairo
 # Install missing Debian build dependencies first (fresh machine), before pkg-config runs.
 ifeq ($(filter clean,$(MAKECMDGOALS)),)
 ifneq ($(SKIP_SETUP),1)
@@ -45,6 +46,7 @@ LIB_SRC  += $(sort $(wildcard src/serve/*.c))
 LIB_SRC  += $(sort $(wildcard src/synth/*.c))
 LIB_SRC  += $(sort $(wildcard src/hub/*.c))
 LIB_SRC  += $(sort $(wildcard src/profile/*.c))
+LIB_SRC  += $(sort $(wildcard src/viz/*.c))
 CLI_SRC  := $(sort $(wildcard src/cli/*.c))
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))

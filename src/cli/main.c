@@ -29,6 +29,7 @@ static const struct {
     {"catalog", cmd_catalog, "generate the built-in synthetic catalog (datasets for the demo and tests)"},
     {"pull", cmd_pull, "download a model from the Hugging Face Hub into its cache"},
     {"profile", cmd_profile, "profile items|users|diversify: LLM-written profiles via an OpenAI-compatible API"},
+    {"tsne", cmd_tsne, "t-SNE of embeddings as a labelled scatter plot (SVG or PNG)"},
     {"eval", cmd_eval, "zero-shot full-ranking Recall/NDCG of a model, embeddings or a baseline"},
     {"version", cmd_version, "print the version of easyrec (also: easyrec --version)"},
 };
