@@ -9,6 +9,22 @@
  * and tokenizer are immutable and may be shared by any number of threads; a context
  * (easyrec_ctx) holds one thread's scratch memory and must not be used by two threads at
  * once. *_free(NULL) is a no-op.
+ *
+ * Runtime rules (what a host program can rely on and what it must do):
+ *  - No library call changes process-wide state: no BLAS thread count, no signal handler,
+ *    no locale, no environment variable read, nothing printed, no exit. Progress and
+ *    cancellation go through easyrec_encode_opts; errors through return codes and
+ *    easyrec_last_error() on the calling thread, also when they arise on a worker thread.
+ *  - Threads: every parallel region runs on opts.threads threads (OpenMP), never more.
+ *  - BLAS: matrix products run on easyrec's own AVX-512 kernel where the CPU has it; on other
+ *    CPUs, or with opts.gemm = EASYREC_GEMM_BLAS, each worker calls OpenBLAS. Results are
+ *    correct either way, but a multi-threaded OpenBLAS inside easyrec's worker threads
+ *    oversubscribes the cores: such a host should set OpenBLAS to one thread once at start
+ *    (OPENBLAS_NUM_THREADS=1, openblas_set_num_threads(1), or easyrec_runtime_init()).
+ *    easyrec leaves the host's setting as it found it.
+ *  - Per-thread scratch (GEMM packing buffers, BPE piece caches) is freed when the thread
+ *    exits, or at once by easyrec_thread_cleanup(); encoder activations live in the
+ *    easyrec_ctx and go with easyrec_ctx_free.
  */
 #ifndef EASYREC_H
 #define EASYREC_H
@@ -35,7 +51,17 @@ enum easyrec_status {
     EASYREC_ERR_NOMEM = -3,       /* allocation failed or size overflow */
     EASYREC_ERR_ARG = -4,         /* invalid argument */
     EASYREC_ERR_UNSUPPORTED = -5, /* valid input we do not handle (dtype, model type, ...) */
+    EASYREC_ERR_CANCELLED = -6,   /* stopped because the caller's cancel flag was set */
 };
+
+/* The one process-wide setup the easyrec command line does first thing, for programs that
+ * want the same: OpenBLAS to one thread (easyrec parallelises over batches itself). Optional;
+ * never called by the library. */
+void easyrec_runtime_init(void);
+
+/* Free the calling thread's scratch (GEMM packing buffers, BPE caches) now instead of at
+ * thread exit; they are made again on demand. */
+void easyrec_thread_cleanup(void);
 
 /* Text of the last error on the calling thread; valid until the next easyrec call on it. */
 const char *easyrec_last_error(void);
@@ -98,7 +124,8 @@ typedef struct {
 } easyrec_config;
 
 /* Load a Hugging Face model directory: config.json, model.safetensors or pytorch_model.bin
- * (F32/F16/BF16; computed in fp32), and its tokenizer. The MLM head (lm_head.*), which
+ * (F32/F16/BF16; computed in fp32), and its tokenizer. A tensor holding NaN or Inf is an
+ * error naming the tensor. The MLM head (lm_head.*), which
  * encoding never uses, is not loaded (has_lm_head is 0). *out owned by the caller. */
 int easyrec_model_load(const char *dir, easyrec_model **out);
 void easyrec_model_free(easyrec_model *m);
@@ -115,9 +142,8 @@ int easyrec_model_init(const easyrec_config *cfg, uint64_t seed, easyrec_model *
 int easyrec_model_save(const easyrec_model *m, const char *dir);
 
 /* Scratch of one caller thread (and of the workers it starts when opts.threads > 1).
- * Grows on demand to the largest batch seen; free with easyrec_ctx_free. easyrec runs its
- * BLAS calls single-threaded (openblas_set_num_threads(1)) and parallelises over batches
- * itself, so BLAS threads and easyrec threads never oversubscribe the cores. */
+ * Grows on demand to the largest batch seen; free with easyrec_ctx_free. easyrec
+ * parallelises over batches itself (opts.threads); see the runtime rules above for BLAS. */
 easyrec_ctx *easyrec_ctx_new(const easyrec_model *m);
 void easyrec_ctx_free(easyrec_ctx *ctx);
 
@@ -131,7 +157,17 @@ typedef struct {
     /* optional progress callback: called with (done, total) texts after each batch */
     void (*progress)(void *user, size_t done, size_t total);
     void *progress_user;
+    /* optional cancellation: when *cancel becomes non-zero (set from any thread), encoding
+     * stops after the batches in flight and returns EASYREC_ERR_CANCELLED */
+    const volatile int *cancel;
+    int gemm;              /* easyrec_gemm: matrix-product backend of this call */
 } easyrec_encode_opts;
+
+typedef enum {
+    EASYREC_GEMM_AUTO = 0, /* easyrec's AVX-512 kernel where the CPU has it, else OpenBLAS */
+    EASYREC_GEMM_OWN = 1,  /* the same (own kernel wherever supported) */
+    EASYREC_GEMM_BLAS = 2, /* always OpenBLAS (cblas_sgemm) */
+} easyrec_gemm;
 
 /* Fill opts with the defaults (max_length 512, pooling default, normalised). */
 void easyrec_encode_opts_init(easyrec_encode_opts *opts);
@@ -145,7 +181,8 @@ int easyrec_model_max_length(const easyrec_model *m);
 
 /* Encode n texts (texts[i] of lens[i] bytes, or NUL-terminated when lens == NULL) into
  * out, caller-owned n*D floats, row i for text i. Inputs are length-sorted internally
- * and batched without padding work; results are in input order. */
+ * and batched without padding work; results are in input order. An embedding that comes
+ * out non-finite (NaN/Inf: the activations overflowed) is an error naming the input. */
 int easyrec_encode(easyrec_ctx *ctx, const char *const *texts, const size_t *lens, size_t n,
                    const easyrec_encode_opts *opts, float *out);
 

@@ -36,6 +36,13 @@ int cli_default_threads(void);
 #define CLI_POOLING_HELP "pooling (default: easyrec when the model has the mlp.dense head, else cls)"
 easyrec_pooling cli_pooling(int choice);
 
+/* --gemm auto|own|blas (env EASYREC_GEMM): the matrix-product backend; the index is an
+ * easyrec_gemm value. Needs cli/opt.h. */
+#define CLI_GEMM_OPT(dst)                                                                                    \
+    OPT_C("gemm", dst, "auto|own|blas",                                                                      \
+          "matrix products: easyrec's AVX-512 kernel where the CPU has it (auto, own) or OpenBLAS (blas)",   \
+          .env = "EASYREC_GEMM")
+
 /* Model shapes by name (init --preset, train --config): the one table is er_model_presets
  * (src/model/config.c); CLI_PRESET_CHOICES lists its names in order. */
 #define CLI_PRESET_CHOICES "tiny|small|base|large"

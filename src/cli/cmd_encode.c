@@ -78,6 +78,7 @@ int cmd_encode(int argc, char **argv) {
         OPT_F("no-normalize", &o.no_normalize, "skip L2 normalisation"),
         OPT_F("text", &text, "input is plain text, one profile per line"),
         OPT_F("quiet", &quiet, "no progress bar"),
+        CLI_GEMM_OPT(&o.gemm),
         {0}};
     cli_cmd cmd = {"encode", "--model DIR --input FILE --output OUT.npy [options]",
                    "Encode profiles into a float32 .npy matrix of embeddings, row i for profile i.", opts, 0, 0, NULL};
@@ -151,6 +152,7 @@ int cmd_similarity(int argc, char **argv) {
         OPT_C("pooling", &pooling, CLI_POOLING_CHOICES, CLI_POOLING_HELP),
         OPT_I("threads", &o.threads, "N", "worker threads (default: all cores)", 1, CLI_MAX_THREADS,
               .env = "EASYREC_THREADS"),
+        CLI_GEMM_OPT(&o.gemm),
         {0}};
     cli_cmd cmd = {"similarity", "--model DIR [options] TEXT TEXT...",
                    "Print the cosine similarity of the first text with each other text, one per line\n"

@@ -16,6 +16,7 @@
 #include "cli/opt.h"
 #include "core/err.h"
 #include "eval/eval.h"
+#include "kernels/kernels.h"
 
 typedef struct {
     const char *model, *uemb, *iemb, *data, *trn, *val, *tst, *iprof, *uprof, *cache, *id_maps, *ks, *utext;
@@ -209,6 +210,7 @@ int cmd_eval(int argc, char **argv) {
         OPT_L("seed", &a.seed, "N", "seed of the random baseline", 0, 2147483647.0),
         OPT_S("id-maps", &a.id_maps, "DIR", "text inputs: write DIR/users.tsv and DIR/items.tsv (dense id -> original)"),
         OPT_F("quiet", &a.quiet, "no progress on stderr"),
+        CLI_GEMM_OPT(&a.rq.encode.gemm),
         {0}};
     cli_cmd cmd = {"eval", "SCORER DATA [options]",
                    "Zero-shot full-ranking Recall/NDCG@K as the paper (docs/eval.md).\n"
@@ -236,6 +238,7 @@ int cmd_eval(int argc, char **argv) {
     a.rq.model = m;
     a.rq.notify = notify;
     a.rq.notify_user = &a;
+    gemm_set_backend(a.rq.encode.gemm); /* the dense scorer's products run on this thread's workers */
     if ((rc = er_eval_dataset(&ds, &a.rq, &rep))) goto fail;
     if (a.json) rc = print_json(&a, &rep) ? cli_fail(NULL) : 0;
     else print_table(&a, &rep);

@@ -6,6 +6,7 @@
 #include "cli/cli.h"
 #include "cli/opt.h"
 #include "easyrec.h"
+#include "kernels/kernels.h"
 #include "model/model.h"
 #include "train/trainer.h"
 
@@ -25,7 +26,7 @@ int cmd_train(int argc, char **argv) {
     er_train_opts o;
     train_opts_init(&o);
     const char *data = NULL, *val = NULL;
-    int config = -1, threads = cli_default_threads();
+    int config = -1, threads = cli_default_threads(), gemm = 0;
     double lr = o.lr, wd = o.weight_decay, clip = o.clip, temp = o.temp, mlmw = o.mlm_weight, mlmp = o.mlm_prob,
            drop = o.dropout;
     int64_t eval_steps = o.eval_steps, max_steps = 0, seed = (int64_t)o.seed;
@@ -67,6 +68,7 @@ int cmd_train(int argc, char **argv) {
         OPT_F("domain-batches", &o.domain_batches,
               "every step's examples from one dataset (default: datasets mixed within batches, as the original)"),
         OPT_F("quiet", &o.quiet, "no progress on stderr"),
+        CLI_GEMM_OPT(&gemm),
         {0}};
     cli_cmd cmd = {"train", "(--init DIR | --config NAME --vocab DIR) --data D1,D2,... --output DIR [options]",
                    "Train an EasyRec encoder (contrastive + MLM, docs/train.md). The contrastive loss covers\n"
@@ -107,6 +109,7 @@ int cmd_train(int argc, char **argv) {
     o.mlm_weight = (float)mlmw, o.mlm_prob = (float)mlmp, o.dropout = (float)drop;
     o.eval_steps = (long)eval_steps, o.max_steps = (long)max_steps, o.seed = (uint64_t)seed;
     o.threads = threads;
+    gemm_set_backend(gemm); /* this thread's choice; gemm_mt hands it to its workers */
     rc = train_run(&o) ? cli_fail(NULL) : 0;
 out:
     free(dl);

@@ -51,6 +51,9 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+    /* the program's one runtime setup: easyrec parallelises over batches itself, so OpenBLAS
+     * runs single-threaded inside its workers (the library never changes this itself) */
+    easyrec_runtime_init();
     if (argc >= 2 && (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V"))) return cmd_version(1, argv + 1);
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
         usage(argc < 2 ? stderr : stdout);

@@ -4,9 +4,9 @@
  *
  * The dense scorer gathers the block's user rows (scratch) and runs one gemm_nt per block
  * in the calling thread: the project's AVX-512 kernel where the CPU has it, else CBLAS
- * (pinned to one thread, so OpenMP threads over blocks never oversubscribe the cores).
+ * (which the program should run single-threaded, see the runtime rules in easyrec.h; the
+ * library does not change the BLAS thread count).
  */
-#include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,7 +25,6 @@ static void dense_score(const void *ctx, const int32_t *users, int nu, float *ou
 }
 
 void dense_scorer(const er_dense_scorer *d, er_scorer *out) {
-    openblas_set_num_threads(1);
     out->score = dense_score;
     out->ctx = d;
     out->scratch_per_user = (size_t)d->dim;

@@ -19,6 +19,7 @@
 
 #include "core/err.h"
 #include "eval/eval.h"
+#include "kernels/kernels.h"
 
 /* a ranks below b */
 static inline int worse(er_topk_entry a, er_topk_entry b) { return a.s < b.s || (a.s == b.s && a.i > b.i); }
@@ -127,16 +128,22 @@ int topk_rank(const er_scorer *sc, const int32_t *users, int32_t E, const er_ran
         bufs[t].heap = er_mallocarray((size_t)o->k, sizeof(er_topk_entry));
         if (!bufs[t].scores || !bufs[t].scratch || !bufs[t].heap) rc = EASYREC_ERR_NOMEM;
     }
+    int backend = gemm_get_backend(); /* the caller's GEMM choice holds in the workers */
     if (!rc) {
-#pragma omp parallel for num_threads(T) schedule(dynamic, 1)
-        for (size_t b = 0; b < nblocks; b++) {
-            int tid = 0;
+#pragma omp parallel num_threads(T)
+        {
+            int old = gemm_set_backend(backend);
+#pragma omp for schedule(dynamic, 1)
+            for (size_t b = 0; b < nblocks; b++) {
+                int tid = 0;
 #ifdef _OPENMP
-            tid = omp_get_thread_num();
+                tid = omp_get_thread_num();
 #endif
-            size_t u0 = b * bu;
-            int nu = (int)((size_t)E - u0 < bu ? (size_t)E - u0 : bu);
-            rank_block(sc, o, users + u0, nu, &bufs[tid], ranked + u0 * (size_t)o->k);
+                size_t u0 = b * bu;
+                int nu = (int)((size_t)E - u0 < bu ? (size_t)E - u0 : bu);
+                rank_block(sc, o, users + u0, nu, &bufs[tid], ranked + u0 * (size_t)o->k);
+            }
+            gemm_set_backend(old);
         }
     }
     for (int t = 0; t < T; t++) {

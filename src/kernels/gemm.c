@@ -3,7 +3,10 @@
  *
  * On CPUs with AVX-512 a GotoBLAS-style blocked kernel of our own (packed 12x32 register
  * tiles, 24 zmm accumulators) runs single-threaded in the caller's thread; elsewhere, or
- * with EASYREC_GEMM=blas in the environment, the call goes to CBLAS. Why our own: Debian's
+ * when the calling thread chose GEMM_BLAS (gemm_set_backend; easyrec_encode_opts.gemm,
+ * the command line's --gemm / EASYREC_GEMM), the call goes to CBLAS. The library reads no
+ * environment variable and keeps no process-wide switch: the choice is the calling
+ * thread's, and gemm_mt hands it to its workers. Why our own: Debian's
  * OpenBLAS 0.3.21 runs AVX2 kernels on this machine class (OPENBLAS_CORETYPE=Haswell is
  * forced where its newer kernels were unreliable), leaving half of the FMA width unused.
  * The bias of the Linear is added when the tile is stored (no separate pass).
@@ -119,39 +122,40 @@ __attribute__((target("avx512f"))) static void kernel_12x32(const float *A, size
     }
 }
 
-static _Thread_local float *tl_ap, *tl_bp; /* per-thread edge-tile and packing buffers */
+/* Per-thread edge-tile and packing buffers (one allocation, ~0.8 MB), made on a thread's
+ * first GEMM and freed when the thread exits (pthread key destructor) or when it calls
+ * gemm_thread_cleanup(): a thread-per-connection server does not accumulate them. */
+static _Thread_local float *tl_ap, *tl_bp;
+static pthread_key_t buf_key;
+static pthread_once_t buf_once = PTHREAD_ONCE_INIT;
+static int buf_key_ok;
 
-/* Every thread's buffers are also listed here, so they stay reachable for the process's
- * life (one pair per thread that ever ran a GEMM; OpenMP keeps a fixed pool) and leak
- * checkers do not report them. */
-static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
-static float *reg_slots[2 * 1024];
-static int reg_n;
+static void buf_free(void *p) { free(p); }
+static void buf_key_init(void) { buf_key_ok = pthread_key_create(&buf_key, buf_free) == 0; }
 
-static void register_buffers(void) {
-    pthread_mutex_lock(&reg_lock);
-    if (reg_n + 2 <= (int)(sizeof reg_slots / sizeof reg_slots[0])) {
-        reg_slots[reg_n++] = tl_ap;
-        reg_slots[reg_n++] = tl_bp;
-    }
-    pthread_mutex_unlock(&reg_lock);
+void gemm_thread_cleanup(void) {
+    free(tl_ap); /* tl_bp lives in the same allocation */
+    tl_ap = tl_bp = NULL;
+    pthread_once(&buf_once, buf_key_init);
+    if (buf_key_ok) pthread_setspecific(buf_key, NULL);
+}
+
+static int alloc_buffers(void) {
+    size_t na = (size_t)MR * KC, nb = (size_t)((NC + NR - 1) / NR * NR) * KC; /* na * 4 bytes is a multiple of 64 */
+    pthread_once(&buf_once, buf_key_init);
+    float *p = buf_key_ok ? aligned_alloc(64, sizeof(float) * (na + nb)) : NULL;
+    if (!p) return -1;
+    tl_ap = p;
+    tl_bp = p + na;
+    pthread_setspecific(buf_key, p);
+    return 0;
 }
 
 static int gemm_avx512(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                        const float *bias, float *C, int ldc, int accumulate) {
     size_t rsa = ta ? 1 : (size_t)lda, csa = ta ? (size_t)lda : 1; /* op(A) (r, k) */
     size_t sn = tb ? (size_t)ldb : 1, sk = tb ? 1 : (size_t)ldb;   /* op(B) (k, n) at n*sn + k*sk */
-    if (!tl_ap) {
-        tl_ap = aligned_alloc(64, sizeof(float) * MR * KC);
-        tl_bp = aligned_alloc(64, sizeof(float) * ((NC + NR - 1) / NR * NR) * KC);
-        if (!tl_ap || !tl_bp) {
-            free(tl_ap);
-            free(tl_bp);
-            tl_ap = tl_bp = NULL;
-            return -1;
-        }
-        register_buffers();
-    }
+    if (!tl_ap && alloc_buffers()) return -1;
     for (int jc = 0; jc < N; jc += NC) {
         int nc = N - jc < NC ? N - jc : NC;
         for (int pc = 0; pc < K; pc += KC) {
@@ -186,34 +190,36 @@ static int gemm_avx512(int ta, int tb, int M, int N, int K, const float *A, int 
 }
 #endif
 
-static int cached = -1; /* -1 unknown, 0 cblas, 1 own kernel */
+static _Thread_local int tl_backend = GEMM_AUTO; /* the calling thread's choice */
 
-void gemm_force_backend(int own) { __atomic_store_n(&cached, own, __ATOMIC_RELAXED); }
-
-static int use_own_kernel(void) {
-    int v = __atomic_load_n(&cached, __ATOMIC_RELAXED);
-    if (v < 0) {
-        const char *e = getenv("EASYREC_GEMM");
-        v = 0;
-#ifdef HAVE_AVX512_KERNEL
-        __builtin_cpu_init();
-        v = __builtin_cpu_supports("avx512f") && !(e && !strcmp(e, "blas"));
-#endif
-        __atomic_store_n(&cached, v, __ATOMIC_RELAXED);
-    }
-    return v;
+int gemm_set_backend(int backend) {
+    int old = tl_backend;
+    tl_backend = backend == GEMM_OWN || backend == GEMM_BLAS ? backend : GEMM_AUTO;
+    return old;
 }
 
-const char *gemm_backend(void) { return use_own_kernel() ? "easyrec-avx512" : "cblas"; }
+int gemm_get_backend(void) { return tl_backend; }
+
+void gemm_force_backend(int own) { gemm_set_backend(own ? GEMM_OWN : GEMM_BLAS); }
 
 int gemm_has_own_kernel(void) {
 #ifdef HAVE_AVX512_KERNEL
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f");
+    static int have = -1; /* a fact about the CPU, detected once */
+    int v = __atomic_load_n(&have, __ATOMIC_RELAXED);
+    if (v < 0) {
+        __builtin_cpu_init();
+        v = __builtin_cpu_supports("avx512f") ? 1 : 0;
+        __atomic_store_n(&have, v, __ATOMIC_RELAXED);
+    }
+    return v;
 #else
     return 0;
 #endif
 }
+
+static int use_own_kernel(void) { return tl_backend != GEMM_BLAS && gemm_has_own_kernel(); }
+
+const char *gemm_backend(void) { return use_own_kernel() ? "easyrec-avx512" : "cblas"; }
 
 void gemm(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb, const float *bias,
           float *C, int ldc, int accumulate) {
@@ -246,10 +252,16 @@ void gemm_mt(int ta, int tb, int M, int N, int K, const float *A, int lda, const
     int chunks = (N + MT_CHUNK - 1) / MT_CHUNK;
     if (nthreads > chunks) nthreads = chunks;
     if (nthreads < 1) nthreads = 1;
-#pragma omp parallel for num_threads(nthreads) schedule(static, 1)
-    for (int c = 0; c < chunks; c++) {
-        int j0 = c * MT_CHUNK, n = N - j0 < MT_CHUNK ? N - j0 : MT_CHUNK;
-        const float *b = B + (tb ? (size_t)j0 * ldb : (size_t)j0);
-        gemm(ta, tb, M, n, K, A, lda, b, ldb, bias ? bias + j0 : NULL, C + j0, ldc, accumulate);
+    int backend = tl_backend; /* the caller's choice holds in the workers too */
+#pragma omp parallel num_threads(nthreads)
+    {
+        int old = gemm_set_backend(backend);
+#pragma omp for schedule(static, 1)
+        for (int c = 0; c < chunks; c++) {
+            int j0 = c * MT_CHUNK, n = N - j0 < MT_CHUNK ? N - j0 : MT_CHUNK;
+            const float *b = B + (tb ? (size_t)j0 * ldb : (size_t)j0);
+            gemm(ta, tb, M, n, K, A, lda, b, ldb, bias ? bias + j0 : NULL, C + j0, ldc, accumulate);
+        }
+        gemm_set_backend(old);
     }
 }

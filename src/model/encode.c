@@ -7,11 +7,11 @@
  * batching change which sequences share a GEMM, never the math of a sequence, so results
  * equal a one-at-a-time encode up to float summation order of the BLAS.
  */
-#include <cblas.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,6 +31,27 @@ struct easyrec_ctx {
 
 int easyrec_model_load(const char *dir, easyrec_model **out) { return model_load(dir, 0, out); }
 
+/* Every loaded tensor must be finite: NaN/Inf weights would only show up as NaN embeddings.
+ * The error names the first offending tensor as the checkpoint names it. */
+static int check_finite(const easyrec_model *m, const char *dir) {
+    const easyrec_config *c = &m->cfg;
+    for (int t = 0; t < er_param_table_len; t++) {
+        const er_param_spec *s = &er_param_table[t];
+        for (int l = 0; l < (s->per_layer ? c->n_layers : 1); l++) {
+            char name[160];
+            snprintf(name, sizeof name, s->key, l);
+            size_t n = 0;
+            const float *x = params_find(c, &m->w, name, &n);
+            for (size_t i = 0; x && i < n; i++)
+                if (!isfinite(x[i]))
+                    return er_error(EASYREC_ERR_FORMAT, "%s: tensor %s%s holds a non-finite value (%s at element %zu)",
+                                    dir, s->prefixed ? (c->is_roberta ? "roberta." : "bert.") : "", name,
+                                    isnan(x[i]) ? "NaN" : "Inf", i);
+        }
+    }
+    return EASYREC_OK;
+}
+
 int model_load(const char *dir, int with_lm, easyrec_model **out) {
     *out = NULL;
     er_clear_error();
@@ -44,6 +65,7 @@ int model_load(const char *dir, int with_lm, easyrec_model **out) {
     free(cfg);
     if (rc) goto fail;
     if ((rc = params_load_dir(m, dir, with_lm))) goto fail;
+    if ((rc = check_finite(m, dir))) goto fail;
     m->dir = er_strdup(dir);
     if (!m->dir) {
         rc = EASYREC_ERR_NOMEM;
@@ -159,8 +181,10 @@ static int cmp_len_desc(const void *a, const void *b, void *arg) {
     return i < j ? -1 : (i > j); /* stable */
 }
 
-static void run_batch(const easyrec_model *m, er_acts *a, const plan *p, size_t bi, easyrec_pooling pool,
-                      int normalize, float *out) {
+/* Returns the input index of a row whose embedding is not finite, or SIZE_MAX. */
+static size_t run_batch(const easyrec_model *m, er_acts *a, const plan *p, size_t bi, easyrec_pooling pool,
+                        int normalize, float *out) {
+    size_t bad = SIZE_MAX;
     size_t s0 = p->bstart[bi], s1 = p->bstart[bi + 1];
     int B = (int)(s1 - s0), C = m->cfg.hidden;
     a->off[0] = 0;
@@ -183,9 +207,17 @@ static void run_batch(const easyrec_model *m, er_acts *a, const plan *p, size_t 
             float inv = (float)(1.0 / fmax(sqrt(ss), 1e-12)); /* F.normalize's eps */
             for (int k = 0; k < C; k++) y[k] *= inv;
         }
+        for (int k = 0; k < C; k++)
+            if (!isfinite(y[k])) {
+                if (p->order[s0 + b] < bad) bad = p->order[s0 + b];
+                break;
+            }
         memcpy(out + p->order[s0 + b] * C, y, (size_t)C * sizeof(float));
     }
+    return bad;
 }
+
+static int cancelled(const easyrec_encode_opts *o) { return o->cancel && *o->cancel; }
 
 int easyrec_encode_ids(easyrec_ctx *ctx, const int32_t *const *ids, const int *n_ids, size_t n,
                        const easyrec_encode_opts *opts, float *out) {
@@ -249,18 +281,30 @@ int easyrec_encode_ids(easyrec_ctx *ctx, const int32_t *const *ids, const int *n
     size_t cap = btok > (size_t)longest ? btok : (size_t)longest;
     if (threads > (int)p.nbatches) threads = (int)p.nbatches;
     if ((rc = ctx_reserve(ctx, threads, cap, longest))) goto out;
-    openblas_set_num_threads(1);
 
-    size_t done = 0;
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+    size_t done = 0, nonfinite = SIZE_MAX;
+    int stop = 0;
+#pragma omp parallel num_threads(threads)
+    {
+        int old_backend = gemm_set_backend(opts->gemm); /* this call's GEMM choice, per worker */
+#pragma omp for schedule(dynamic, 1)
     for (size_t bi = 0; bi < p.nbatches; bi++) {
 #ifdef _OPENMP
         int tid = omp_get_thread_num();
 #else
         int tid = 0;
 #endif
+        if (__atomic_load_n(&stop, __ATOMIC_RELAXED)) continue;
+        if (cancelled(opts)) {
+            __atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
+            continue;
+        }
         er_acts *a = &ctx->acts[tid];
-        run_batch(m, a, &p, bi, pool, !opts->no_normalize, out);
+        size_t bad = run_batch(m, a, &p, bi, pool, !opts->no_normalize, out);
+        if (bad != SIZE_MAX) {
+#pragma omp critical(easyrec_nonfinite)
+            if (bad < nonfinite) nonfinite = bad;
+        }
         if (opts->progress) {
 #pragma omp critical(easyrec_progress)
             {
@@ -269,6 +313,13 @@ int easyrec_encode_ids(easyrec_ctx *ctx, const int32_t *const *ids, const int *n
             }
         }
     }
+        gemm_set_backend(old_backend);
+    }
+    if (stop) rc = er_error(EASYREC_ERR_CANCELLED, "encoding cancelled");
+    else if (nonfinite != SIZE_MAX)
+        rc = er_error(EASYREC_ERR_FORMAT,
+                      "input %zu: the embedding is not finite (NaN or Inf): the model's activations overflowed",
+                      nonfinite);
 out:
     free(len);
     free(p.order);
@@ -296,26 +347,40 @@ int easyrec_encode(easyrec_ctx *ctx, const char *const *texts, const size_t *len
         rc = EASYREC_ERR_NOMEM;
         goto out;
     }
-    int failed = 0;
-    size_t bad = 0;
+    /* the first failure (lowest index) with its message: er_error's text is per thread, so
+     * a worker's message is copied out here and raised again on the caller's thread */
+    int failed = 0, stop = 0;
+    size_t bad = SIZE_MAX;
+    char why[512] = "";
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 64)
     for (size_t i = 0; i < n; i++) {
+        ids[i] = flat + i * (size_t)maxlen;
+        nids[i] = 1;
+        if (__atomic_load_n(&stop, __ATOMIC_RELAXED)) continue;
+        if (cancelled(opts)) {
+            __atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
+            continue;
+        }
         const char *t = texts[i] ? texts[i] : "";
         size_t L = lens ? lens[i] : strlen(t);
-        ids[i] = flat + i * (size_t)maxlen;
         int k = easyrec_tokenize(m->tok, t, L, maxlen, ids[i], maxlen);
         if (k < 0 || k > maxlen) {
 #pragma omp critical(easyrec_tok_err)
-            if (!failed) {
+            if (i < bad) {
                 failed = k < 0 ? k : EASYREC_ERR_FORMAT;
                 bad = i;
+                snprintf(why, sizeof why, "%s", k < 0 ? easyrec_last_error() : "more ids than max_length");
             }
             k = 1;
         }
         nids[i] = k;
     }
+    if (stop) {
+        rc = er_error(EASYREC_ERR_CANCELLED, "encoding cancelled");
+        goto out;
+    }
     if (failed) {
-        rc = er_error(failed, "text %zu: tokenization failed", bad);
+        rc = er_error(failed, "text %zu: %s", bad, why);
         goto out;
     }
     rc = easyrec_encode_ids(ctx, (const int32_t *const *)ids, nids, n, opts, out);
@@ -335,7 +400,6 @@ int easyrec_hidden_states(easyrec_ctx *ctx, const int32_t *ids, int n_ids, float
             return er_error(EASYREC_ERR_ARG, "token id %d outside the vocabulary [0, %d)", ids[t], c->vocab_size);
     int rc = ctx_reserve(ctx, 1, (size_t)n_ids, n_ids);
     if (rc) return rc;
-    openblas_set_num_threads(1);
     er_acts *a = &ctx->acts[0];
     a->off[0] = 0;
     a->off[1] = n_ids;
