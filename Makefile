@@ -93,6 +93,8 @@ $(BUILD)/tests/test_profile: $(BUILD)/tests/fake_llm
 test: $(BUILD)/easyrec $(TESTS) $(TEST_HELPERS)
 	@EASYREC_BIN=$(BUILD)/easyrec tests/run.sh $(TESTS)
 
+include mk/install.mk
+
 sanitize:
 	$(MAKE) BUILD=build-asan SAN=1 OPT=-O1 test
 

@@ -36,6 +36,12 @@
 extern "C" {
 #endif
 
+/* Everything declared here is the shared library's interface: exported even though the
+ * library is compiled with -fvisibility=hidden (only easyrec_* symbols leave libeasyrec.so). */
+#if defined(__GNUC__)
+#pragma GCC visibility push(default)
+#endif
+
 /* Version of the library (semantic versioning). EASYREC_VERSION is what this header was
  * shipped with; easyrec_version() what the linked library is ("0.3.0"). */
 #define EASYREC_VERSION_MAJOR 0
@@ -230,6 +236,12 @@ int easyrec_pull(const char *repo_id, const easyrec_pull_opts *opts, char *path,
  * network) and gives the snapshot directory. Otherwise EASYREC_ERR_IO with a message that
  * names the exact `easyrec pull` command to run. */
 int easyrec_resolve_model(const char *name, char *path, size_t cap);
+
+/* ---- new declarations go ABOVE this line (below it they are not exported; the install
+ * test checks that every function declared here is in libeasyrec.so) ---- */
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
 
 #ifdef __cplusplus
 }
