@@ -237,6 +237,28 @@ int easyrec_pull(const char *repo_id, const easyrec_pull_opts *opts, char *path,
  * names the exact `easyrec pull` command to run. */
 int easyrec_resolve_model(const char *name, char *path, size_t cap);
 
+/* ---- ranking and evaluation over embeddings (src/eval/api.c) -------------------------- */
+
+/* Interactions are given as CSR: row u's item ids are idx[ptr[u] .. ptr[u+1]), strictly
+ * ascending, each in 0..n_items-1 (ptr has n_users+1 entries, ptr[0] = 0). */
+
+/* For each user row of user_emb (n_users x dim, row-major), the k (1..n_items) items of
+ * item_emb (n_items x dim) with the highest dot product, best first, ties in ascending item
+ * order: out_idx (n_users x k). Items in the user's row of the optional exclusion CSR score
+ * -1e8 (ranked last, as `easyrec eval` masks training items) and get score -inf in out_score
+ * (optional, n_users x k: the dot products). threads <= 0: 1. */
+int easyrec_topk(const float *user_emb, int64_t n_users, const float *item_emb, int64_t n_items, int dim, int k,
+                 const int64_t *excl_ptr, const int32_t *excl_idx, int threads, int32_t *out_idx, float *out_score);
+
+/* Zero-shot full-ranking Recall@K / NDCG@K exactly as `easyrec eval --user-emb --item-emb`:
+ * users with >= 1 test item are evaluated, their training items (optional CSR) masked,
+ * metrics averaged over them. ks: nk (1..8) cut-offs; recall / ndcg: nk values each;
+ * n_evaluated (optional): the number of users evaluated. */
+int easyrec_evaluate(const float *user_emb, int64_t n_users, const float *item_emb, int64_t n_items, int dim,
+                     const int64_t *test_ptr, const int32_t *test_idx, const int64_t *train_ptr,
+                     const int32_t *train_idx, const int *ks, int nk, int threads, double *recall, double *ndcg,
+                     int64_t *n_evaluated);
+
 /* ---- new declarations go ABOVE this line (below it they are not exported; the install
  * test checks that every function declared here is in libeasyrec.so) ---- */
 #if defined(__GNUC__)
