@@ -12,7 +12,9 @@
  *
  * Runtime rules (what a host program can rely on and what it must do):
  *  - No library call changes process-wide state: no BLAS thread count, no signal handler,
- *    no locale, no environment variable read, nothing printed, no exit. Progress and
+ *    no locale, no environment variable read (except the Hugging Face variables HF_HOME,
+ *    HF_HUB_CACHE, HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE that easyrec_pull and the cache
+ *    lookup of a "org/name" model document, as huggingface_hub), nothing printed, no exit. Progress and
  *    cancellation go through easyrec_encode_opts; errors through return codes and
  *    easyrec_last_error() on the calling thread, also when they arise on a worker thread.
  *  - Threads: every parallel region runs on opts.threads threads (OpenMP), never more.

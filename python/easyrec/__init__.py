@@ -23,7 +23,7 @@ import numpy as np
 from . import _lib
 from ._lib import Error
 
-__all__ = ["Model", "Error", "pull", "recommend", "evaluate", "version", "__version__"]
+__all__ = ["Model", "Error", "pull", "recommend", "evaluate", "version", "runtime_init", "__version__"]
 
 
 def version():
@@ -32,6 +32,13 @@ def version():
 
 
 __version__ = version()
+
+
+def runtime_init():
+    """What the easyrec CLI does first: OpenBLAS to one thread, so that easyrec's own worker
+    threads do not oversubscribe the cores on CPUs where it multiplies through OpenBLAS (no
+    AVX-512). Process-wide (NumPy's OpenBLAS too), hence never done implicitly."""
+    _lib.runtime_init()
 
 _POOLING = {None: 0, "default": 0, "easyrec": 1, "cls": 2, "mean": 3}
 

@@ -74,6 +74,7 @@ def _sig(name, res, *args):
 F = POINTER(c_float)
 version = _sig("easyrec_version", c_char_p)
 last_error = _sig("easyrec_last_error", c_char_p)
+runtime_init = _sig("easyrec_runtime_init", None)
 model_load = _sig("easyrec_model_load", c_int, c_char_p, POINTER(c_void_p))
 model_free = _sig("easyrec_model_free", None, c_void_p)
 model_dim = _sig("easyrec_model_dim", c_int, c_void_p)
