@@ -4,16 +4,31 @@
  * --resume + N/2 bit for bit, 1 thread equals 2 threads bit for bit, the output is a
  * loadable HF-layout checkpoint selected by validation, and gradient caching (grad-accum)
  * equals one large batch. */
+#include <fcntl.h>
+#include <jansson.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "core/err.h"
 #include "model/model.h"
 #include "train/train.h"
 #include "train/train_data.h"
+#include "train/trainer.h"
+
+/* the contrastive loss with scratch of its own (the library preallocates it) */
+static double cl_loss(const float *e, float *de, int n, int C, float temp) {
+    er_contrastive w;
+    if (er_contrastive_init(&w, n, C) != EASYREC_OK) abort();
+    double l = er_contrastive_loss(&w, e, de, n, C, temp);
+    er_contrastive_free(&w);
+    return l;
+}
+
 
 static char tmp[64];
 
@@ -139,7 +154,7 @@ TEST(gradient_caching_equals_one_large_batch) {
         train_embed(m, &st, &mb[mi], &d, tmpe);
         for (int part = 0; part < 3; part++) memcpy(e + (part * n + 2 * mi) * C, tmpe + part * 2 * C, 2 * C * 4);
     }
-    double lc2 = contrastive_loss(e, de, n, C, 0.05f);
+    double lc2 = cl_loss(e, de, n, C, 0.05f);
     CHECK_NEAR(lc2, lc, 1e-5 * fabs(lc));
     for (int mi = 0; mi < 2; mi++) {
         for (int part = 0; part < 3; part++) memcpy(dmi + part * 2 * C, de + (part * n + 2 * mi) * C, 2 * C * 4);
@@ -205,6 +220,124 @@ TEST(domain_batches_keep_each_step_in_one_dataset) {
     CHECK(check_sh(TRAIN " --val-data none --threads 2 --domain-batches --output %s/dom --resume", check_bin(), tmp, tmp) == 0);
 }
 
+/* an output that holds training state is refused without --resume or --overwrite (nothing
+ * written: the log keeps its lines); --overwrite starts again */
+TEST(existing_training_state_is_not_overwritten) {
+    setup();
+    REQUIRE(check_sh(TRAIN " --val-data none --threads 2 --max-steps 2 --output %s/ow", check_bin(), tmp, tmp) == 0);
+    CHECK(check_sh("test $(wc -l < %s/ow/train_log.jsonl) -eq 2", tmp) == 0);
+    CHECK(check_sh(TRAIN " --val-data none --threads 2 --max-steps 1 --output %s/ow 2>%s/ow.err", check_bin(), tmp, tmp,
+                   tmp) == 1);
+    CHECK(check_sh("grep -q -- '--resume, or start again with --overwrite' %s/ow.err", tmp) == 0);
+    CHECK(check_sh("test $(wc -l < %s/ow/train_log.jsonl) -eq 2", tmp) == 0);
+    CHECK(check_sh(TRAIN " --val-data none --threads 2 --max-steps 1 --output %s/ow --overwrite", check_bin(), tmp,
+                   tmp) == 0);
+    CHECK(check_sh("test $(wc -l < %s/ow/train_log.jsonl) -eq 1", tmp) == 0);
+    CHECK(check_sh(TRAIN " --output %s/ow --overwrite --resume 2>/dev/null", check_bin(), tmp, tmp) == 2);
+    /* --resume without a state says so */
+    CHECK(check_sh(TRAIN " --val-data none --output %s/never --resume 2>%s/nv.err", check_bin(), tmp, tmp, tmp) == 1);
+    CHECK(check_sh("grep -q 'no training state to resume' %s/nv.err", tmp) == 0);
+}
+
+/* --max-steps leaves a loadable model in OUTPUT/; resuming with the same --max-steps runs no
+ * further step */
+TEST(max_steps_leaves_a_model_and_resume_stops_there) {
+    setup();
+    REQUIRE(check_sh(TRAIN " --val-data none --threads 2 --max-steps 3 --output %s/ms", check_bin(), tmp, tmp) == 0);
+    CHECK(check_sh("printf 'a tent for two\\n' | %s encode --model %s/ms --text --input /dev/stdin --output %s/ms.npy "
+                   "--threads 1 2>/dev/null",
+                   check_bin(), tmp, tmp) == 0);
+    CHECK(check_sh("cmp -s %s/ms/model.safetensors %s/ms/checkpoint-last/model.safetensors", tmp, tmp) == 0);
+    REQUIRE(check_sh(TRAIN " --val-data none --threads 2 --max-steps 3 --output %s/ms --resume", check_bin(), tmp, tmp) ==
+            0);
+    CHECK(check_sh("test $(wc -l < %s/ms/train_log.jsonl) -eq 3", tmp) == 0);
+    CHECK(check_sh("grep -q '\"step\": 3,' %s/ms/checkpoint-last/trainer_state.json", tmp) == 0);
+    /* with validation on and none run yet, the stop still leaves a model */
+    REQUIRE(check_sh(TRAIN " --threads 2 --max-steps 1 --eval-steps 100 --output %s/ms2", check_bin(), tmp, tmp) == 0);
+    CHECK(check_sh("test -f %s/ms2/model.safetensors && test -f %s/ms2/vocab.json", tmp, tmp) == 0);
+}
+
+/* --max-length beyond the position table: an error naming the limit, before any allocation
+ * for it (a 60000-token cap would need tens of GB) */
+TEST(max_length_beyond_positions_is_refused) {
+    setup();
+    CHECK(check_sh(TRAIN " --val-data none --max-length 60000 --output %s/ml 2>%s/ml.err", check_bin(), tmp, tmp, tmp) ==
+          1);
+    CHECK(check_sh("grep -q 'max-length 60000 exceeds .*(512)' %s/ml.err", tmp) == 0);
+    CHECK(check_sh("test ! -e %s/ml", tmp) == 0);
+}
+
+/* in-process: the library prints nothing; progress comes through the callback; the cancel
+ * flag stops after the current step with the state saved; the log is valid JSON lines even
+ * when a set name needs escaping */
+typedef struct {
+    int steps, evals, stopped;
+    volatile sig_atomic_t *cancel;
+    long cancel_at;
+} events;
+
+static void on_event(void *user, const er_train_event *ev) {
+    events *e = user;
+    if (ev->kind == ER_TRAIN_STEP) e->steps++;
+    if (ev->kind == ER_TRAIN_EVAL) e->evals++;
+    if (ev->kind == ER_TRAIN_STOPPED) e->stopped++;
+    if (ev->kind == ER_TRAIN_STEP && ev->step == e->cancel_at) *e->cancel = 1;
+}
+
+TEST(library_prints_nothing_reports_progress_and_cancels) {
+    setup();
+    char init[128], out[128], quoted[128], err[128];
+    snprintf(init, sizeof init, "%s/init", tmp);
+    snprintf(out, sizeof out, "%s/lib", tmp);
+    snprintf(quoted, sizeof quoted, "%s/d\"1\\x", tmp); /* a dataset path JSON must escape */
+    snprintf(err, sizeof err, "%s/lib.err", tmp);
+    REQUIRE(check_sh("ln -sfn $(realpath %s/train/data/d1) '%s'", ER_FIXTURES, quoted) == 0);
+    const char *data[] = {ER_FIXTURES "/train/data/d1", ER_FIXTURES "/train/data/d2"}, *val[] = {quoted};
+    er_train_opts o;
+    train_opts_init(&o);
+    o.init_dir = init, o.data = data, o.n_data = 2, o.val = val, o.n_val = 1, o.output = out;
+    o.epochs = 3, o.batch = 3, o.accum = 2, o.lr = 1e-3f, o.eval_steps = 2, o.threads = 2;
+    volatile sig_atomic_t cancel = 0;
+    events ev = {0, 0, 0, &cancel, 5};
+    o.progress = on_event, o.progress_user = &ev, o.cancel = &cancel;
+    fflush(stderr);
+    int saved = dup(2), fd = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    REQUIRE(saved >= 0 && fd >= 0);
+    dup2(fd, 2);
+    int rc = train_run(&o);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(fd), close(saved);
+    if (rc) printf("    %s\n", easyrec_last_error());
+    REQUIRE(rc == EASYREC_OK);
+    CHECK(check_sh("test ! -s %s", err) == 0); /* not a byte on stderr */
+    CHECK_EQ_INT(ev.steps, 5);
+    CHECK_EQ_INT(ev.evals, 2); /* steps 2 and 4 */
+    CHECK_EQ_INT(ev.stopped, 1);
+    CHECK(check_sh("grep -q '\"step\": 5,' %s/checkpoint-last/trainer_state.json", out) == 0);
+    /* every log line parses; the eval lines carry the escaped set name */
+    char logp[160];
+    snprintf(logp, sizeof logp, "%s/train_log.jsonl", out);
+    FILE *f = fopen(logp, "r");
+    REQUIRE(f);
+    char line[8192];
+    int lines = 0, named = 0;
+    while (fgets(line, sizeof line, f)) {
+        json_error_t je;
+        json_t *j = json_loads(line, 0, &je);
+        CHECK(j != NULL);
+        json_t *e = j ? json_object_get(j, "eval") : NULL;
+        const char *key;
+        json_t *v;
+        if (e) json_object_foreach(e, key, v) named += strstr(key, "d\"1\\x/") != NULL;
+        json_decref(j);
+        lines++;
+    }
+    fclose(f);
+    CHECK_EQ_INT(lines, 5 + 2);
+    CHECK(named >= 2);
+}
+
 TEST(cleanup) {
     if (!tmp[0]) SKIP("nothing to clean");
     CHECK(check_sh("rm -rf %s", tmp) == 0);
@@ -213,4 +346,6 @@ TEST(cleanup) {
 CHECK_MAIN(CASE(resume_is_bit_exact_and_threads_do_not_matter), CASE(sigterm_saves_state_and_resume_completes),
            CASE(validation_selects_and_writes_a_loadable_checkpoint),
            CASE(gradient_caching_equals_one_large_batch), CASE(domain_batches_keep_each_step_in_one_dataset),
+           CASE(existing_training_state_is_not_overwritten), CASE(max_steps_leaves_a_model_and_resume_stops_there),
+           CASE(max_length_beyond_positions_is_refused), CASE(library_prints_nothing_reports_progress_and_cancels),
            CASE(cleanup))

@@ -1,7 +1,11 @@
-/* cmd_train.c — `easyrec train`: parse options into er_train_opts and run (train/trainer.c). */
+/* cmd_train.c — `easyrec train`: parse options into er_train_opts and run (train/trainer.c);
+ * the progress lines on stderr and the SIGINT/SIGTERM handlers (they raise the run's cancel
+ * flag: the step in progress finishes and the state is saved) live here, not in the library. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "cli/opt.h"
@@ -20,6 +24,37 @@ static const char **split_list(char *s, int *n) {
     if (!out) return NULL;
     for (char *save = NULL, *t = strtok_r(s, ",", &save); t; t = strtok_r(NULL, ",", &save)) out[(*n)++] = t;
     return out;
+}
+
+static volatile sig_atomic_t stop_requested;
+static void on_signal(int sig) { stop_requested = sig; }
+
+typedef struct {
+    int tty, mid_line; /* stderr is a terminal; a \r progress line is open */
+} progress_state;
+
+static void print_progress(void *user, const er_train_event *ev) {
+    progress_state *p = user;
+    switch (ev->kind) {
+    case ER_TRAIN_RESUMED: fprintf(stderr, "easyrec: resuming at step %ld of %ld\n", ev->step, ev->total); break;
+    case ER_TRAIN_STEP:
+        if (p->tty || ev->step % 10 == 0 || ev->step == ev->total) {
+            fprintf(stderr, "%sstep %ld/%ld  epoch %.2f  loss %.4f (cl %.4f mlm %.4f)  lr %.2e  %.1f ex/s  ETA %.0fm%s",
+                    p->tty ? "\r" : "", ev->step, ev->total, ev->epoch, ev->loss, ev->loss_cl, ev->loss_mlm, ev->lr,
+                    ev->examples_per_s, ev->eta_s / 60, p->tty ? "  " : "\n");
+            p->mid_line = p->tty;
+        }
+        break;
+    case ER_TRAIN_EVAL:
+        if (p->mid_line) fputc('\n', stderr), p->mid_line = 0;
+        fprintf(stderr, "easyrec: step %ld validation Recall@20 %.4f%s\n", ev->step, ev->metric,
+                ev->best ? " (best: saved)" : "");
+        break;
+    case ER_TRAIN_STOPPED:
+        if (p->mid_line) fputc('\n', stderr), p->mid_line = 0;
+        fprintf(stderr, "easyrec: stopped at step %ld; state saved, continue with --resume\n", ev->step);
+        break;
+    }
 }
 
 int cmd_train(int argc, char **argv) {
@@ -65,6 +100,7 @@ int cmd_train(int argc, char **argv) {
         OPT_L("max-steps", &max_steps, "N", "stop after N steps, state saved; continue with --resume (default: no limit)",
               1, 1e15),
         OPT_F("resume", &o.resume, "continue from OUTPUT/checkpoint-last, bit-exactly"),
+        OPT_F("overwrite", &o.overwrite, "start again in an OUTPUT that holds training state (default: refused)"),
         OPT_F("domain-batches", &o.domain_batches,
               "every step's examples from one dataset (default: datasets mixed within batches, as the original)"),
         OPT_F("quiet", &o.quiet, "no progress on stderr"),
@@ -109,8 +145,25 @@ int cmd_train(int argc, char **argv) {
     o.mlm_weight = (float)mlmw, o.mlm_prob = (float)mlmp, o.dropout = (float)drop;
     o.eval_steps = (long)eval_steps, o.max_steps = (long)max_steps, o.seed = (uint64_t)seed;
     o.threads = threads;
+    if (o.resume && o.overwrite) {
+        rc = opt_usage_error(&cmd, "--resume and --overwrite exclude each other");
+        goto out;
+    }
+    progress_state ps = {isatty(2), 0};
+    if (!o.quiet) o.progress = print_progress, o.progress_user = &ps;
+    stop_requested = 0;
+    o.cancel = &stop_requested;
+    struct sigaction sa, old_int, old_term;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
     gemm_set_backend(gemm); /* this thread's choice; gemm_mt hands it to its workers */
-    rc = train_run(&o) ? cli_fail(NULL) : 0;
+    rc = train_run(&o);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    if (ps.mid_line) fputc('\n', stderr);
+    rc = rc ? cli_fail(NULL) : 0;
 out:
     free(dl);
     free(vl);

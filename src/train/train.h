@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "model/model.h"
+#include "train/optim.h"
 
 /* ---- activations kept by the training forward ---- */
 typedef struct {
@@ -61,8 +62,17 @@ void encoder_backward(const easyrec_model *m, er_params *g, er_train_acts *a, fl
 /* EasyRec contrastive loss over n users, n positives, n negatives.
  * e (3n, C): rows [users; positives; negatives] = tanh(mlp(h[<s>])) embeddings.
  * logits[i, j] = cos(u_i, p_j)/temp for j < n, cos(u_i, n_{j-n})/temp after: (n, 2n).
- * Returns mean_i CE(logits_i, i); de (3n, C) = dL/de. */
-double contrastive_loss(const float *e, float *de, int n, int C, float temp);
+ * Returns mean_i CE(logits_i, i); de (3n, C) = dL/de. Allocates nothing: the scratch w was
+ * sized for n <= w->cap_n (ER_ASSERT) by er_contrastive_init. */
+typedef struct {
+    int cap_n, C;
+    double *en, *r, *lg, *den; /* (3n, C) normalised rows, (3n) inverse norms, (n, 2n), (3n, C) */
+} er_contrastive;
+
+/* Scratch for losses over up to cap_n triples of width C: allocated once (EASYREC_ERR_NOMEM). */
+int er_contrastive_init(er_contrastive *w, int cap_n, int C);
+void er_contrastive_free(er_contrastive *w);
+double er_contrastive_loss(er_contrastive *w, const float *e, float *de, int n, int C, float temp);
 
 /* MLM cross-entropy over R selected rows: hid (R, C) final states at the selected positions,
  * labels (R). Returns the mean CE; dhid (R, C) = d(mean CE)/dhid * scale; g: lm_head grads
@@ -88,6 +98,7 @@ typedef struct {
 typedef struct {
     er_train_acts acts;
     float *e, *de, *z;    /* (3n, C) embeddings, their gradient, mlp pre-activation */
+    er_contrastive cl;    /* the batch's own contrastive loss (train_step) */
     float *dlast;         /* (N, C) */
     float *mlm_hid, *mlm_dhid, *mlm_scratch, *mlm_logits; /* masked rows */
     int32_t *mlm_labels;
@@ -107,7 +118,7 @@ double train_step(const easyrec_model *m, er_params *g, er_step *s, const er_bat
 /* Large-batch contrastive loss in pieces (gradient caching, Gao et al. 2021), exact:
  * 1. train_embed on each micro-batch: forward of the 3n contrastive sequences only,
  *    e (3n, C) = their tanh(mlp(h[<s>])) embeddings (rows users, positives, negatives);
- * 2. contrastive_loss over all micro-batches' embeddings together -> de;
+ * 2. er_contrastive_loss over all micro-batches' embeddings together -> de;
  * 3. train_step_cached on each micro-batch with its rows of de: forward again (same
  *    dropout seed, hence the same masks: the contrastive rows are a prefix of the packed
  *    batch), inject de, add mlm_weight * mlm_scale * L_mlm, backward.
@@ -116,15 +127,5 @@ double train_step(const easyrec_model *m, er_params *g, er_step *s, const er_bat
 void train_embed(const easyrec_model *m, er_step *s, const er_batch *b, const er_dropout *drop, float *e);
 double train_step_cached(const easyrec_model *m, er_params *g, er_step *s, const er_batch *b, const float *de,
                          float mlm_weight, float mlm_scale, const er_dropout *drop);
-
-/* ---- optimiser (adamw.c) ---- */
-typedef struct {
-    float lr, beta1, beta2, eps, weight_decay;
-} er_adamw;
-
-/* One AdamW step (torch.optim.AdamW semantics: decoupled decay p -= lr*wd*p, bias-corrected
- * moments) over n params; decay_mask (n) or NULL selects decayed entries; t >= 1. */
-void adamw_step(const er_adamw *h, float *p, const float *grad, float *m, float *v, size_t n, long t,
-                const uint8_t *decay_mask, int threads);
 
 #endif

@@ -16,11 +16,32 @@
 #include "core/err.h"
 #include "train/train.h"
 
-double contrastive_loss(const float *e, float *de, int n, int C, float temp) {
+int er_contrastive_init(er_contrastive *w, int cap_n, int C) {
+    memset(w, 0, sizeof(*w));
+    size_t R = 3 * (size_t)cap_n;
+    w->en = er_mallocarray(R * C, sizeof(double));
+    w->r = er_mallocarray(R, sizeof(double));
+    w->lg = er_mallocarray((size_t)cap_n * 2 * cap_n, sizeof(double));
+    w->den = er_mallocarray(R * C, sizeof(double));
+    if (!w->en || !w->r || !w->lg || !w->den) {
+        er_contrastive_free(w);
+        return EASYREC_ERR_NOMEM;
+    }
+    w->cap_n = cap_n;
+    w->C = C;
+    return EASYREC_OK;
+}
+
+void er_contrastive_free(er_contrastive *w) {
+    free(w->en), free(w->r), free(w->lg), free(w->den);
+    memset(w, 0, sizeof(*w));
+}
+
+double er_contrastive_loss(er_contrastive *w, const float *e, float *de, int n, int C, float temp) {
+    ER_ASSERT(n <= w->cap_n && C == w->C);
     int R = 3 * n;
-    double *en = malloc(sizeof(double) * (size_t)R * C), *r = malloc(sizeof(double) * R);
-    double *lg = malloc(sizeof(double) * (size_t)n * 2 * n), *den = calloc((size_t)R * C, sizeof(double));
-    ER_ASSERT(en && r && lg && den);
+    double *en = w->en, *r = w->r, *lg = w->lg, *den = w->den;
+    memset(den, 0, sizeof(double) * (size_t)R * C);
     for (int i = 0; i < R; i++) {
         double ss = 0;
         for (int k = 0; k < C; k++) ss += (double)e[(size_t)i * C + k] * e[(size_t)i * C + k];
@@ -60,7 +81,6 @@ double contrastive_loss(const float *e, float *de, int n, int C, float temp) {
         for (int k = 0; k < C; k++) dot += x[k] * d[k];
         for (int k = 0; k < C; k++) de[(size_t)i * C + k] = (float)(r[i] * (d[k] - x[k] * dot));
     }
-    free(en), free(r), free(lg), free(den);
     return loss / n;
 }
 

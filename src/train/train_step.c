@@ -14,6 +14,7 @@
 int step_init(er_step *s, const easyrec_config *c, int cap_n, size_t cap_tokens, int cap_len, int threads) {
     memset(s, 0, sizeof(*s));
     int rc = train_acts_init(&s->acts, c, cap_tokens, 6 * cap_n, cap_len, threads);
+    if (!rc && (rc = er_contrastive_init(&s->cl, cap_n, c->hidden))) train_acts_free(&s->acts);
     if (rc) return rc;
     size_t C = (size_t)c->hidden, R = cap_tokens; /* masked rows <= tokens */
     s->cap_tokens = cap_tokens;
@@ -41,6 +42,7 @@ int step_init(er_step *s, const easyrec_config *c, int cap_n, size_t cap_tokens,
 
 void step_free(er_step *s) {
     train_acts_free(&s->acts);
+    er_contrastive_free(&s->cl);
     void *ps[] = {s->e, s->de, s->z, s->dlast, s->mlm_hid, s->mlm_dhid, s->mlm_scratch, s->mlm_logits, s->mlm_labels,
                   s->mlm_rows};
     for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++) free(ps[i]);
@@ -85,7 +87,7 @@ static double step_core(const easyrec_model *m, er_params *g, er_step *s, const 
     embed_rows(m, s, b, hl);
     /* head backward (tanh, then mlp: dWm += dz^T h0, dh0 = dz Wm into e) */
     if (!de) {
-        *l_cl = contrastive_loss(s->z, s->de, n, C, temp);
+        *l_cl = er_contrastive_loss(&s->cl, s->z, s->de, n, C, temp);
         for (size_t i = 0; i < (size_t)3 * n * C; i++) s->de[i] *= cl_scale;
     } else {
         memcpy(s->de, de, (size_t)3 * n * C * sizeof(float));

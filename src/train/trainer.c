@@ -1,38 +1,35 @@
-/* trainer.c — the EasyRec training run (spec §3.3–3.5).
+/* trainer.c — the EasyRec training run (spec §3.3–3.5): sets up the model, data, state and
+ * optimiser, then runs the loop (loop.c) over EasyRec's step (easyrec_task.c) with this
+ * file's after-step hook: the JSON-lines log (jansson), progress events, validation and
+ * checkpoints.
  *
- * A step takes batch * accum examples (the last step of an epoch fewer). The contrastive
- * loss is over ALL of them, exactly as the original's all-gathered global batch, computed
- * by gradient caching when accum > 1 (train.h); the MLM loss is the mean of the
- * micro-batches' means (the original's per-device mean). Then global-norm clipping, AdamW
- * (no decay on biases and LayerNorm weights) with a linear schedule after optional
- * warmup (HF get_linear_schedule_with_warmup). Every eval_steps steps and at the end, the
- * mean validation Recall@20 over validation datasets x profile sets (spec §3.5) decides
- * whether OUTPUT/ receives the model (the best one is the output). The resumable state is
- * saved at each validation, at the end, at max_steps and on SIGINT/SIGTERM.
+ * Every eval_steps steps and at the end, the mean validation Recall@20 over validation
+ * datasets x profile sets (spec §3.5, eval's runner) decides whether OUTPUT/ receives the
+ * model (the best one is the output; before any validation, or without validation, the
+ * latest). The resumable state is saved at each validation, at the end, at max_steps and
+ * when the caller's cancel flag rises (the CLI raises it on SIGINT/SIGTERM).
  */
 #include "train/trainer.h"
 
 #include <errno.h>
 #include <math.h>
-#include <signal.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "core/err.h"
 #include "core/rng.h"
 #include "eval/eval.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
+#include "train/easyrec_task.h"
+#include "train/loop.h"
 #include "train/train.h"
 #include "train/train_data.h"
 #include "train/train_state.h"
-
-static volatile sig_atomic_t stop_requested;
-static void on_signal(int sig) { stop_requested = sig; }
 
 void train_opts_init(er_train_opts *o) {
     memset(o, 0, sizeof(*o));
@@ -60,85 +57,85 @@ static double now(void) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-/* ---- validation ---- */
+/* ---- the run's state shared with the after-step hook ---- */
 
 typedef struct {
-    er_dataset ds;
-    int n;
-    char name[ER_MAX_PROFILE_SETS][160];
-    er_texts items[ER_MAX_PROFILE_SETS], users[ER_MAX_PROFILE_SETS];
-} val_domain;
+    const er_train_opts *o;
+    easyrec_model *m;
+    const char *tok_dir;
+    er_dataset *val; /* (nv) validation datasets */
+    int nv;
+    FILE *log;
+    er_train_state ts;
+    float *mom, *vel;
+    long total, end, steps_per_epoch;
+    int output_has_model; /* OUTPUT/ holds a model of this run (best or latest) */
+    double t0, ex_done;
+} trainer;
 
-static int val_open(val_domain *v, const char *dir, int diverse, int user_k) {
-    memset(v, 0, sizeof(*v));
-    int rc = dataset_open_dir(dir, &v->ds);
-    if (rc) return rc;
-    if (!v->ds.has_split[ER_SPLIT_VAL]) return er_error(EASYREC_ERR_FORMAT, "%s: no val_mat.pkl to validate on", dir);
-    for (int s = 0; s < v->ds.n_sets && s <= diverse; s++) {
-        const er_profile_set *ps = &v->ds.sets[s];
-        if (!ps->item_path) continue;
-        int k = v->n;
-        if ((rc = dataset_read_profiles(&v->ds, ps->item_path, 0, &v->items[k]))) return rc;
-        v->n++;
-        rc = ps->user_path ? dataset_read_profiles(&v->ds, ps->user_path, 1, &v->users[k])
-                           : eval_user_text_from_items(&v->ds.split[ER_SPLIT_TRN], &v->items[k], user_k, &v->users[k]);
-        if (rc) return rc;
-        char name[sizeof v->name[k]]; /* a local first: dir may not be proven distinct from v */
-        snprintf(name, sizeof name, "%s/%s", dir, ps->name);
-        memcpy(v->name[k], name, sizeof name);
-    }
-    if (v->n == 0) return er_error(EASYREC_ERR_FORMAT, "%s: no item profiles to validate with", dir);
-    return EASYREC_OK;
+static void emit(const trainer *T, const er_train_event *ev) {
+    if (T->o->progress) T->o->progress(T->o->progress_user, ev);
 }
 
-static void val_close(val_domain *v) {
-    for (int i = 0; i < v->n; i++) texts_free(&v->items[i]), texts_free(&v->users[i]);
-    dataset_free(&v->ds);
-}
+/* a JSON number, or null for a non-finite value (JSON has no NaN) */
+static json_t *jnum(double x) { return isfinite(x) ? json_real(x) : json_null(); }
 
-/* mean Recall@20 over every (dataset, set); per-set values appended to log as JSON */
-static int validate(easyrec_model *m, val_domain *vd, int nv, const er_train_opts *o, double *mean, FILE *log,
-                    long step) {
-    easyrec_ctx *ctx = easyrec_ctx_new(m);
-    if (!ctx) return EASYREC_ERR_NOMEM;
-    easyrec_encode_opts eo;
-    easyrec_encode_opts_init(&eo);
-    eo.max_length = o->eval_max_length;
-    eo.threads = o->threads;
-    double sum = 0;
-    int cnt = 0, rc = EASYREC_OK;
-    if (log) fprintf(log, "{\"step\": %ld, \"eval\": {", step);
-    for (int d = 0; d < nv && !rc; d++)
-        for (int s = 0; s < vd[d].n && !rc; s++) {
-            int D = easyrec_model_dim(m);
-            float *ue = er_mallocarray((size_t)vd[d].ds.n_users, (size_t)D * sizeof(float));
-            float *ie = er_mallocarray((size_t)vd[d].ds.n_items, (size_t)D * sizeof(float));
-            if (!ue || !ie) rc = EASYREC_ERR_NOMEM;
-            if (!rc) rc = easyrec_encode(ctx, (const char *const *)vd[d].users[s].text, vd[d].users[s].len,
-                                         vd[d].users[s].n, &eo, ue);
-            if (!rc) rc = easyrec_encode(ctx, (const char *const *)vd[d].items[s].text, vd[d].items[s].len,
-                                         vd[d].items[s].n, &eo, ie);
-            if (!rc) {
-                er_dense_scorer dsc = {ue, ie, vd[d].ds.n_items, D};
-                er_scorer sc;
-                dense_scorer(&dsc, &sc);
-                er_eval_setup es = {&vd[d].ds, ER_SPLIT_VAL, 0, {20}, 1, o->threads};
-                er_set_result r;
-                memset(&r, 0, sizeof r);
-                rc = eval_run(&es, &sc, &r);
-                if (!rc) {
-                    sum += r.recall[0];
-                    cnt++;
-                    if (log) fprintf(log, "%s\"%s\": %.6f", cnt > 1 ? ", " : "", vd[d].name[s], r.recall[0]);
-                }
-            }
-            free(ue);
-            free(ie);
-        }
-    *mean = cnt ? sum / cnt : 0;
-    if (log) fprintf(log, "}, \"eval_recall@20\": %.6f}\n", *mean), fflush(log);
-    easyrec_ctx_free(ctx);
+static int log_line(trainer *T, json_t *obj) {
+    int rc = obj && json_dumpf(obj, T->log, JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10)) == 0 &&
+                     fputc('\n', T->log) != EOF && fflush(T->log) == 0
+                 ? EASYREC_OK
+                 : er_error(EASYREC_ERR_IO, "%s/train_log.jsonl: %s", T->o->output, obj ? strerror(errno) : "out of memory");
+    json_decref(obj);
     return rc;
+}
+
+/* ---- validation: eval's runner on each validation dataset ---- */
+
+/* mean Recall@20 over every (dataset, profile set); per-set values in the log */
+static int validate(trainer *T, double *mean) {
+    const er_train_opts *o = T->o;
+    json_t *sets = json_object(), *line = json_object();
+    double sum = 0;
+    int cnt = 0, rc = sets && line ? EASYREC_OK : EASYREC_ERR_NOMEM;
+    for (int d = 0; d < T->nv && !rc; d++) {
+        const char *dir = o->val ? o->val[d] : o->data[d];
+        er_eval_request rq;
+        er_eval_request_init(&rq);
+        rq.scorer = ER_EVAL_MODEL;
+        rq.setup.split = ER_SPLIT_VAL;
+        rq.setup.nk = 1;
+        rq.setup.ks[0] = 20;
+        rq.setup.threads = o->threads;
+        rq.where = dir;
+        rq.model = T->m;
+        rq.model_dir = T->tok_dir;
+        rq.encode.max_length = o->eval_max_length;
+        rq.encode.threads = o->threads;
+        rq.profiles = ER_PROFILES_ALL;
+        rq.max_sets = o->diverse + 1; /* the original set and `diverse` diverse ones */
+        rq.skip_unusable = 1;
+        rq.ut.mode = ER_UTEXT_AUTO; /* user profiles, else the user's training items */
+        rq.ut.k = o->user_items_k;
+        er_eval_report rep;
+        if ((rc = er_eval_dataset(&T->val[d], &rq, &rep))) break;
+        if (rep.n == 0) rc = er_error(EASYREC_ERR_FORMAT, "%s: no item profiles to validate with", dir);
+        for (int s = 0; s < rep.n && !rc; s++) {
+            char name[512];
+            snprintf(name, sizeof name, "%s/%s", dir, rep.sets[s].name);
+            json_object_set_new(sets, name, jnum(rep.sets[s].recall[0]));
+            sum += rep.sets[s].recall[0];
+            cnt++;
+        }
+    }
+    *mean = cnt ? sum / cnt : 0;
+    if (rc) {
+        json_decref(sets), json_decref(line);
+        return rc;
+    }
+    json_object_set_new(line, "step", json_integer(T->ts.step));
+    json_object_set_new(line, "eval", sets);
+    json_object_set_new(line, "eval_recall@20", jnum(*mean));
+    return log_line(T, line);
 }
 
 /* ---- output ---- */
@@ -216,221 +213,183 @@ static void decay_mask(const easyrec_model *m, uint8_t *mask) {
     }
 }
 
-static double lr_at(const er_train_opts *o, long step, long total) {
-    if (o->warmup > 0 && step < o->warmup) return o->lr * (double)step / o->warmup;
-    long rest = total - (o->warmup > 0 ? o->warmup : 0);
-    double f = rest > 0 ? (double)(total - step) / rest : 0;
-    return o->lr * (f > 0 ? f : 0);
+/* ---- after each step: log, progress, validation, checkpoints ---- */
+
+static int after_step(void *ctx, const er_step_stats *st, int *stop) {
+    trainer *T = ctx;
+    const er_train_opts *o = T->o;
+    int rc;
+    T->ts.step = st->step;
+    T->ex_done += st->examples;
+    double el = now() - T->t0, rate = T->ex_done / (el > 0 ? el : 1e-9);
+    double per_step = (double)o->batch * o->accum, epoch = (double)st->step / T->steps_per_epoch;
+    json_t *line = json_object();
+    if (line) {
+        json_object_set_new(line, "step", json_integer(st->step));
+        json_object_set_new(line, "epoch", jnum(epoch));
+        json_object_set_new(line, "loss", jnum(st->loss));
+        json_object_set_new(line, "loss_cl", jnum(st->loss_cl));
+        json_object_set_new(line, "loss_mlm", jnum(st->loss_mlm));
+        json_object_set_new(line, "lr", jnum(st->lr));
+        json_object_set_new(line, "grad_norm", jnum(st->grad_norm));
+        json_object_set_new(line, "examples_per_s", jnum(rate));
+    }
+    if ((rc = log_line(T, line))) return rc;
+    er_train_event ev = {ER_TRAIN_STEP, st->step, T->total, epoch, st->loss, st->loss_cl, st->loss_mlm, st->lr,
+                         st->grad_norm, rate, rate > 0 ? (double)(T->total - st->step) * per_step / rate : 0, 0, 0};
+    emit(T, &ev);
+    int at_end = st->step == T->total;
+    int at_eval = (o->eval_steps > 0 && st->step % o->eval_steps == 0) || at_end;
+    if (at_eval && T->nv > 0) {
+        double metric;
+        if ((rc = validate(T, &metric))) return rc;
+        int best = metric > T->ts.best;
+        er_train_event ee = {ER_TRAIN_EVAL, st->step, T->total, epoch, 0, 0, 0, 0, 0, 0, 0, metric, best};
+        emit(T, &ee);
+        if (best) {
+            T->ts.best = metric;
+            T->ts.best_step = st->step;
+            if ((rc = save_best(T->m, T->tok_dir, o->output))) return rc;
+            T->output_has_model = 1;
+        }
+    } else if (at_end) {
+        if ((rc = save_best(T->m, T->tok_dir, o->output))) return rc; /* no validation: the last model */
+    }
+    *stop = (o->cancel && *o->cancel) || st->step >= T->end;
+    if (*stop && !at_end) {
+        /* stopped early: OUTPUT/ must still hold a loadable model — the best one if a
+         * validation chose it, else (or without validation) the latest */
+        if ((T->nv == 0 || !T->output_has_model) && (rc = save_best(T->m, T->tok_dir, o->output))) return rc;
+        T->output_has_model = 1;
+    }
+    if (at_eval || *stop || at_end)
+        if ((rc = train_state_save(o->output, T->m, T->mom, T->vel, T->m->nparams, &T->ts, T->tok_dir))) return rc;
+    if (*stop && !at_end) {
+        er_train_event es = {ER_TRAIN_STOPPED, st->step, T->total, epoch, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+        emit(T, &es);
+    }
+    return EASYREC_OK;
 }
 
 /* ---- the run ---- */
 
+static int path_exists(const char *dir, const char *name) {
+    char *p = er_path_join(dir, name);
+    struct stat sb;
+    int r = p && stat(p, &sb) == 0;
+    free(p);
+    return r;
+}
+
 int train_run(const er_train_opts *o) {
     int rc = EASYREC_OK;
-    easyrec_model *m = NULL;
-    const char *tok_dir = NULL;
-    float *grad = NULL, *mom = NULL, *vel = NULL, *e_all = NULL, *de_all = NULL;
+    trainer T;
+    memset(&T, 0, sizeof T);
+    T.o = o;
+    float *grad = NULL;
     uint8_t *mask = NULL;
-    size_t *perm = NULL;
     er_train_data td = {0};
-    er_step st = {0};
-    er_batch *mb = NULL;
-    val_domain *vd = NULL;
-    int nv = 0, n_micro_max = o->accum;
-    FILE *log = NULL;
-    er_train_state ts = {0, -1.0, -1, o->seed, o->batch, o->accum, o->domain_batches, 0, 0};
+    er_easyrec_task task = {0};
+    T.ts = (er_train_state){0, -1.0, -1, o->seed, o->batch, o->accum, o->domain_batches, 0, 0};
 
-    if (mkdir(o->output, 0755) != 0 && errno != EEXIST)
-        return er_error(EASYREC_ERR_IO, "%s: %s", o->output, strerror(errno));
-    if ((rc = setup_model(o, &m, &tok_dir))) goto out;
-    if ((rc = train_data_open(&td, o->data, o->n_data, m->tok, o->seed, o->max_length, o->user_items_k,
+    int has_state = path_exists(o->output, "checkpoint-last") || path_exists(o->output, "train_log.jsonl");
+    if (has_state && !o->resume && !o->overwrite)
+        return er_error(EASYREC_ERR_ARG,
+                        "%s already holds training state (checkpoint-last/, train_log.jsonl): continue it with "
+                        "--resume, or start again with --overwrite",
+                        o->output);
+    if (o->resume && !path_exists(o->output, "checkpoint-last"))
+        return er_error(EASYREC_ERR_ARG, "%s/checkpoint-last: no training state to resume", o->output);
+    if ((rc = setup_model(o, &T.m, &T.tok_dir))) goto out;
+    int maxlen = easyrec_model_max_length(T.m);
+    if (o->max_length > maxlen) {
+        rc = er_error(EASYREC_ERR_ARG, "--max-length %d exceeds what the model's position table allows (%d)",
+                      o->max_length, maxlen);
+        goto out;
+    }
+    if (mkdir(o->output, 0755) != 0 && errno != EEXIST) {
+        rc = er_error(EASYREC_ERR_IO, "%s: %s", o->output, strerror(errno));
+        goto out;
+    }
+    if ((rc = train_data_open(&td, o->data, o->n_data, T.m->tok, o->seed, o->max_length, o->user_items_k,
                               o->mlm_weight > 0 ? o->mlm_prob : 0.0f, /* no MLM loss: no MLM copies */
                               o->diverse)))
         goto out;
     size_t per_step = (size_t)o->batch * o->accum;
-    long steps_per_epoch = (long)((td.n_ex + per_step - 1) / per_step);
-    long total = steps_per_epoch * o->epochs;
-    ts.n_examples = td.n_ex;
-    ts.total_steps = total;
-    size_t n = m->nparams;
+    T.steps_per_epoch = (long)((td.n_ex + per_step - 1) / per_step);
+    T.total = T.steps_per_epoch * o->epochs;
+    T.end = o->max_steps > 0 && o->max_steps < T.total ? o->max_steps : T.total;
+    T.ts.n_examples = td.n_ex;
+    T.ts.total_steps = T.total;
+    size_t n = T.m->nparams;
     if (o->resume) {
         easyrec_model *rm = NULL;
         er_train_state rs;
-        if ((rc = train_state_load(o->output, &rm, &mom, &vel, &rs))) goto out;
+        if ((rc = train_state_load(o->output, &rm, &T.mom, &T.vel, &rs))) goto out;
         if (rs.seed != o->seed || rs.batch != o->batch || rs.accum != o->accum ||
-            rs.domain_batches != o->domain_batches || rs.n_examples != td.n_ex ||
-            rs.total_steps != total || rm->nparams != n) {
+            rs.domain_batches != o->domain_batches || rs.n_examples != td.n_ex || rs.total_steps != T.total ||
+            rm->nparams != n) {
             easyrec_model_free(rm);
             rc = er_error(EASYREC_ERR_ARG, "%s/checkpoint-last was made with other settings (seed, batch, "
                                            "grad-accum, domain-batches, epochs or data differ): cannot resume", o->output);
             goto out;
         }
-        memcpy(m->buf, rm->buf, n * sizeof(float));
+        memcpy(T.m->buf, rm->buf, n * sizeof(float));
         easyrec_model_free(rm);
-        ts = rs;
-        if (!o->quiet) fprintf(stderr, "easyrec: resuming at step %ld of %ld\n", ts.step, total);
+        T.ts = rs;
+        T.output_has_model = rs.best_step >= 0;
+        er_train_event ev = {ER_TRAIN_RESUMED, T.ts.step, T.total, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+        emit(&T, &ev);
     } else {
-        mom = er_calloc(n, sizeof(float));
-        vel = er_calloc(n, sizeof(float));
+        T.mom = er_calloc(n, sizeof(float));
+        T.vel = er_calloc(n, sizeof(float));
     }
     grad = er_calloc(n, sizeof(float));
     mask = er_mallocarray(n, 1);
-    perm = er_mallocarray(td.n_ex, sizeof(size_t));
-    mb = er_calloc((size_t)n_micro_max, sizeof(*mb));
-    e_all = er_mallocarray(3 * per_step, (size_t)m->cfg.hidden * sizeof(float));
-    de_all = er_mallocarray(3 * per_step, (size_t)m->cfg.hidden * sizeof(float));
-    if (!mom || !vel || !grad || !mask || !perm || !mb || !e_all || !de_all) {
+    if (!T.mom || !T.vel || !grad || !mask) {
         rc = EASYREC_ERR_NOMEM;
         goto out;
     }
-    size_t cap_tok = train_data_batch_tokens(&td, o->batch);
-    for (int i = 0; i < n_micro_max; i++) {
-        mb[i].ids = er_mallocarray(cap_tok, sizeof(int32_t));
-        mb[i].off = er_mallocarray((size_t)6 * o->batch + 1, sizeof(int));
-        mb[i].labels = er_mallocarray(cap_tok, sizeof(int32_t));
-        if (!mb[i].ids || !mb[i].off || !mb[i].labels) {
-            rc = EASYREC_ERR_NOMEM;
-            goto out;
-        }
-    }
-    if ((rc = step_init(&st, &m->cfg, o->batch, cap_tok, o->max_length, o->threads))) goto out;
-    decay_mask(m, mask);
+    er_easyrec_task_opts to = {o->batch, o->accum, o->domain_batches, o->threads, o->max_length,
+                               o->temp, o->mlm_weight, o->dropout, o->seed};
+    if ((rc = er_easyrec_task_init(&task, T.m, &td, &to))) goto out;
+    decay_mask(T.m, mask);
     if (o->n_val >= 0) {
-        nv = o->val ? o->n_val : o->n_data;
-        vd = er_calloc((size_t)nv, sizeof(*vd));
-        if (!vd) {
+        int nv = o->val ? o->n_val : o->n_data;
+        if (!(T.val = er_calloc((size_t)nv, sizeof(*T.val)))) {
             rc = EASYREC_ERR_NOMEM;
             goto out;
         }
-        for (int i = 0; i < nv; i++)
-            if ((rc = val_open(&vd[i], o->val ? o->val[i] : o->data[i], o->diverse, o->user_items_k))) {
-                nv = i + 1;
+        for (; T.nv < nv; T.nv++) {
+            const char *dir = o->val ? o->val[T.nv] : o->data[T.nv];
+            if ((rc = dataset_open_dir(dir, &T.val[T.nv]))) goto out;
+            if (!T.val[T.nv].has_split[ER_SPLIT_VAL]) {
+                T.nv++;
+                rc = er_error(EASYREC_ERR_FORMAT, "%s: no val_mat.pkl to validate on", dir);
                 goto out;
             }
+        }
     }
     char *logp = er_path_join(o->output, "train_log.jsonl");
-    log = logp ? fopen(logp, o->resume ? "a" : "w") : NULL;
+    T.log = logp ? fopen(logp, o->resume ? "a" : "w") : NULL;
     free(logp);
-    if (!log) {
+    if (!T.log) {
         rc = er_error(EASYREC_ERR_IO, "%s/train_log.jsonl: %s", o->output, strerror(errno));
         goto out;
     }
-    stop_requested = 0;
-    struct sigaction sa, old_int, old_term;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
-    er_params g;
-    params_assign(&m->cfg, &g, grad);
-    er_adamw h = {o->lr, 0.9f, 0.999f, 1e-8f, o->weight_decay};
-    long cur_epoch = -1;
-    double t0 = now(), ex_done = 0;
-    int C = m->cfg.hidden, tty = isatty(2);
-    while (ts.step < total && !rc) {
-        long epoch = ts.step / steps_per_epoch, within = ts.step % steps_per_epoch;
-        if (epoch != cur_epoch) {
-            if ((rc = train_data_epoch_order(&td, epoch, o->domain_batches ? per_step : 0, perm))) break;
-            cur_epoch = epoch;
-        }
-        size_t first = (size_t)within * per_step, take = td.n_ex - first < per_step ? td.n_ex - first : per_step;
-        int micros = (int)((take + o->batch - 1) / o->batch);
-        for (int i = 0; i < micros && !rc; i++) {
-            int k = (int)(take - (size_t)i * o->batch < (size_t)o->batch ? take - (size_t)i * o->batch : (size_t)o->batch);
-            rc = train_data_batch(&td, perm, epoch, first + (size_t)i * o->batch, k, &mb[i]);
-        }
-        if (rc) break;
-        memset(grad, 0, n * sizeof(float));
-        double lc = 0, lm = 0;
-        uint64_t dseed = (o->seed * 0x9e3779b97f4a7c15ULL) ^ ((uint64_t)ts.step << 20);
-        if (micros == 1) {
-            er_dropout d = {o->dropout, dseed};
-            train_step(m, &g, &st, &mb[0], o->temp, o->mlm_weight, 1.0f, &d, &lc, &lm);
-        } else {
-            /* gradient caching: embeddings of every micro-batch, one contrastive loss, then
-             * each micro-batch's backward with its rows of the embedding gradient */
-            int tot = 0;
-            for (int i = 0; i < micros; i++) tot += mb[i].n;
-            int off = 0;
-            float *tmp = de_all; /* staging for one micro-batch's (3k, C) embeddings */
-            for (int i = 0; i < micros; i++) {
-                er_dropout d = {o->dropout, dseed + (uint64_t)i};
-                int k = mb[i].n;
-                train_embed(m, &st, &mb[i], &d, tmp);
-                for (int part = 0; part < 3; part++)
-                    memcpy(e_all + ((size_t)part * tot + off) * C, tmp + (size_t)part * k * C, (size_t)k * C * sizeof(float));
-                off += k;
-            }
-            lc = contrastive_loss(e_all, de_all, tot, C, o->temp);
-            off = 0;
-            for (int i = 0; i < micros; i++) {
-                er_dropout d = {o->dropout, dseed + (uint64_t)i};
-                int k = mb[i].n;
-                float *dmi = e_all; /* e_all is free now: gather this micro-batch's rows of de */
-                for (int part = 0; part < 3; part++)
-                    memcpy(dmi + (size_t)part * k * C, de_all + ((size_t)part * tot + off) * C, (size_t)k * C * sizeof(float));
-                lm += train_step_cached(m, &g, &st, &mb[i], dmi, o->mlm_weight, 1.0f / micros, &d) / micros;
-                off += k;
-            }
-        }
-        /* global-norm clipping (torch clip_grad_norm_: coef = max / (norm + 1e-6), if < 1) */
-        double ss = 0;
-        for (size_t i = 0; i < n; i++) ss += (double)grad[i] * grad[i];
-        double gnorm = sqrt(ss);
-        if (o->clip > 0 && gnorm > o->clip) {
-            float coef = (float)(o->clip / (gnorm + 1e-6));
-            for (size_t i = 0; i < n; i++) grad[i] *= coef;
-        }
-        h.lr = (float)lr_at(o, ts.step, total);
-        adamw_step(&h, m->buf, grad, mom, vel, n, ts.step + 1, mask, o->threads);
-        ts.step++;
-        ex_done += (double)take;
-        double el = now() - t0, rate = ex_done / (el > 0 ? el : 1e-9);
-        double eta = rate > 0 ? (double)(total - ts.step) * per_step / rate : 0;
-        fprintf(log, "{\"step\": %ld, \"epoch\": %.4f, \"loss\": %.6f, \"loss_cl\": %.6f, \"loss_mlm\": %.6f, "
-                     "\"lr\": %.4e, \"grad_norm\": %.4f, \"examples_per_s\": %.2f}\n",
-                ts.step, (double)ts.step / steps_per_epoch, lc + o->mlm_weight * lm, lc, lm, h.lr, gnorm, rate);
-        fflush(log);
-        if (!o->quiet && (tty || ts.step % 10 == 0 || ts.step == total))
-            fprintf(stderr, "%sstep %ld/%ld  epoch %.2f  loss %.4f (cl %.4f mlm %.4f)  lr %.2e  %.1f ex/s  ETA %.0fm%s",
-                    tty ? "\r" : "", ts.step, total, (double)ts.step / steps_per_epoch, lc + o->mlm_weight * lm, lc,
-                    lm, h.lr, rate, eta / 60, tty ? "  " : "\n");
-        int at_eval = (o->eval_steps > 0 && ts.step % o->eval_steps == 0) || ts.step == total;
-        if (at_eval && nv > 0) {
-            double metric;
-            if (!o->quiet && tty) fputc('\n', stderr);
-            if ((rc = validate(m, vd, nv, o, &metric, log, ts.step))) break;
-            if (!o->quiet) fprintf(stderr, "easyrec: step %ld validation Recall@20 %.4f%s\n", ts.step, metric,
-                                   metric > ts.best ? " (best: saved)" : "");
-            if (metric > ts.best) {
-                ts.best = metric;
-                ts.best_step = ts.step;
-                if ((rc = save_best(m, tok_dir, o->output))) break;
-            }
-        } else if (at_eval && ts.step == total) {
-            if ((rc = save_best(m, tok_dir, o->output))) break; /* no validation: the last model */
-        }
-        int stop = stop_requested || (o->max_steps > 0 && ts.step >= o->max_steps);
-        if (at_eval || stop || ts.step == total)
-            if ((rc = train_state_save(o->output, m, mom, vel, n, &ts, tok_dir))) break;
-        if (stop) {
-            if (!o->quiet)
-                fprintf(stderr, "\neasyrec: stopped at step %ld; state saved, continue with --resume\n", ts.step);
-            break;
-        }
-    }
-    if (!o->quiet && tty) fputc('\n', stderr);
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGTERM, &old_term, NULL);
+    er_optim opt = {{o->lr, 0.9f, 0.999f, 1e-8f, o->weight_decay}, o->warmup, T.total, o->clip, T.mom, T.vel, mask,
+                    n, o->threads};
+    er_loop loop = {er_comm_serial(), &opt, T.m->buf, grad, T.end, er_easyrec_step, &task, after_step, &T};
+    T.t0 = now();
+    long step = T.ts.step;
+    rc = er_loop_run(&loop, &step);
 out:
-    if (log) fclose(log);
-    for (int i = 0; vd && i < nv; i++) val_close(&vd[i]);
-    free(vd);
-    for (int i = 0; mb && i < n_micro_max; i++) free(mb[i].ids), free(mb[i].off), free(mb[i].labels);
-    free(mb);
-    step_free(&st);
+    if (T.log) fclose(T.log);
+    for (int i = 0; i < T.nv; i++) dataset_free(&T.val[i]);
+    free(T.val);
+    er_easyrec_task_free(&task);
     train_data_free(&td);
-    free(grad), free(mom), free(vel), free(mask), free(perm), free(e_all), free(de_all);
-    easyrec_model_free(m);
+    free(grad), free(T.mom), free(T.vel), free(mask);
+    easyrec_model_free(T.m);
     return rc;
 }

@@ -1,0 +1,21 @@
+/* loop.c — the training loop (loop.h). */
+#include <string.h>
+
+#include "core/err.h"
+#include "train/loop.h"
+
+int er_loop_run(const er_loop *L, long *step) {
+    int rc = EASYREC_OK, stop = 0;
+    size_t n = L->opt->n;
+    while (*step < L->end && !stop && !rc) {
+        er_step_stats st;
+        memset(&st, 0, sizeof st);
+        memset(L->grad, 0, n * sizeof(float));
+        if ((rc = L->step(L->step_ctx, *step, L->grad, &st))) break;
+        if (L->comm->size > 1 && (rc = L->comm->allreduce_sum_f32(L->comm, L->grad, n))) break;
+        er_optim_update(L->opt, L->params, L->grad, *step, &st.grad_norm, &st.lr);
+        st.step = ++*step;
+        if (L->after) rc = L->after(L->after_ctx, &st, &stop);
+    }
+    return rc;
+}
