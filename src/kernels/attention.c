@@ -56,9 +56,15 @@ void er_attention_forward(float *out, const float *qkv, float *probs, const er_a
             for (int h = 0; h < NH; h++) head_forward(out, qkv, probs, s, b, h);
         return;
     }
-#pragma omp parallel for num_threads(nthreads) schedule(dynamic, 1) collapse(2)
-    for (int b = 0; b < B; b++)
-        for (int h = 0; h < NH; h++) head_forward(out, qkv, probs, s, b, h);
+    int backend = gemm_get_backend(); /* the caller's GEMM choice holds in the workers too */
+#pragma omp parallel num_threads(nthreads)
+    {
+        int old = gemm_set_backend(backend);
+#pragma omp for schedule(dynamic, 1) collapse(2)
+        for (int b = 0; b < B; b++)
+            for (int h = 0; h < NH; h++) head_forward(out, qkv, probs, s, b, h);
+        gemm_set_backend(old);
+    }
 }
 
 static void head_backward(float *dqkv, const float *dout, const float *qkv, const float *probs,
@@ -87,9 +93,15 @@ void er_attention_backward(float *dqkv, const float *dout, const float *qkv, con
                            const er_attn_shape *s, int nthreads) {
     ER_ASSERT(s->poff && !s->first_only);
     int B = s->B, NH = s->NH;
-#pragma omp parallel for num_threads(nthreads < 1 ? 1 : nthreads) schedule(dynamic, 1) collapse(2)
-    for (int b = 0; b < B; b++)
-        for (int h = 0; h < NH; h++) head_backward(dqkv, dout, qkv, probs, s, b, h);
+    int backend = gemm_get_backend();
+#pragma omp parallel num_threads(nthreads < 1 ? 1 : nthreads)
+    {
+        int old = gemm_set_backend(backend);
+#pragma omp for schedule(dynamic, 1) collapse(2)
+        for (int b = 0; b < B; b++)
+            for (int h = 0; h < NH; h++) head_backward(dqkv, dout, qkv, probs, s, b, h);
+        gemm_set_backend(old);
+    }
 }
 
 void er_attention_forward_ref(float *out, const float *qkv, const int *off, int B, int C, int NH) {
