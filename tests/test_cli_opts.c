@@ -193,6 +193,20 @@ TEST(bom_is_skipped_and_never_shown) {
     CHECK(out_has("bom2.json:2") && out_has("<U+FEFF>") && out_visible());
 }
 
+TEST(bom_in_interaction_files) {
+    const char *t = tmp();
+    write_file("trn.tsv", "\xef\xbb\xbfuser\titem\nann\tpen\nbob\tcup\n");
+    write_file("tst.tsv", "\xef\xbb\xbf" "ann\tink\nbob\tmug\nbob\tink\n");
+    write_file("trn0.tsv", "user\titem\nann\tpen\nbob\tcup\n");
+    write_file("tst0.tsv", "ann\tink\nbob\tmug\nbob\tink\n");
+    char a[1024];
+    snprintf(a, sizeof a, "eval --train %s/trn.tsv --test %s/tst.tsv --baseline popularity --k 1 --json | sed 's/\"rank_seconds.*//' > %s/b.json", t, t, t);
+    CHECK_EQ_INT(check_sh("%s %s", check_bin(), a), 0);
+    snprintf(a, sizeof a, "eval --train %s/trn0.tsv --test %s/tst0.tsv --baseline popularity --k 1 --json | sed 's/\"rank_seconds.*//' | sed 's/trn0/trn/; s/tst0/tst/' > %s/n.json", t, t, t);
+    CHECK_EQ_INT(check_sh("%s %s", check_bin(), a), 0);
+    CHECK(check_sh("cmp -s %s/b.json %s/n.json && grep -q '\"n_users\": 2' %s/b.json", t, t, t) == 0);
+}
+
 TEST(max_length_is_checked_against_the_model) {
     model();
     const char *t = tmp();
@@ -208,6 +222,11 @@ TEST(max_length_is_checked_against_the_model) {
     snprintf(a, sizeof a, "encode --model %s/model --input %s/one.txt --text --output %s/m.npy --max-length 128 --quiet", t, t, t);
     CHECK_EQ_INT(run(a), 0);
     snprintf(a, sizeof a, "similarity --model %s/model --max-length 200 a b", t);
+    CHECK_EQ_INT(run(a), 2);
+    CHECK(out_has("exceeds this model's limit of 128 tokens"));
+    CHECK(check_sh("cp tests/fixtures/eval/tiny/*.pkl.in %s/ 2>/dev/null; cd %s && for f in *.pkl.in; do mv $f ${f%%.in}; done", t, t) == 0);
+    write_file("item_profile.json", "{\"item_id\": 0, \"profile\": \"a\"}\n");
+    snprintf(a, sizeof a, "eval --model %s/model --data %s --profiles original --max-length 300", t, t);
     CHECK_EQ_INT(run(a), 2);
     CHECK(out_has("exceeds this model's limit of 128 tokens"));
 }
@@ -262,5 +281,5 @@ TEST(cleanup) {
 
 CHECK_MAIN(CASE(every_command_has_generated_help), CASE(version), CASE(value_errors_name_the_option_and_its_bound),
            CASE(encode_refuses_its_input_as_output), CASE(empty_input_is_an_error_and_writes_nothing),
-           CASE(bom_is_skipped_and_never_shown), CASE(max_length_is_checked_against_the_model),
+           CASE(bom_is_skipped_and_never_shown), CASE(bom_in_interaction_files), CASE(max_length_is_checked_against_the_model),
            CASE(errors_never_show_temp_names), CASE(failed_init_leaves_nothing_behind), CASE(cleanup))

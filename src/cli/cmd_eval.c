@@ -235,6 +235,11 @@ int cmd_eval(int argc, char **argv) {
         a.rq.user_emb_name = a.uemb, a.rq.item_emb_name = a.iemb;
     }
     if (a.model && (rc = easyrec_model_load(a.model, &m))) goto fail;
+    if (m && opt_find(&cmd, "max-length")->seen && a.rq.encode.max_length > easyrec_model_max_length(m)) {
+        rc = opt_usage_error(&cmd, "--max-length %d exceeds this model's limit of %d tokens (its position table)",
+                             a.rq.encode.max_length, easyrec_model_max_length(m));
+        goto out;
+    }
     a.rq.model = m;
     a.rq.notify = notify;
     a.rq.notify_user = &a;

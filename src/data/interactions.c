@@ -229,7 +229,8 @@ int inter_file_read(const char *path, er_inter_file *out) {
     memset(out, 0, sizeof(*out));
     int rc = er_read_file(path, &buf, &len);
     if (rc) return rc;
-    rc = inter_file_parse(buf, len, path, out);
+    size_t bom = len >= 3 && !memcmp(buf, "\xef\xbb\xbf", 3) ? 3 : 0; /* a UTF-8 byte-order mark is skipped */
+    rc = inter_file_parse(buf + bom, len - bom, path, out);
     free(buf);
     return rc;
 }
