@@ -47,6 +47,7 @@ LIB_SRC  += $(sort $(wildcard src/synth/*.c))
 LIB_SRC  += $(sort $(wildcard src/hub/*.c))
 LIB_SRC  += $(sort $(wildcard src/profile/*.c))
 LIB_SRC  += $(sort $(wildcard src/viz/*.c))
+LIB_SRC  += $(sort $(wildcard src/cf/*.c))
 CLI_SRC  := $(sort $(wildcard src/cli/*.c))
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
@@ -120,6 +121,7 @@ bench: $(BUILD)/easyrec
 fixtures:
 	/usr/bin/python3 tools/gen_fixtures.py tests/fixtures
 	/usr/bin/python3 tools/gen_train_fixture.py tests/fixtures
+	/usr/bin/python3 tools/cf_reference.py fixture tests/fixtures/cf/reference.json.in
 
 clean:
 	rm -rf build build-asan build-fuzz

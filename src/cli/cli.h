@@ -21,6 +21,7 @@ int cmd_pull(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_profile(int argc, char **argv); /* "profile items|users|diversify" */
 int cmd_tsne(int argc, char **argv);
+int cmd_cf(int argc, char **argv);
 
 /* Print "easyrec: <msg>" (msg = easyrec_last_error() when NULL) and return 1. */
 int cli_fail(const char *msg);

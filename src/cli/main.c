@@ -32,6 +32,7 @@ static const struct {
     {"tsne", cmd_tsne, "t-SNE of embeddings as a labelled scatter plot (SVG or PNG)"},
     {"eval", cmd_eval, "zero-shot full-ranking Recall/NDCG of a model, embeddings or a baseline"},
     {"version", cmd_version, "print the version of easyrec (also: easyrec --version)"},
+    {"cf", cmd_cf, "graph CF (LightGCN, GCCF), plain or aligned to text embeddings"},
 };
 
 int cmd_version(int argc, char **argv) {

@@ -1,0 +1,193 @@
+/* loss.c — the CF losses of ../shared/docs/easyrec-spec.md §6.2 with their gradients:
+ * BPR, the RLMRec-Con alignment InfoNCE (cal_infonce_loss), the RLMRec-Gen reconstruction
+ * loss (ssl_con_loss) and L2 over all parameters (reg_params). Similarity matrices are built
+ * in blocks of rows (never (rows × candidates) at once for large inputs); each block's
+ * gradient is accumulated in block order, so results do not depend on the thread count. */
+#include <math.h>
+#include <string.h>
+
+#include "cf/cf.h"
+#include "kernels/kernels.h"
+
+#define RB 256  /* rows per similarity block */
+#define CH 64   /* rows per parallel chunk of a product */
+
+static double softplus(double x) { return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)); }
+
+double er_cf_bpr(const float *F, int D, const int32_t *anc, const int32_t *pos, const int32_t *neg, int B,
+                 double scale, float *dF) {
+    double loss = 0;
+    for (int b = 0; b < B; b++) {
+        const float *u = F + (size_t)anc[b] * D, *i = F + (size_t)pos[b] * D, *j = F + (size_t)neg[b] * D;
+        double sp = 0, sn = 0;
+        for (int k = 0; k < D; k++) {
+            sp += (double)u[k] * i[k];
+            sn += (double)u[k] * j[k];
+        }
+        double x = sn - sp;
+        loss += softplus(x);
+        if (!dF) continue;
+        /* d softplus(x)/dx = sigmoid(x); x = u·j − u·i */
+        float g = (float)(scale / (1.0 + exp(-x)) / B);
+        float *du = dF + (size_t)anc[b] * D, *di = dF + (size_t)pos[b] * D, *dj = dF + (size_t)neg[b] * D;
+        for (int k = 0; k < D; k++) {
+            du[k] += g * (j[k] - i[k]);
+            di[k] -= g * u[k];
+            dj[k] += g * u[k];
+        }
+    }
+    return loss / B;
+}
+
+double er_cf_l2(const float *p, size_t n, double reg, float *g) {
+    double s = 0;
+    for (size_t k = 0; k < n; k++) s += (double)p[k] * p[k];
+    if (g) {
+        float c = (float)(2.0 * reg);
+        for (size_t k = 0; k < n; k++) g[k] += c * p[k];
+    }
+    return reg * s;
+}
+
+/* out (n, D) = rows of X scaled to x / sqrt(eps + |x|²) (sqrt_eps = 0: x / max(|x|, 1e-12));
+ * nrm (n) receives the divisor. */
+static void normalise_rows(const float *X, int n, int D, int torch_normalize, float *out, float *nrm) {
+    for (int r = 0; r < n; r++) {
+        const float *x = X + (size_t)r * D;
+        double s = 0;
+        for (int k = 0; k < D; k++) s += (double)x[k] * x[k];
+        double d = torch_normalize ? fmax(sqrt(s), 1e-12) : sqrt(1e-8 + s);
+        nrm[r] = (float)d;
+        float inv = (float)(1.0 / d);
+        for (int k = 0; k < D; k++) out[(size_t)r * D + k] = x[k] * inv;
+    }
+}
+
+/* dX[r] += (dxh − x̂ (x̂·dxh)) / nrm[r]: the gradient through x̂ = x / nrm(x) (for both norms
+ * while |x| > 1e-12, where max(|x|, 1e-12) = |x| has the same derivative). */
+static void unnormalise_grad(const float *xh, const float *nrm, const float *dxh, int n, int D, float *dX) {
+    for (int r = 0; r < n; r++) {
+        const float *a = xh + (size_t)r * D, *g = dxh + (size_t)r * D;
+        double dot = 0;
+        for (int k = 0; k < D; k++) dot += (double)a[k] * g[k];
+        float inv = 1.0f / nrm[r], fd = (float)dot;
+        float *o = dX + (size_t)r * D;
+        for (int k = 0; k < D; k++) o[k] += (g[k] - a[k] * fd) * inv;
+    }
+}
+
+/* C (n, N) [+]= op(A) · B in fixed row chunks of the output (ta: A stored (K, n)). */
+static void chunked_gemm(int ta, int n, int N, int K, const float *A, int lda, const float *B, int ldb, float *C,
+                         int accumulate, int threads) {
+    int chunks = (n + CH - 1) / CH;
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+    for (int c = 0; c < chunks; c++) {
+        int r0 = c * CH, m = n - r0 < CH ? n - r0 : CH;
+        const float *a = ta ? A + r0 : A + (size_t)r0 * lda;
+        gemm(ta, 0, m, N, K, a, lda, B, ldb, NULL, C + (size_t)r0 * N, N, accumulate);
+    }
+}
+
+size_t er_cf_nce_scratch(int na, int nc, int D) {
+    return (size_t)3 * na * D + (size_t)2 * nc * D + (size_t)2 * na + nc + (size_t)RB * nc;
+}
+
+double er_cf_nce(const float *A, const float *Bm, int na, const float *C, int nc, int D, double tau, double scale,
+                 float *dA, float *dB, float *dC, float *scratch, int threads) {
+    if (threads < 1) threads = 1;
+    float *ah = scratch, *bh = ah + (size_t)na * D, *dah = bh + (size_t)na * D, *ch = dah + (size_t)na * D;
+    float *dch = ch + (size_t)nc * D, *na_ = dch + (size_t)nc * D, *nb_ = na_ + na, *nc_ = nb_ + na;
+    float *S = nc_ + nc;
+    normalise_rows(A, na, D, 0, ah, na_);
+    normalise_rows(Bm, na, D, 0, bh, nb_);
+    normalise_rows(C, nc, D, 0, ch, nc_);
+    memset(dch, 0, (size_t)nc * D * sizeof(float));
+    double loss = 0;
+    float ginv = (float)(scale / tau);
+    for (int r0 = 0; r0 < na; r0 += RB) {
+        int rb = na - r0 < RB ? na - r0 : RB;
+        /* S (rb, nc) = Â_blk · Ĉᵀ */
+        gemm_mt(0, 1, rb, nc, D, ah + (size_t)r0 * D, D, ch, D, NULL, S, nc, 0, threads);
+        double bl = 0;
+#pragma omp parallel for num_threads(threads) reduction(+ : bl) schedule(static)
+        for (int r = 0; r < rb; r++) {
+            float *s = S + (size_t)r * nc, it = (float)(1.0 / tau), mx = -INFINITY;
+            for (int c = 0; c < nc; c++) mx = fmaxf(mx, s[c] * it);
+            double z = 0, pos = 0;
+            /* e = exp(s/τ − max), one expf per candidate (vectorised) */
+#pragma omp simd reduction(+ : z)
+            for (int c = 0; c < nc; c++) {
+                float e = expf(s[c] * it - mx);
+                s[c] = e;
+                z += e;
+            }
+            const float *a = ah + (size_t)(r0 + r) * D, *b = bh + (size_t)(r0 + r) * D;
+            for (int k = 0; k < D; k++) pos += (double)a[k] * b[k];
+            bl += -pos / tau + mx + log(z);
+            /* softmax row times scale/τ: the weight of each candidate in the gradient */
+            float w = (float)(ginv / z);
+            for (int c = 0; c < nc; c++) s[c] *= w;
+        }
+        loss += bl;
+        /* dÂ_blk (rb, D) = P · Ĉ − (scale/τ) B̂_blk;  dĈ (nc, D) += Pᵀ · Â_blk */
+        chunked_gemm(0, rb, D, nc, S, nc, ch, D, dah + (size_t)r0 * D, 0, threads);
+        chunked_gemm(1, nc, D, rb, S, nc, ah + (size_t)r0 * D, D, dch, 1, threads);
+    }
+    size_t nad = (size_t)na * D;
+    if (dA) {
+        for (size_t k = 0; k < nad; k++) dah[k] -= ginv * bh[k];
+        unnormalise_grad(ah, na_, dah, na, D, dA);
+    }
+    if (dB) {
+        /* dB̂ = −(scale/τ) Â (reuse dah) */
+        for (size_t k = 0; k < nad; k++) dah[k] = -ginv * ah[k];
+        unnormalise_grad(bh, nb_, dah, na, D, dB);
+    }
+    if (dC) unnormalise_grad(ch, nc_, dch, nc, D, dC);
+    return loss;
+}
+
+size_t er_cf_recon_scratch(int m, int H) { return (size_t)2 * m * H + (size_t)2 * m + (size_t)RB * m + (size_t)RB * H; }
+
+double er_cf_recon(const float *X, const float *Y, int m, int H, double tau, double scale, float *dX,
+                   float *scratch, int threads) {
+    if (threads < 1) threads = 1;
+    float *xh = scratch, *yh = xh + (size_t)m * H, *nx = yh + (size_t)m * H, *ny = nx + m, *S = ny + m;
+    float *dxh = S + (size_t)RB * m;
+    normalise_rows(X, m, H, 1, xh, nx);
+    normalise_rows(Y, m, H, 1, yh, ny);
+    double loss = 0;
+    for (int r0 = 0; r0 < m; r0 += RB) {
+        int rb = m - r0 < RB ? m - r0 : RB;
+        gemm_mt(0, 1, rb, m, H, xh + (size_t)r0 * H, H, yh, H, NULL, S, m, 0, threads);
+        double bl = 0;
+#pragma omp parallel for num_threads(threads) reduction(+ : bl) schedule(static)
+        for (int r = 0; r < rb; r++) {
+            float *s = S + (size_t)r * m, it = (float)(1.0 / tau), mx = -INFINITY;
+            int diag = r0 + r;
+            for (int c = 0; c < m; c++) mx = fmaxf(mx, s[c] * it);
+            /* e_rc = exp(s_rc/τ) = exp(mx) e'_rc: den = exp(mx) (Σ e' + 1e-8 exp(−mx)) */
+            double den = 0;
+#pragma omp simd reduction(+ : den)
+            for (int c = 0; c < m; c++) {
+                float e = expf(s[c] * it - mx);
+                s[c] = e;
+                den += e;
+            }
+            den += 1e-8 * exp(-(double)mx);
+            double q = s[diag] / den;
+            bl += -log(q + 1e-8);
+            /* ds_rc = w (δ_rc − e_rc / den) / τ,  w = −scale q / (m (q + 1e-8)) */
+            double w = -scale * q / ((double)m * (q + 1e-8)) / tau;
+            float wf = (float)w, pf = (float)(w / den);
+            for (int c = 0; c < m; c++) s[c] = -pf * s[c];
+            s[diag] += wf;
+        }
+        loss += bl;
+        if (!dX) continue;
+        /* dX̂_blk (rb, H) = dS · Ŷ */
+        chunked_gemm(0, rb, H, m, S, m, yh, H, dxh, 0, threads);
+        unnormalise_grad(xh + (size_t)r0 * H, nx + r0, dxh, rb, H, dX + (size_t)r0 * H);
+    }
+    return loss / m;
+}
