@@ -80,7 +80,7 @@ static int start_server(server *s, const char *args) {
     char log[256], cmd[2048];
     snprintf(log, sizeof log, "%s/serve.log", tmp());
     unlink(log);
-    snprintf(cmd, sizeof cmd, "exec %s serve --model %s/model --port 0 %s 2> %s", check_bin(), tmp(), args, log);
+    snprintf(cmd, sizeof cmd, "exec %s serve --model %s/model --port 0 %s > /dev/null 2> %s", check_bin(), tmp(), args, log);
     s->pid = fork();
     if (s->pid == 0) {
         execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
@@ -209,11 +209,12 @@ static int b64val(char ch) {
 
 static int b64decode(const char *s, unsigned char *out, size_t cap) {
     size_t n = 0;
-    int v = 0, bits = 0;
+    unsigned v = 0;
+    int bits = 0;
     for (; *s && *s != '='; s++) {
         int x = b64val(*s);
         if (x < 0) return -1;
-        v = v << 6 | x;
+        v = (v << 6 | (unsigned)x) & 0xffffffu;
         bits += 6;
         if (bits >= 8) {
             bits -= 8;
