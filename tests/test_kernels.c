@@ -236,10 +236,10 @@ TEST(attention_forward_backward) {
     CHECK(!memcmp(y, y3, sizeof y) && !memcmp(d1, d3, sizeof d1));
     CHECK(maxdiff(y, yr, 13 * AC) > 1e-3);
     /* the caller's CBLAS choice reaches the worker threads: still the same bits */
-    int old = gemm_set_backend(GEMM_BLAS);
+    int old = er_gemm_set_backend(ER_GEMM_BLAS);
     attn_run(y, d1, &off, 1);
     attn_run(y3, d3, &off, 3);
-    gemm_set_backend(old);
+    er_gemm_set_backend(old);
     CHECK(!memcmp(y, y3, sizeof y) && !memcmp(d1, d3, sizeof d1));
     CHECK(maxdiff(y, yr, 13 * AC) <= 2e-6);
 }

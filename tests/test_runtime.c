@@ -78,7 +78,7 @@ TEST(host_blas_threads_unchanged) {
     double md = 0;
     for (int i = 0; i < NT * 32; i++) md = fmax(md, fabs(e[i] - f[i]));
     CHECK(md < 1e-5);
-    CHECK_EQ_INT(gemm_get_backend(), GEMM_AUTO); /* the call's choice did not stick to this thread */
+    CHECK_EQ_INT(er_gemm_get_backend(), ER_GEMM_AUTO); /* the call's choice did not stick to this thread */
     int32_t ids[] = {0, 3, 4, 2};
     float h[4 * 32];
     CHECK(easyrec_hidden_states(ctx, ids, 4, h) == EASYREC_OK);

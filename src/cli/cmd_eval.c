@@ -243,7 +243,7 @@ int cmd_eval(int argc, char **argv) {
     a.rq.model = m;
     a.rq.notify = notify;
     a.rq.notify_user = &a;
-    gemm_set_backend(a.rq.encode.gemm); /* the dense scorer's products run on this thread's workers */
+    er_gemm_set_backend(a.rq.encode.gemm); /* the dense scorer's products run on this thread's workers */
     if ((rc = er_eval_dataset(&ds, &a.rq, &rep))) goto fail;
     if (a.json) rc = print_json(&a, &rep) ? cli_fail(NULL) : 0;
     else print_table(&a, &rep);

@@ -158,7 +158,7 @@ int cmd_train(int argc, char **argv) {
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
-    gemm_set_backend(gemm); /* this thread's choice; gemm_mt hands it to its workers */
+    er_gemm_set_backend(gemm); /* this thread's choice; gemm_mt hands it to its workers */
     rc = train_run(&o);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);

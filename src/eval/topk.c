@@ -128,11 +128,11 @@ int topk_rank(const er_scorer *sc, const int32_t *users, int32_t E, const er_ran
         bufs[t].heap = er_mallocarray((size_t)o->k, sizeof(er_topk_entry));
         if (!bufs[t].scores || !bufs[t].scratch || !bufs[t].heap) rc = EASYREC_ERR_NOMEM;
     }
-    int backend = gemm_get_backend(); /* the caller's GEMM choice holds in the workers */
+    int backend = er_gemm_get_backend(); /* the caller's GEMM choice holds in the workers */
     if (!rc) {
 #pragma omp parallel num_threads(T)
         {
-            int old = gemm_set_backend(backend);
+            int old = er_gemm_set_backend(backend);
 #pragma omp for schedule(dynamic, 1)
             for (size_t b = 0; b < nblocks; b++) {
                 int tid = 0;
@@ -143,7 +143,7 @@ int topk_rank(const er_scorer *sc, const int32_t *users, int32_t E, const er_ran
                 int nu = (int)((size_t)E - u0 < bu ? (size_t)E - u0 : bu);
                 rank_block(sc, o, users + u0, nu, &bufs[tid], ranked + u0 * (size_t)o->k);
             }
-            gemm_set_backend(old);
+            er_gemm_set_backend(old);
         }
     }
     for (int t = 0; t < T; t++) {

@@ -56,14 +56,14 @@ void er_attention_forward(float *out, const float *qkv, float *probs, const er_a
             for (int h = 0; h < NH; h++) head_forward(out, qkv, probs, s, b, h);
         return;
     }
-    int backend = gemm_get_backend(); /* the caller's GEMM choice holds in the workers too */
+    int backend = er_gemm_get_backend(); /* the caller's GEMM choice holds in the workers too */
 #pragma omp parallel num_threads(nthreads)
     {
-        int old = gemm_set_backend(backend);
+        int old = er_gemm_set_backend(backend);
 #pragma omp for schedule(dynamic, 1) collapse(2)
         for (int b = 0; b < B; b++)
             for (int h = 0; h < NH; h++) head_forward(out, qkv, probs, s, b, h);
-        gemm_set_backend(old);
+        er_gemm_set_backend(old);
     }
 }
 
@@ -93,14 +93,14 @@ void er_attention_backward(float *dqkv, const float *dout, const float *qkv, con
                            const er_attn_shape *s, int nthreads) {
     ER_ASSERT(s->poff && !s->first_only);
     int B = s->B, NH = s->NH;
-    int backend = gemm_get_backend();
+    int backend = er_gemm_get_backend();
 #pragma omp parallel num_threads(nthreads < 1 ? 1 : nthreads)
     {
-        int old = gemm_set_backend(backend);
+        int old = er_gemm_set_backend(backend);
 #pragma omp for schedule(dynamic, 1) collapse(2)
         for (int b = 0; b < B; b++)
             for (int h = 0; h < NH; h++) head_backward(dqkv, dout, qkv, probs, s, b, h);
-        gemm_set_backend(old);
+        er_gemm_set_backend(old);
     }
 }
 

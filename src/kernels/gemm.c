@@ -3,7 +3,7 @@
  *
  * On CPUs with AVX-512 a GotoBLAS-style blocked kernel of our own (packed 12x32 register
  * tiles, 24 zmm accumulators) runs single-threaded in the caller's thread; elsewhere, or
- * when the calling thread chose GEMM_BLAS (gemm_set_backend; easyrec_encode_opts.gemm,
+ * when the calling thread chose ER_GEMM_BLAS (er_gemm_set_backend; easyrec_encode_opts.gemm,
  * the command line's --gemm / EASYREC_GEMM), the call goes to CBLAS. The library reads no
  * environment variable and keeps no process-wide switch: the choice is the calling
  * thread's, and gemm_mt hands it to its workers. Why our own: Debian's
@@ -124,7 +124,7 @@ __attribute__((target("avx512f"))) static void kernel_12x32(const float *A, size
 
 /* Per-thread edge-tile and packing buffers (one allocation, ~0.8 MB), made on a thread's
  * first GEMM and freed when the thread exits (pthread key destructor) or when it calls
- * gemm_thread_cleanup(): a thread-per-connection server does not accumulate them. */
+ * er_gemm_thread_cleanup(): a thread-per-connection server does not accumulate them. */
 static _Thread_local float *tl_ap, *tl_bp;
 static pthread_key_t buf_key;
 static pthread_once_t buf_once = PTHREAD_ONCE_INIT;
@@ -133,7 +133,7 @@ static int buf_key_ok;
 static void buf_free(void *p) { free(p); }
 static void buf_key_init(void) { buf_key_ok = pthread_key_create(&buf_key, buf_free) == 0; }
 
-void gemm_thread_cleanup(void) {
+void er_gemm_thread_cleanup(void) {
     free(tl_ap); /* tl_bp lives in the same allocation */
     tl_ap = tl_bp = NULL;
     pthread_once(&buf_once, buf_key_init);
@@ -190,17 +190,17 @@ static int gemm_avx512(int ta, int tb, int M, int N, int K, const float *A, int 
 }
 #endif
 
-static _Thread_local int tl_backend = GEMM_AUTO; /* the calling thread's choice */
+static _Thread_local int tl_backend = ER_GEMM_AUTO; /* the calling thread's choice */
 
-int gemm_set_backend(int backend) {
+int er_gemm_set_backend(int backend) {
     int old = tl_backend;
-    tl_backend = backend == GEMM_OWN || backend == GEMM_BLAS ? backend : GEMM_AUTO;
+    tl_backend = backend == ER_GEMM_OWN || backend == ER_GEMM_BLAS ? backend : ER_GEMM_AUTO;
     return old;
 }
 
-int gemm_get_backend(void) { return tl_backend; }
+int er_gemm_get_backend(void) { return tl_backend; }
 
-void gemm_force_backend(int own) { gemm_set_backend(own ? GEMM_OWN : GEMM_BLAS); }
+void gemm_force_backend(int own) { er_gemm_set_backend(own ? ER_GEMM_OWN : ER_GEMM_BLAS); }
 
 int gemm_has_own_kernel(void) {
 #ifdef HAVE_AVX512_KERNEL
@@ -217,7 +217,7 @@ int gemm_has_own_kernel(void) {
 #endif
 }
 
-static int use_own_kernel(void) { return tl_backend != GEMM_BLAS && gemm_has_own_kernel(); }
+static int use_own_kernel(void) { return tl_backend != ER_GEMM_BLAS && gemm_has_own_kernel(); }
 
 const char *gemm_backend(void) { return use_own_kernel() ? "easyrec-avx512" : "cblas"; }
 
@@ -255,13 +255,13 @@ void gemm_mt(int ta, int tb, int M, int N, int K, const float *A, int lda, const
     int backend = tl_backend; /* the caller's choice holds in the workers too */
 #pragma omp parallel num_threads(nthreads)
     {
-        int old = gemm_set_backend(backend);
+        int old = er_gemm_set_backend(backend);
 #pragma omp for schedule(static, 1)
         for (int c = 0; c < chunks; c++) {
             int j0 = c * MT_CHUNK, n = N - j0 < MT_CHUNK ? N - j0 : MT_CHUNK;
             const float *b = B + (tb ? (size_t)j0 * ldb : (size_t)j0);
             gemm(ta, tb, M, n, K, A, lda, b, ldb, bias ? bias + j0 : NULL, C + j0, ldc, accumulate);
         }
-        gemm_set_backend(old);
+        er_gemm_set_backend(old);
     }
 }

@@ -30,18 +30,18 @@ void gemm(int ta, int tb, int M, int N, int K, const float *A, int lda, const fl
 /* gemm split over nthreads by column panels: bit-identical to nthreads = 1. */
 void gemm_mt(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
              const float *bias, float *C, int ldc, int accumulate, int nthreads);
-/* Backend of the calling thread's GEMMs (gemm_mt passes it on to its workers): GEMM_AUTO
- * (own AVX-512 kernel when the CPU has it, else CBLAS), GEMM_OWN (the same: own kernel
- * where supported), GEMM_BLAS (always CBLAS). Thread-local; nothing process-wide.
- * gemm_set_backend returns the previous value (to restore). */
-enum { GEMM_AUTO = 0, GEMM_OWN = 1, GEMM_BLAS = 2 };
-int gemm_set_backend(int backend);
-int gemm_get_backend(void);
+/* Backend of the calling thread's GEMMs (gemm_mt passes it on to its workers): ER_GEMM_AUTO
+ * (own AVX-512 kernel when the CPU has it, else CBLAS), ER_GEMM_OWN (the same: own kernel
+ * where supported), ER_GEMM_BLAS (always CBLAS). Thread-local; nothing process-wide.
+ * er_gemm_set_backend returns the previous value (to restore). */
+enum { ER_GEMM_AUTO = 0, ER_GEMM_OWN = 1, ER_GEMM_BLAS = 2 };
+int er_gemm_set_backend(int backend);
+int er_gemm_get_backend(void);
 const char *gemm_backend(void); /* the calling thread's: "easyrec-avx512" or "cblas" */
 int gemm_has_own_kernel(void);  /* the CPU can run the AVX-512 kernel */
-void gemm_force_backend(int own); /* tests: gemm_set_backend(own ? GEMM_OWN : GEMM_BLAS) */
+void gemm_force_backend(int own); /* tests: er_gemm_set_backend(own ? ER_GEMM_OWN : ER_GEMM_BLAS) */
 /* Free the calling thread's packing buffers now (they are otherwise freed at thread exit). */
-void gemm_thread_cleanup(void);
+void er_gemm_thread_cleanup(void);
 
 /* ---- weights: where low precision plugs in ---- */
 

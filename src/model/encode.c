@@ -286,7 +286,7 @@ int easyrec_encode_ids(easyrec_ctx *ctx, const int32_t *const *ids, const int *n
     int stop = 0;
 #pragma omp parallel num_threads(threads)
     {
-        int old_backend = gemm_set_backend(opts->gemm); /* this call's GEMM choice, per worker */
+        int old_backend = er_gemm_set_backend(opts->gemm); /* this call's GEMM choice, per worker */
 #pragma omp for schedule(dynamic, 1)
     for (size_t bi = 0; bi < p.nbatches; bi++) {
 #ifdef _OPENMP
@@ -313,7 +313,7 @@ int easyrec_encode_ids(easyrec_ctx *ctx, const int32_t *const *ids, const int *n
             }
         }
     }
-        gemm_set_backend(old_backend);
+        er_gemm_set_backend(old_backend);
     }
     if (stop) rc = er_error(EASYREC_ERR_CANCELLED, "encoding cancelled");
     else if (nonfinite != SIZE_MAX)

@@ -10,6 +10,6 @@
 void easyrec_runtime_init(void) { openblas_set_num_threads(1); }
 
 void easyrec_thread_cleanup(void) {
-    gemm_thread_cleanup();
+    er_gemm_thread_cleanup();
     tokenizer_thread_cleanup();
 }
