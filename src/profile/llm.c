@@ -130,6 +130,7 @@ int er_llm_new(const er_llm_opts *o, er_llm **out) {
     if (full) c->url[el] = 0;
     else memcpy(c->url + el, suffix, sizeof suffix);
     c->hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+    c->hdrs = curl_slist_append(c->hdrs, "Expect:"); /* no 100-continue round trip for bodies > 1 KiB */
     if (o->api_key && *o->api_key) {
         size_t kl = strlen(o->api_key) + 32;
         if (!(c->auth = malloc(kl))) goto oom;
@@ -362,8 +363,12 @@ int er_llm_run(er_llm *c, const er_llm_driver *d) {
             last_tick = now;
             if (d->tick(d->ctx)) break;
         }
-        /* sleep until network activity, the next due retry, or 100 ms */
-        double until = 0.1;
+        /* sleep until network activity, the next due retry, or 10 ms. The cap matters: with
+         * libcurl 7.88, curl_multi_poll was seen not to wake for an answer that arrived on a
+         * reused connection while other transfers were running (each round of requests then
+         * lost up to the whole timeout: 0.5x the ideal rate at concurrency 2 with a 100 ms cap,
+         * bench/bench_profile.sh); 10 ms bounds that loss at ~100 idle wake-ups per second. */
+        double until = 0.01;
         for (int w = 0; w < c->nwait; w++) until = fmin(until, fmax(0, c->wait[w].wake - now));
         int any_busy = 0;
         for (int k = 0; k < c->o.concurrency; k++) any_busy |= c->slots[k].busy;
