@@ -43,8 +43,11 @@ install: $(BUILD)/easyrec $(SO) $(LIB) $(BUILD)/easyrec.pc
 	$(INSTALL) -m 644 include/easyrec.h $(DESTDIR)$(INCDIR)/easyrec.h
 	$(INSTALL) -m 644 $(BUILD)/easyrec.pc $(DESTDIR)$(PCDIR)/easyrec.pc
 	$(INSTALL) -m 644 man/easyrec.1 $(DESTDIR)$(MANDIR)/man1/easyrec.1
+	$(INSTALL) -d $(DESTDIR)$(PREFIX)/share/easyrec/prompts
+	$(INSTALL) -m 644 prompts/*.txt prompts/README.md $(DESTDIR)$(PREFIX)/share/easyrec/prompts/
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/easyrec $(DESTDIR)$(LIBDIR)/libeasyrec.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME) \
 	  $(DESTDIR)$(LIBDIR)/libeasyrec.so $(DESTDIR)$(LIBDIR)/libeasyrec.a $(DESTDIR)$(INCDIR)/easyrec.h \
 	  $(DESTDIR)$(PCDIR)/easyrec.pc $(DESTDIR)$(MANDIR)/man1/easyrec.1
+	rm -rf $(DESTDIR)$(PREFIX)/share/easyrec/prompts
