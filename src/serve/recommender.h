@@ -27,7 +27,8 @@ typedef struct {
 typedef struct {
     float *scores;  /* (qb, I) */
     void *heap;     /* (qb, K) heap entries */
-    size_t scores_cap, heap_cap;
+    float *panel;   /* (threads, panel, qb) transposed products */
+    size_t scores_cap, heap_cap, panel_cap;
 } er_rec_scratch;
 
 void er_rec_scratch_free(er_rec_scratch *s);
