@@ -141,6 +141,31 @@ const easyrec_config *easyrec_model_config(const easyrec_model *m);
 /* The model's tokenizer; owned by the model. */
 const easyrec_tokenizer *easyrec_model_tokenizer(const easyrec_model *m);
 
+/* Numeric precision of the encoder's Linear layers (docs/model.md, "Precision"). */
+typedef enum {
+    EASYREC_PRECISION_FP32 = 0, /* as loaded: everything fp32 */
+    EASYREC_PRECISION_BF16 = 1, /* weights and activations rounded to bf16, products summed in fp32 */
+    EASYREC_PRECISION_INT8 = 2, /* weights int8 per output channel, activations int8 per token
+                                   (dynamic), int32 sums */
+} easyrec_precision;
+
+/* Convert the Linear weights of a loaded model once to precision p (LayerNorm, softmax,
+ * GELU, residuals, embeddings and pooling stay fp32). isa: NULL for the best instruction set
+ * this CPU has, or "avx512bf16" | "avx512vnni" | "avx512" | "avx2" | "scalar" to run at
+ * most that level (slower, same results within docs/model.md's tolerance). Call before the
+ * model is shared. The fp32 copies of converted weights are freed: the model can no longer
+ * be saved or trained, nor converted to another precision (load it again). */
+int easyrec_model_set_precision(easyrec_model *m, easyrec_precision p, const char *isa);
+easyrec_precision easyrec_model_precision(const easyrec_model *m);
+const char *easyrec_precision_name(easyrec_precision p); /* "fp32", "bf16", "int8" */
+/* Bytes the model's weights occupy now (fp32 buffer + packed low-precision weights). */
+size_t easyrec_model_weight_bytes(const easyrec_model *m);
+/* What m's Linear layers run on: the instruction-set level of the bf16/int8 kernels, or the
+ * fp32 GEMM's backend ("easyrec-avx512" / "cblas") for fp32 models. */
+const char *easyrec_model_isa(const easyrec_model *m);
+/* Best instruction-set level of this CPU for the bf16/int8 kernels, e.g. "avx512bf16". */
+const char *easyrec_cpu_isa(void);
+
 /* A new model with HF's initialisation (Linear/Embedding weights N(0, 0.02), biases 0,
  * LayerNorm 1/0, padding row 0) from a deterministic seed; no tokenizer attached. cfg's
  * has_mlp / has_lm_head choose the optional heads. */

@@ -244,6 +244,17 @@ TEST(model_and_cache) {
     REQUIRE((j2 = eval_json(a)));
     CHECK(check_sh("grep -q 'encoded users-original' %s", err) == 0);
     json_decref(j2);
+    /* bf16 / int8 embeddings are their own cache entries, never the fp32 ones */
+    for (int i = 0; i < 2; i++) {
+        snprintf(a, sizeof a, "--model %s/model --data %s/ds --profiles original --cache %s/cache --k 2 --precision %s", t,
+                 t, t, i ? "int8" : "bf16");
+        REQUIRE((j2 = eval_json(a)));
+        CHECK(check_sh("grep -q 'encoded items-original' %s && grep -q 'encoded users-original' %s", err, err) == 0);
+        json_decref(j2);
+        REQUIRE((j2 = eval_json(a)));
+        CHECK(check_sh("grep -q 'cached items-original' %s", err) == 0);
+        json_decref(j2);
+    }
     /* all sets: diverse1 has no user text, auto:1 describes its users by one training item */
     snprintf(a, sizeof a, "--model %s/model --data %s/ds --user-text auto:1 --k 2", t, t);
     REQUIRE((j2 = eval_json(a)));

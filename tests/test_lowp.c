@@ -14,10 +14,14 @@
  */
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "kernels/cpu.h"
 #include "kernels/lowp.h"
+#include "io/tensors.h"
+#include "model/model.h"
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 static float urand(void) { /* uniform in [-1, 1) */
@@ -71,15 +75,15 @@ TEST(isa_names) {
 }
 
 TEST(bf16_rounding) {
-    CHECK(er_f32_to_bf16(1.0f) == 0x3f80);
-    CHECK(er_f32_to_bf16(1.0f + 0x1p-8f) == 0x3f80);        /* tie -> even */
-    CHECK(er_f32_to_bf16(1.0f + 3 * 0x1p-8f) == 0x3f82);    /* tie -> even (up) */
-    CHECK(er_f32_to_bf16(1.0f + 0x1p-8f + 0x1p-20f) == 0x3f81);
-    CHECK(er_f32_to_bf16(-2.5f) == 0xc020);
-    CHECK(er_f32_to_bf16(1e-40f) == 0);                     /* denormal -> 0 */
-    CHECK(er_bf16_to_f32(er_f32_to_bf16(NAN)) != er_bf16_to_f32(er_f32_to_bf16(NAN)));
-    CHECK(er_bf16_to_f32(er_f32_to_bf16(INFINITY)) == INFINITY);
-    CHECK(er_bf16_to_f32(er_f32_to_bf16(3.4e38f)) == INFINITY); /* rounds past the largest bf16 */
+    CHECK(er_f32_to_bf16_bits(1.0f) == 0x3f80);
+    CHECK(er_f32_to_bf16_bits(1.0f + 0x1p-8f) == 0x3f80);        /* tie -> even */
+    CHECK(er_f32_to_bf16_bits(1.0f + 3 * 0x1p-8f) == 0x3f82);    /* tie -> even (up) */
+    CHECK(er_f32_to_bf16_bits(1.0f + 0x1p-8f + 0x1p-20f) == 0x3f81);
+    CHECK(er_f32_to_bf16_bits(-2.5f) == 0xc020);
+    CHECK(er_f32_to_bf16_bits(1e-40f) == 0);                     /* denormal -> 0 */
+    CHECK(er_bf16_bits_to_f32(er_f32_to_bf16_bits(NAN)) != er_bf16_bits_to_f32(er_f32_to_bf16_bits(NAN)));
+    CHECK(er_bf16_bits_to_f32(er_f32_to_bf16_bits(INFINITY)) == INFINITY);
+    CHECK(er_bf16_bits_to_f32(er_f32_to_bf16_bits(3.4e38f)) == INFINITY); /* rounds past the largest bf16 */
 }
 
 TEST(bf16_vs_reference) {
@@ -97,7 +101,7 @@ TEST(bf16_vs_reference) {
                 for (int k = 0; k < p.K; k++) {
                     float a = p.A[(size_t)r * p.lda + k], w = p.W[(size_t)n * p.K + k];
                     ref += (double)a * w;
-                    refb += (double)er_bf16_to_f32(er_f32_to_bf16(a)) * er_bf16_to_f32(er_f32_to_bf16(w));
+                    refb += (double)er_bf16_bits_to_f32(er_f32_to_bf16_bits(a)) * er_bf16_bits_to_f32(er_f32_to_bf16_bits(w));
                     S += fabs((double)a * w);
                 }
                 double y = p.C[(size_t)r * p.ldc + n];
@@ -210,5 +214,183 @@ TEST(int8_special_rows) {
     unmake(&p);
 }
 
+
+/* ---- whole-model embeddings: fixture checkpoints and a random EasyRec-shaped model ---- */
+
+#define NSEQ 40
+
+static void make_seqs(int vocab, int maxlen, int32_t **ids, int *n) {
+    for (int i = 0; i < NSEQ; i++) {
+        n[i] = 2 + (int)((urand() + 1.0f) * 0.5f * (float)(maxlen - 2));
+        if (n[i] > maxlen) n[i] = maxlen;
+        ids[i] = malloc(sizeof(int32_t) * (size_t)n[i]);
+        ids[i][0] = 0;
+        for (int t = 1; t < n[i] - 1; t++) ids[i][t] = 3 + (int)((urand() + 1.0f) * 0.5f * (float)(vocab - 4));
+        ids[i][n[i] - 1] = 2;
+    }
+}
+
+static int encode_all(easyrec_model *m, int32_t **ids, const int *n, float *out) {
+    easyrec_ctx *ctx = easyrec_ctx_new(m);
+    easyrec_encode_opts o;
+    easyrec_encode_opts_init(&o);
+    o.batch_tokens = 300; /* several batches */
+    int rc = easyrec_encode_ids(ctx, (const int32_t *const *)ids, n, NSEQ, &o, out);
+    easyrec_ctx_free(ctx);
+    return rc;
+}
+
+/* mean and worst cosine of rows of a and b (already L2-normalised) */
+static void cosines(const float *a, const float *b, int D, double *mean, double *worst) {
+    *mean = 0, *worst = 1;
+    for (int i = 0; i < NSEQ; i++) {
+        double c = 0;
+        for (int k = 0; k < D; k++) c += (double)a[(size_t)i * D + k] * b[(size_t)i * D + k];
+        *mean += c / NSEQ;
+        if (c < *worst) *worst = c;
+    }
+}
+
+/* fp32 vs bf16 vs int8 embeddings of one model; every ISA level (all, or only the best
+ * and avx2 when the model is large) must give the fast path's embeddings */
+static void check_model(easyrec_model *(*load)(void), const char *what, int all_levels) {
+    easyrec_model *m = load();
+    REQUIRE(m);
+    const easyrec_config *c = easyrec_model_config(m);
+    int D = c->hidden, maxlen = c->max_positions - c->pad_id - 1 < 64 ? c->max_positions - c->pad_id - 1 : 64;
+    int32_t *ids[NSEQ];
+    int n[NSEQ];
+    make_seqs(c->vocab_size, maxlen, ids, n);
+    float *ref = malloc(sizeof(float) * NSEQ * D), *got = malloc(sizeof(float) * NSEQ * D),
+          *lv = malloc(sizeof(float) * NSEQ * D);
+    REQUIRE(encode_all(m, ids, n, ref) == EASYREC_OK);
+    size_t bytes32 = easyrec_model_weight_bytes(m);
+    easyrec_model_free(m);
+    static const double min_mean[3] = {0, 0.9999, 0.999};
+    for (int p = EASYREC_PRECISION_BF16; p <= EASYREC_PRECISION_INT8; p++) {
+        m = load();
+        REQUIRE(easyrec_model_set_precision(m, (easyrec_precision)p, NULL) == EASYREC_OK);
+        CHECK(easyrec_model_precision(m) == (easyrec_precision)p);
+        size_t bytes = easyrec_model_weight_bytes(m);
+        CHECK(bytes < bytes32);
+        REQUIRE(encode_all(m, ids, n, got) == EASYREC_OK);
+        double mean, worst;
+        cosines(ref, got, D, &mean, &worst);
+        printf("    %s %s (%s): mean cosine to fp32 %.7f, worst %.7f; weights %.2f of fp32's %zu bytes\n", what,
+               easyrec_precision_name((easyrec_precision)p), easyrec_model_isa(m), mean, worst,
+               (double)bytes / (double)bytes32, bytes32);
+        CHECK(mean >= min_mean[p]);
+        CHECK(worst >= 1 - 20 * (1 - min_mean[p]));
+        /* converted models cannot be saved or converted again */
+        CHECK(check_failed_with(easyrec_model_save(m, "/nonexistent"), EASYREC_ERR_ARG, "cannot be saved"));
+        CHECK(check_failed_with(easyrec_model_set_precision(m, p == 1 ? EASYREC_PRECISION_INT8 : EASYREC_PRECISION_BF16, NULL),
+                                EASYREC_ERR_ARG, "already converted"));
+        CHECK(check_failed_with(easyrec_model_set_precision(m, (easyrec_precision)p, "avx1024"), EASYREC_ERR_ARG,
+                                "avx1024"));
+        for (int l = (int)er_cpu_isa() - 1; l >= 0; l--) {
+            if (!all_levels && l != ER_ISA_AVX2) continue;
+            REQUIRE(easyrec_model_set_precision(m, (easyrec_precision)p, er_isa_name((er_isa)l)) == EASYREC_OK);
+            CHECK(!strcmp(easyrec_model_isa(m), er_isa_name((er_isa)l)));
+            REQUIRE(encode_all(m, ids, n, lv) == EASYREC_OK);
+            double md = 0;
+            for (int i = 0; i < NSEQ * D; i++) md = fmax(md, fabs((double)lv[i] - got[i]));
+            if (p == EASYREC_PRECISION_INT8) CHECK(md == 0);
+            CHECK(md <= 1e-6);
+            if (md > 0) printf("    %s at %s: max |diff| to the fast path %.3g\n", easyrec_precision_name((easyrec_precision)p), er_isa_name((er_isa)l), md);
+        }
+        easyrec_model_free(m);
+    }
+    for (int i = 0; i < NSEQ; i++) free(ids[i]);
+    free(ref), free(got), free(lv);
+}
+
+static easyrec_model *load_dir(const char *name) {
+    char dir[256];
+    snprintf(dir, sizeof dir, "tests/fixtures/models/%s", name);
+    easyrec_model *m = NULL;
+    if (easyrec_model_load(dir, &m) != EASYREC_OK) printf("    %s: %s\n", dir, easyrec_last_error());
+    return m;
+}
+static easyrec_model *load_roberta(void) { return load_dir("roberta_st_f32"); }
+static easyrec_model *load_bert(void) { return load_dir("bert_st_f16"); }
+/* EasyRec-like widths (fewer layers, smaller vocab): random N(0, 0.02) weights */
+static easyrec_model *load_random(void) {
+    easyrec_config c = {.n_layers = 2, .hidden = 256, .n_heads = 4, .ffn = 1024, .vocab_size = 1000,
+                        .max_positions = 130, .type_vocab_size = 1, .pad_id = 1, .layer_norm_eps = 1e-5f,
+                        .is_roberta = 1, .has_mlp = 1};
+    easyrec_model *m = NULL;
+    if (easyrec_model_init(&c, 7, &m) != EASYREC_OK) printf("    init: %s\n", easyrec_last_error());
+    return m;
+}
+
+TEST(model_roberta_fixture) { check_model(load_roberta, "roberta_st_f32", 1); }
+TEST(model_bert_fixture) { check_model(load_bert, "bert_st_f16 (cls)", 1); }
+TEST(model_random_256) { check_model(load_random, "random 2x256 (F 1024)", 0); }
+
+
+/* ---- the command line: encode --precision / --isa / EASYREC_ISA ---- */
+
+static float *read_npy(const char *path, int64_t *rows, int64_t *cols) {
+    float *d = NULL;
+    int nd = 0;
+    int64_t shape[8];
+    if (npy_read_f32(path, &d, &nd, shape) != 0 || nd != 2) return NULL;
+    *rows = shape[0], *cols = shape[1];
+    return d;
+}
+
+TEST(cli_encode_precision) {
+    if (!check_shared_dir()) SKIP("../shared/vocab absent: no vocabulary for an end-to-end model");
+    char t[64] = "/tmp/easyrec-lowp-XXXXXX";
+    REQUIRE(mkdtemp(t));
+    REQUIRE(check_sh("%s init --vocab ../shared/vocab/roberta-base --output %s/model --layers 2 --hidden 64 --heads 4 "
+                     "--ffn 128 --seed 9 2>/dev/null", check_bin(), t) == 0);
+    REQUIRE(check_sh("printf 'a basketball fan who watches NBA games\\nswimming goggles for lovers of the pool\\n"
+                     "a quiet novel about a lighthouse keeper\\nthis user buys camping gear and trail shoes\\n' > %s/in.txt",
+                     t) == 0);
+    const char *runs[][2] = {{"", "fp32"},          {"--precision bf16", "bf16"},  {"--precision int8", "int8"},
+                             {"--precision int8 --isa avx2", "int8-avx2"},     {"--precision bf16 --isa scalar", "bf16-scalar"}};
+    for (int i = 0; i < 5; i++)
+        REQUIRE(check_sh("%s encode --model %s/model --input %s/in.txt --text --output %s/%s.npy --quiet %s", check_bin(), t, t,
+                         t, runs[i][1], runs[i][0]) == 0);
+    REQUIRE(check_sh("EASYREC_ISA=scalar %s encode --model %s/model --input %s/in.txt --text --output %s/int8-env.npy "
+                     "--precision int8 2>%s/err.txt", check_bin(), t, t, t, t) == 0);
+    CHECK(check_sh("grep -q 'int8 weights .* MiB (fp32 .* MiB), kernels scalar' %s/err.txt", t) == 0);
+    char p[256];
+    float *e[6];
+    int64_t r = 0, c = 0;
+    const char *names[6] = {"fp32", "bf16", "int8", "int8-avx2", "bf16-scalar", "int8-env"};
+    for (int i = 0; i < 6; i++) {
+        snprintf(p, sizeof p, "%s/%s.npy", t, names[i]);
+        e[i] = read_npy(p, &r, &c);
+        REQUIRE(e[i] && r == 4 && c == 64);
+    }
+    for (int i = 0; i < 4; i++) {
+        double cb = 0, ci = 0;
+        for (int k = 0; k < 64; k++) cb += (double)e[0][i * 64 + k] * e[1][i * 64 + k], ci += (double)e[0][i * 64 + k] * e[2][i * 64 + k];
+        CHECK(cb >= 0.9999);
+        CHECK(ci >= 0.999);
+    }
+    CHECK(memcmp(e[2], e[3], sizeof(float) * 256) == 0); /* int8: every level the same bits */
+    CHECK(memcmp(e[2], e[5], sizeof(float) * 256) == 0);
+    double md = 0;
+    for (int k = 0; k < 256; k++) md = fmax(md, fabs((double)e[1][k] - e[4][k]));
+    CHECK(md <= 1e-6);
+    for (int i = 0; i < 6; i++) free(e[i]);
+    /* --version names the kernels' level, and the cap */
+    CHECK(check_sh("%s --version | grep -q '^isa: %s'", check_bin(), er_isa_name(er_cpu_isa())) == 0);
+    CHECK(check_sh("EASYREC_ISA=scalar %s --version | grep -q '^isa: scalar'", check_bin()) == 0);
+    /* usage errors */
+    CHECK(check_sh("%s encode --model %s/model --input %s/in.txt --text --output %s/x.npy --precision fp16 2>%s/err.txt",
+                   check_bin(), t, t, t, t) == 2);
+    CHECK(check_sh("grep -q 'fp32, bf16 or int8' %s/err.txt", t) == 0);
+    CHECK(check_sh("EASYREC_ISA=sse9 %s encode --model %s/model --input %s/in.txt --text --output %s/x.npy --precision int8 "
+                   "2>%s/err.txt", check_bin(), t, t, t, t) == 1);
+    CHECK(check_sh("grep -q \"unknown instruction set 'sse9'\" %s/err.txt", t) == 0);
+    check_sh("rm -rf %s", t);
+}
+
 CHECK_MAIN(CASE(isa_names), CASE(bf16_rounding), CASE(bf16_vs_reference), CASE(int8_vs_reference),
-           CASE(bf16_levels_agree), CASE(int8_levels_agree), CASE(int8_special_rows))
+           CASE(bf16_levels_agree), CASE(int8_levels_agree), CASE(int8_special_rows),
+           CASE(model_roberta_fixture), CASE(model_bert_fixture), CASE(model_random_256),
+           CASE(cli_encode_precision))

@@ -56,7 +56,8 @@ static int same_file(const char *a, const char *b) {
 
 int cmd_encode(int argc, char **argv) {
     const char *model = NULL, *input = NULL, *output = NULL;
-    int text = 0, quiet = 0, pooling = 0;
+    const char *isa = NULL;
+    int text = 0, quiet = 0, pooling = 0, precision = 0;
     easyrec_encode_opts o;
     easyrec_encode_opts_init(&o);
     o.threads = cli_default_threads();
@@ -79,6 +80,8 @@ int cmd_encode(int argc, char **argv) {
         OPT_F("text", &text, "input is plain text, one profile per line"),
         OPT_F("quiet", &quiet, "no progress bar"),
         CLI_GEMM_OPT(&o.gemm),
+        OPT_C("precision", &precision, CLI_PRECISION_CHOICES, CLI_PRECISION_HELP),
+        OPT_S("isa", &isa, "LEVEL", CLI_ISA_HELP, .env = "EASYREC_ISA"),
         {0}};
     cli_cmd cmd = {"encode", "--model DIR --input FILE --output OUT.npy [options]",
                    "Encode profiles into a float32 .npy matrix of embeddings, row i for profile i.", opts, 0, 0, NULL};
@@ -96,9 +99,9 @@ int cmd_encode(int argc, char **argv) {
         return cli_fail(NULL);
     }
     easyrec_model *m = NULL;
-    if (easyrec_model_load(model, &m)) {
+    if (cli_load_model(model, precision, isa, !quiet, &m)) {
         texts_free(&t);
-        return cli_fail(NULL);
+        return 1;
     }
     int D = easyrec_model_dim(m), status = 0;
     float *out = NULL;
@@ -140,8 +143,8 @@ done:
 }
 
 int cmd_similarity(int argc, char **argv) {
-    const char *model = NULL;
-    int pooling = 0;
+    const char *model = NULL, *isa = NULL;
+    int pooling = 0, precision = 0;
     easyrec_encode_opts o;
     easyrec_encode_opts_init(&o);
     o.threads = cli_default_threads();
@@ -153,6 +156,8 @@ int cmd_similarity(int argc, char **argv) {
         OPT_I("threads", &o.threads, "N", "worker threads (default: all cores)", 1, CLI_MAX_THREADS,
               .env = "EASYREC_THREADS"),
         CLI_GEMM_OPT(&o.gemm),
+        OPT_C("precision", &precision, CLI_PRECISION_CHOICES, CLI_PRECISION_HELP),
+        OPT_S("isa", &isa, "LEVEL", CLI_ISA_HELP, .env = "EASYREC_ISA"),
         {0}};
     cli_cmd cmd = {"similarity", "--model DIR [options] TEXT TEXT...",
                    "Print the cosine similarity of the first text with each other text, one per line\n"
@@ -164,7 +169,7 @@ int cmd_similarity(int argc, char **argv) {
     if (rc) return rc == OPT_HELP ? 0 : rc;
     o.pooling = cli_pooling(pooling);
     easyrec_model *m = NULL;
-    if (easyrec_model_load(model, &m)) return cli_fail(NULL);
+    if (cli_load_model(model, precision, isa, 0, &m)) return 1;
     if ((rc = check_max_length(&cmd, m, &o))) {
         easyrec_model_free(m);
         return rc;

@@ -19,8 +19,8 @@
 #include "kernels/kernels.h"
 
 typedef struct {
-    const char *model, *uemb, *iemb, *data, *trn, *val, *tst, *iprof, *uprof, *cache, *id_maps, *ks, *utext;
-    int baseline, split, profiles, json, quiet, mask_val, pooling;
+    const char *model, *uemb, *iemb, *data, *trn, *val, *tst, *iprof, *uprof, *cache, *id_maps, *ks, *utext, *isa;
+    int baseline, split, profiles, json, quiet, mask_val, pooling, precision;
     int64_t seed;
     er_eval_request rq;
 } eval_args;
@@ -207,6 +207,8 @@ int cmd_eval(int argc, char **argv) {
               "encoder truncation incl. specials, at most the model's position limit", 2, CLI_MAX_LENGTH),
         OPT_I("batch-tokens", &a.rq.encode.batch_tokens, "N", "tokens per encoder batch", 1, 1 << 30),
         OPT_C("pooling", &a.pooling, CLI_POOLING_CHOICES, CLI_POOLING_HELP),
+        OPT_C("precision", &a.precision, CLI_PRECISION_CHOICES, CLI_PRECISION_HELP),
+        OPT_S("isa", &a.isa, "LEVEL", CLI_ISA_HELP, .env = "EASYREC_ISA"),
         OPT_L("seed", &a.seed, "N", "seed of the random baseline", 0, 2147483647.0),
         OPT_S("id-maps", &a.id_maps, "DIR", "text inputs: write DIR/users.tsv and DIR/items.tsv (dense id -> original)"),
         OPT_F("quiet", &a.quiet, "no progress on stderr"),
@@ -234,7 +236,10 @@ int cmd_eval(int argc, char **argv) {
         a.rq.user_emb = U, a.rq.item_emb = I;
         a.rq.user_emb_name = a.uemb, a.rq.item_emb_name = a.iemb;
     }
-    if (a.model && (rc = easyrec_model_load(a.model, &m))) goto fail;
+    if (a.model && cli_load_model(a.model, a.precision, a.isa, !a.quiet && !a.json, &m)) {
+        rc = 1;
+        goto out;
+    }
     if (m && opt_find(&cmd, "max-length")->seen && a.rq.encode.max_length > easyrec_model_max_length(m)) {
         rc = opt_usage_error(&cmd, "--max-length %d exceeds this model's limit of %d tokens (its position table)",
                              a.rq.encode.max_length, easyrec_model_max_length(m));

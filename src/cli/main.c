@@ -1,8 +1,11 @@
 /* main.c — the easyrec command line: dispatch to the subcommands in cmd_*.c. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
+#include "kernels/cpu.h"
+#include "kernels/kernels.h"
 #include "cli/opt.h"
 #include "core/err.h"
 #include "easyrec.h"
@@ -41,6 +44,13 @@ int cmd_version(int argc, char **argv) {
     int rc = opt_parse(&cmd, argc, argv, NULL, NULL);
     if (rc) return rc == OPT_HELP ? 0 : rc;
     printf("easyrec %s\n", easyrec_version());
+    /* the instruction set of the bf16/int8 kernels (EASYREC_ISA may cap it) and the fp32 GEMM */
+    er_isa best = er_cpu_isa(), isa = best;
+    const char *env = getenv("EASYREC_ISA");
+    if (env && *env && er_isa_parse(env, &isa) == EASYREC_OK) isa = er_isa_clamp(isa);
+    printf("isa: %s", er_isa_name(isa));
+    if (isa != best) printf(" (EASYREC_ISA; this CPU: %s)", er_isa_name(best));
+    printf(", fp32 GEMM: %s\n", gemm_backend());
     return 0;
 }
 

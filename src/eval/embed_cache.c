@@ -50,7 +50,11 @@ static json_t *model_key(const er_embedder *e) {
         if (p && er_file_exists(p)) json_object_set_new(files, model_files[k], file_stamp(p));
         free(p);
     }
-    return json_pack("{s:s, s:o}", "dir", realpath(e->model_dir, real) ? real : e->model_dir, "files", files);
+    json_t *k = json_pack("{s:s, s:o}", "dir", realpath(e->model_dir, real) ? real : e->model_dir, "files", files);
+    /* bf16/int8 embeddings differ from fp32 ones (fp32 keys stay as they were) */
+    easyrec_precision p = e->model ? easyrec_model_precision(e->model) : EASYREC_PRECISION_FP32;
+    if (k && p != EASYREC_PRECISION_FP32) json_object_set_new(k, "precision", json_string(easyrec_precision_name(p)));
+    return k;
 }
 
 static uint64_t texts_hash(const er_texts *t) {

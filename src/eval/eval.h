@@ -140,7 +140,7 @@ typedef struct {
 /* Embeddings (n, D) of the texts t under e->model. With a cache directory, the file
  * "<label>-<hash>.npy" is used when its sidecar "<label>-<hash>.json" holds exactly the key
  * of this request: the model (real path; size and mtime of config, weights and tokenizer
- * files), the encode options that change results (max_length, pooling, normalisation), the
+ * files; its precision unless fp32), the encode options that change results (max_length, pooling, normalisation), the
  * sources (size and mtime of each file the texts came from), the text rule (how texts were
  * built from them) and a hash of the texts themselves. Otherwise the texts are encoded and
  * the .npy then the sidecar written atomically. Layout: docs/eval.md. *out malloc'd (n*D),

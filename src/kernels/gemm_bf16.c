@@ -41,7 +41,7 @@ int er_bf16_pack(er_lowp_mat *m, const float *W, int N, int K, int ldw) {
                     int n = p * NR + c;
                     size_t k = 2 * kk + (size_t)h;
                     d[(((size_t)p * kp2 + kk) * NR + c) * 2 + h] =
-                        n < N && k < (size_t)K ? er_f32_to_bf16(W[(size_t)n * ldw + k]) : 0;
+                        n < N && k < (size_t)K ? er_f32_to_bf16_bits(W[(size_t)n * ldw + k]) : 0;
                 }
     m->data = d;
     return EASYREC_OK;
@@ -56,13 +56,43 @@ static void convert_rows(uint16_t *dst, const float *A, int lda, int m, int mr, 
             continue;
         }
         const float *a = A + (size_t)r * lda;
-        for (int k = 0; k < K; k++) d[k] = er_f32_to_bf16(a[k]);
+        for (int k = 0; k < K; k++) d[k] = er_f32_to_bf16_bits(a[k]);
         for (int k = K; k < Kp; k++) d[k] = 0;
     }
 }
 
-static inline float lo_f(uint32_t w) { return er_bf16_to_f32((uint16_t)(w & 0xffffu)); }
-static inline float hi_f(uint32_t w) { return er_bf16_to_f32((uint16_t)(w >> 16)); }
+#ifdef HAVE_X86
+/* convert_rows with 16 lanes at a time: the same bits as er_f32_to_bf16_bits */
+__attribute__((target("avx512f,avx512bw"))) static void convert_rows_avx512(uint16_t *dst, const float *A, int lda,
+                                                                             int m, int mr, int K, int Kp) {
+    const __m512i expm = _mm512_set1_epi32(0x7f800000), absm = _mm512_set1_epi32(0x7fffffff),
+                  sgn = _mm512_set1_epi32(0x8000), one = _mm512_set1_epi32(1), rnd = _mm512_set1_epi32(0x7fff),
+                  qnan = _mm512_set1_epi32(0x40);
+    for (int r = 0; r < mr; r++) {
+        uint16_t *d = dst + (size_t)r * Kp;
+        if (r >= m) {
+            memset(d, 0, (size_t)Kp * sizeof(uint16_t));
+            continue;
+        }
+        const float *a = A + (size_t)r * lda;
+        for (int k = 0; k < K; k += 16) {
+            __mmask16 lm = K - k >= 16 ? 0xFFFF : (__mmask16)((1u << (K - k)) - 1);
+            __m512i u = _mm512_maskz_loadu_epi32(lm, a + k);
+            __m512i hi = _mm512_srli_epi32(u, 16);
+            __m512i v = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(u, rnd), _mm512_and_si512(hi, one)), 16);
+            __mmask16 z = _mm512_cmpeq_epi32_mask(_mm512_and_si512(u, expm), _mm512_setzero_si512());
+            __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, absm), expm);
+            v = _mm512_mask_mov_epi32(v, z, _mm512_and_si512(hi, sgn));
+            v = _mm512_mask_mov_epi32(v, nan, _mm512_or_si512(hi, qnan));
+            _mm512_mask_cvtepi32_storeu_epi16(d + k, lm, v);
+        }
+        for (int k = K; k < Kp; k++) d[k] = 0;
+    }
+}
+#endif
+
+static inline float lo_f(uint32_t w) { return er_bf16_bits_to_f32((uint16_t)(w & 0xffffu)); }
+static inline float hi_f(uint32_t w) { return er_bf16_bits_to_f32((uint16_t)(w >> 16)); }
 
 /* one tile: rows a (stride kp2 dwords), m rows, panel bp, n columns */
 static void kernel_scalar(const uint32_t *a, size_t kp2, const uint32_t *bp, const float *bias, float *C, int ldc,
@@ -205,7 +235,12 @@ void er_gemm_bf16(er_isa isa, const er_lowp_mat *w, int M, const float *A, int l
     for (int ic = 0; ic < M; ic += MC) {
         int mc = M - ic < MC ? M - ic : MC;
         int mcr = (mc + mr - 1) / mr * mr;
-        convert_rows(ab, A + (size_t)ic * lda, lda, mc, mcr, w->K, Kp);
+#ifdef HAVE_X86
+        if (isa >= ER_ISA_AVX512)
+            convert_rows_avx512(ab, A + (size_t)ic * lda, lda, mc, mcr, w->K, Kp);
+        else
+#endif
+            convert_rows(ab, A + (size_t)ic * lda, lda, mc, mcr, w->K, Kp);
         const uint32_t *a32 = (const uint32_t *)ab;
         for (int p = 0; p < w->panels; p++) {
             const uint32_t *bp = panels + (size_t)p * kp2 * NR;

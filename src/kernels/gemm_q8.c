@@ -88,6 +88,51 @@ static void quantize_rows(uint8_t *dst, float *sa, const float *A, int lda, int 
     }
 }
 
+#ifdef HAVE_X86
+/* quantize_rows with 16 lanes at a time: the same bits (roundscale is round-to-nearest-even
+ * like nearbyintf in the default rounding mode) */
+__attribute__((target("avx512f,avx512bw"))) static void quantize_rows_avx512(uint8_t *dst, float *sa, const float *A,
+                                                                              int lda, int m, int mr, int K, int Kq) {
+    const __m512i absm = _mm512_set1_epi32(0x7fffffff);
+    const __m512 lo = _mm512_set1_ps(-127.0f), hi = _mm512_set1_ps(127.0f);
+    const __m512i off = _mm512_set1_epi32(128);
+    for (int r = 0; r < mr; r++) {
+        uint8_t *d = dst + (size_t)r * Kq;
+        const float *a = A + (size_t)r * lda;
+        float amax = 0.0f;
+        int bad = 0;
+        if (r < m) {
+            __m512 mx = _mm512_setzero_ps();
+            __mmask16 nan = 0;
+            for (int k = 0; k < K; k += 16) {
+                __mmask16 lm = K - k >= 16 ? 0xFFFF : (__mmask16)((1u << (K - k)) - 1);
+                __m512 v = _mm512_castsi512_ps(_mm512_and_si512(_mm512_maskz_loadu_epi32(lm, a + k), absm));
+                nan |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+                mx = _mm512_max_ps(mx, v);
+            }
+            amax = _mm512_reduce_max_ps(mx);
+            bad = nan != 0;
+        }
+        if (r >= m || bad || isinf(amax) || amax == 0.0f) {
+            memset(d, 128, (size_t)Kq);
+            sa[r] = r >= m || (amax == 0.0f && !bad) ? 0.0f : NAN;
+            continue;
+        }
+        float inv = 127.0f / amax;
+        sa[r] = amax / 127.0f;
+        __m512 vi = _mm512_set1_ps(inv);
+        for (int k = 0; k < K; k += 16) {
+            __mmask16 lm = K - k >= 16 ? 0xFFFF : (__mmask16)((1u << (K - k)) - 1);
+            __m512 x = _mm512_mul_ps(_mm512_maskz_loadu_ps(lm, a + k), vi);
+            x = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            x = _mm512_min_ps(_mm512_max_ps(x, lo), hi);
+            _mm512_mask_cvtepi32_storeu_epi8(d + k, lm, _mm512_add_epi32(_mm512_cvtps_epi32(x), off));
+        }
+        for (int k = K; k < Kq; k++) d[k] = 128;
+    }
+}
+#endif
+
 static void kernel_scalar(const uint8_t *a, size_t Kq, const float *sa, const int8_t *bp, const er_lowp_mat *w,
                           int n0, const float *bias, float *C, int ldc, int m, int n) {
     for (int r = 0; r < m; r++)
@@ -238,7 +283,12 @@ void er_gemm_q8(er_isa isa, const er_lowp_mat *w, int M, const float *A, int lda
     for (int ic = 0; ic < M; ic += MC) {
         int mc = M - ic < MC ? M - ic : MC;
         int mcr = (mc + mr - 1) / mr * mr;
-        quantize_rows(aq, sa, A + (size_t)ic * lda, lda, mc, mcr, w->K, Kq);
+#ifdef HAVE_X86
+        if (isa >= ER_ISA_AVX512)
+            quantize_rows_avx512(aq, sa, A + (size_t)ic * lda, lda, mc, mcr, w->K, Kq);
+        else
+#endif
+            quantize_rows(aq, sa, A + (size_t)ic * lda, lda, mc, mcr, w->K, Kq);
         for (int p = 0; p < w->panels; p++) {
             const int8_t *bp = panels + (size_t)p * kq4 * NR * 4;
             int n0 = p * NR, n = N - n0 < NR ? N - n0 : NR;

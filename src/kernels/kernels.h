@@ -52,7 +52,7 @@ void er_gemm_thread_cleanup(void);
  * dequantisation scales (OUT) for int8, else NULL. */
 typedef struct {
     er_dtype dtype;
-    const void *data;
+    const void *data; /* F32: the (OUT, IN) floats; BF16 / I8: a packed er_lowp_mat (lowp.h) */
     const float *scale;
 } er_weight;
 

@@ -1,8 +1,9 @@
 /* linear.c — nn.Linear forward/backward over packed rows; every matmul of a Linear goes
- * through gemm.c. er_linear_forward dispatches on the weight's dtype: the seam where the
- * bf16/int8 kernels plug in (only f32 exists today). */
+ * through gemm.c, or through the bf16/int8 GEMMs (gemm_bf16.c, gemm_q8.c) when
+ * er_linear_forward gets a packed low-precision weight (its dtype decides). */
 #include "core/err.h"
 #include "kernels/kernels.h"
+#include "kernels/lowp.h"
 
 /* out (N, OUT) = inp (N, IN) @ W^T (W: (OUT, IN)) + bias (OUT) */
 void er_linear_forward(float *out, const float *inp, er_weight w, const float *bias, int N, int IN, int OUT,
@@ -14,8 +15,12 @@ void er_linear_forward(float *out, const float *inp, er_weight w, const float *b
         else
             gemm_mt(0, 1, N, OUT, IN, inp, IN, (const float *)w.data, IN, bias, out, OUT, 0, nthreads);
         return;
+    case ER_DT_BF16:
+    case ER_DT_I8: /* packed low-precision weights (lowp.h); inference only, in the calling thread */
+        er_lowp_gemm_w((const er_lowp_mat *)w.data, N, inp, IN, bias, out, OUT);
+        return;
     default:
-        ER_ASSERT(!"er_linear_forward: no kernel for this weight dtype yet (bf16/int8 plug in here)");
+        ER_ASSERT(!"er_linear_forward: no kernel for this weight dtype");
     }
 }
 

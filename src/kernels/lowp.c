@@ -10,9 +10,14 @@
 int er_lowp_pack(er_lowp_mat *m, int dtype, const float *W, int N, int K, int ldw) {
     memset(m, 0, sizeof(*m));
     ER_ASSERT(N > 0 && K > 0 && ldw >= K);
+    m->isa = er_cpu_isa();
     if (dtype == ER_LOWP_BF16) return er_bf16_pack(m, W, N, K, ldw);
     ER_ASSERT(dtype == ER_LOWP_INT8);
     return er_q8_pack(m, W, N, K, ldw);
+}
+
+void er_lowp_gemm_w(const er_lowp_mat *m, int M, const float *A, int lda, const float *bias, float *C, int ldc) {
+    er_lowp_gemm(m->isa, m, M, A, lda, bias, C, ldc);
 }
 
 void er_lowp_free(er_lowp_mat *m) {
@@ -39,27 +44,36 @@ void er_lowp_gemm(er_isa isa, const er_lowp_mat *m, int M, const float *A, int l
         er_gemm_q8(isa, m, M, A, lda, bias, C, ldc);
 }
 
-/* Every thread's scratch is also listed here so it stays reachable for the process's life
- * (OpenMP keeps a fixed pool of threads) and leak checkers do not report it. */
-static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
-static void *reg_slots[1024];
-static int reg_n;
-
+/* One scratch per thread, made on its first low-precision GEMM, grown to the largest K seen,
+ * and freed when the thread exits (pthread key destructor) or calls er_lowp_thread_cleanup()
+ * (easyrec_thread_cleanup): a thread-per-connection server does not accumulate them. */
 static _Thread_local void *tl_buf;
 static _Thread_local size_t tl_cap;
-static _Thread_local int tl_slot = -1;
+static pthread_key_t buf_key;
+static pthread_once_t buf_once = PTHREAD_ONCE_INIT;
+static int buf_key_ok;
+
+static void buf_free(void *p) { free(p); }
+static void buf_key_init(void) { buf_key_ok = pthread_key_create(&buf_key, buf_free) == 0; }
+
+void er_lowp_thread_cleanup(void) {
+    free(tl_buf);
+    tl_buf = NULL;
+    tl_cap = 0;
+    pthread_once(&buf_once, buf_key_init);
+    if (buf_key_ok) pthread_setspecific(buf_key, NULL);
+}
 
 void *er_lowp_scratch(size_t bytes) {
     if (bytes <= tl_cap) return tl_buf;
+    pthread_once(&buf_once, buf_key_init);
+    if (!buf_key_ok) return NULL;
     size_t cap = (bytes + 4095) & ~(size_t)4095;
     void *p = aligned_alloc(64, cap);
     if (!p) return NULL;
-    pthread_mutex_lock(&reg_lock);
-    if (tl_slot < 0 && reg_n < (int)(sizeof reg_slots / sizeof reg_slots[0])) tl_slot = reg_n++;
-    if (tl_slot >= 0) reg_slots[tl_slot] = p;
-    pthread_mutex_unlock(&reg_lock);
     free(tl_buf);
     tl_buf = p;
     tl_cap = cap;
+    pthread_setspecific(buf_key, p);
     return p;
 }

@@ -19,7 +19,7 @@
  * vdpbf16ps with exact products and the same summation order; they agree with it except
  * where the hardware flushes fp32 denormals (tests/test_lowp.c states the tolerance).
  * The GEMMs run single-threaded in the caller's thread and keep a per-thread scratch for
- * the converted activations (grown once to the largest K seen).
+ * the converted activations (grown once to the largest K seen, freed at thread exit).
  */
 #ifndef ER_KERNELS_LOWP_H
 #define ER_KERNELS_LOWP_H
@@ -41,6 +41,7 @@ typedef struct {
     void *data;    /* packed panels (uint16 bf16 bits / int8) */
     float *scale;  /* int8: (N) per-output-channel scale */
     int32_t *comp; /* int8: (N) 128 · Σ_k Wq[n][k] */
+    er_isa isa;    /* level er_lowp_gemm_w runs it at: er_cpu_isa() after packing; the owner may lower it */
 } er_lowp_mat;
 
 /* Pack W (N, K), row stride ldw floats, as dtype. EASYREC_OK or EASYREC_ERR_NOMEM. */
@@ -54,6 +55,9 @@ size_t er_lowp_bytes(const er_lowp_mat *m);
 void er_lowp_gemm(er_isa isa, const er_lowp_mat *m, int M, const float *A, int lda, const float *bias, float *C,
                   int ldc);
 
+/* The same at m->isa (what a model's Linear layers call). */
+void er_lowp_gemm_w(const er_lowp_mat *m, int M, const float *A, int lda, const float *bias, float *C, int ldc);
+
 /* The two kernels (gemm_bf16.c, gemm_q8.c) and their packers. */
 int er_bf16_pack(er_lowp_mat *m, const float *W, int N, int K, int ldw);
 void er_gemm_bf16(er_isa isa, const er_lowp_mat *m, int M, const float *A, int lda, const float *bias, float *C,
@@ -64,7 +68,7 @@ void er_gemm_q8(er_isa isa, const er_lowp_mat *m, int M, const float *A, int lda
 
 /* fp32 -> bf16 bits, round to nearest even; NaN stays NaN; fp32 denormals become ±0 (as
  * the AVX-512 BF16 conversions treat them). */
-static inline uint16_t er_f32_to_bf16(float f) {
+static inline uint16_t er_f32_to_bf16_bits(float f) {
     union {
         float f;
         uint32_t u;
@@ -75,7 +79,7 @@ static inline uint16_t er_f32_to_bf16(float f) {
     u += 0x7fffu + ((u >> 16) & 1u);
     return (uint16_t)(u >> 16);
 }
-static inline float er_bf16_to_f32(uint16_t h) {
+static inline float er_bf16_bits_to_f32(uint16_t h) {
     union {
         uint32_t u;
         float f;
@@ -83,8 +87,10 @@ static inline float er_bf16_to_f32(uint16_t h) {
     return v.f;
 }
 
-/* Per-thread scratch of at least `bytes` (64-byte aligned), kept for the thread's life;
- * NULL on OOM. Shared by the two kernels (one GEMM at a time per thread). */
+/* Per-thread scratch of at least `bytes` (64-byte aligned), kept until the thread exits or
+ * calls er_lowp_thread_cleanup; NULL on OOM. Shared by the two kernels (one GEMM at a time
+ * per thread). */
 void *er_lowp_scratch(size_t bytes);
+void er_lowp_thread_cleanup(void);
 
 #endif

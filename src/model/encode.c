@@ -97,6 +97,7 @@ fail:
 void easyrec_model_free(easyrec_model *m) {
     if (!m) return;
     free(m->buf);
+    er_model_lowp_free(m);
     easyrec_tokenizer_free(m->tok);
     free(m->dir);
     free(m);

@@ -69,9 +69,8 @@ void er_layer_forward(const easyrec_model *m, int l, const er_layer_io *io, cons
     const easyrec_config *c = &m->cfg;
     const er_params *w = &m->w;
     int C = c->hidden, F = c->ffn, B = as->B, N = as->off[B];
-    size_t CC = (size_t)C * C;
     float eps = c->layer_norm_eps;
-    er_linear_forward(io->qkv, io->x, er_weight_f32(w->qkvw + l * 3 * CC), w->qkvb + (size_t)l * 3 * C, N, C, 3 * C,
+    er_linear_forward(io->qkv, io->x, er_model_weight(m, ER_LIN_QKV, l), w->qkvb + (size_t)l * 3 * C, N, C, 3 * C,
                       nthreads);
     er_attn_shape at = *as;
     at.C = C;
@@ -90,17 +89,17 @@ void er_layer_forward(const easyrec_model *m, int l, const er_layer_io *io, cons
         R = B;
     }
     size_t RC = (size_t)R * C;
-    er_linear_forward(io->t, io->atty, er_weight_f32(w->attprojw + l * CC), w->attprojb + (size_t)l * C, R, C, C,
+    er_linear_forward(io->t, io->atty, er_model_weight(m, ER_LIN_ATTPROJ, l), w->attprojb + (size_t)l * C, R, C, C,
                       nthreads);
     dropout_apply(drop, ER_SITE(l, 1), io->t, RC, nthreads);
     er_layernorm_forward(io->a, io->s1, io->mean1, io->rstd1, io->t, io->x, w->ln1w + (size_t)l * C,
                          w->ln1b + (size_t)l * C, R, C, eps, nthreads);
     float *hpre = io->hpre ? io->hpre : io->h;
-    er_linear_forward(hpre, io->a, er_weight_f32(w->fcw + (size_t)l * F * C), w->fcb + (size_t)l * F, R, C, F,
+    er_linear_forward(hpre, io->a, er_model_weight(m, ER_LIN_FC, l), w->fcb + (size_t)l * F, R, C, F,
                       nthreads);
     if (io->hpre) memcpy(io->h, io->hpre, (size_t)R * F * sizeof(float));
     gelu_forward(io->h, (size_t)R * F, nthreads);
-    er_linear_forward(io->t2, io->h, er_weight_f32(w->fcprojw + (size_t)l * C * F), w->fcprojb + (size_t)l * C, R, F,
+    er_linear_forward(io->t2, io->h, er_model_weight(m, ER_LIN_FCPROJ, l), w->fcprojb + (size_t)l * C, R, F,
                       C, nthreads);
     dropout_apply(drop, ER_SITE(l, 2), io->t2, RC, nthreads);
     er_layernorm_forward(io->out, io->s2, io->mean2, io->rstd2, io->t2, io->a, w->ln2w + (size_t)l * C,
@@ -136,8 +135,8 @@ void pool_forward(const easyrec_model *m, const er_acts *a, int B, easyrec_pooli
         memcpy(out, a->x, (size_t)B * C * sizeof(float));
         return;
     }
-    ER_ASSERT(pool == EASYREC_POOL_EASYREC && m->w.mlpw);
-    er_easyrec_head_forward(out, a->x, er_weight_f32(m->w.mlpw), m->w.mlpb, B, C, 0);
+    ER_ASSERT(pool == EASYREC_POOL_EASYREC && m->cfg.has_mlp);
+    er_easyrec_head_forward(out, a->x, er_model_weight(m, ER_LIN_MLP, 0), m->w.mlpb, B, C, 0);
 }
 
 er_lm_head er_model_lm_head(const easyrec_model *m) {

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "easyrec.h"
+#include "kernels/lowp.h"
 #include "kernels/kernels.h"
 
 /* ---- parameters ---- */
@@ -88,11 +89,18 @@ float *params_find(const easyrec_config *c, const er_params *p, const char *name
 
 /* ---- model ---- */
 
+/* The Linear weights bf16/int8 replace (precision.c): per layer, then the EasyRec head. */
+enum { ER_LIN_QKV = 0, ER_LIN_ATTPROJ = 1, ER_LIN_FC = 2, ER_LIN_FCPROJ = 3, ER_LIN_LAYER = 4, ER_LIN_MLP = 4,
+       ER_LIN_COUNT = 5 };
+
 struct easyrec_model {
     easyrec_config cfg;
-    er_params w;
+    er_params w;                /* in bf16/int8 the converted Linear weights are NULL here */
     float *buf;                 /* the flat parameter buffer; owned */
     size_t nparams;             /* floats in buf */
+    int precision;              /* easyrec_precision */
+    int isa;                    /* er_isa the low-precision kernels run at */
+    er_lowp_mat *lowp;          /* (L * 4 + 1) packed Linear weights, or NULL (fp32) */
     easyrec_tokenizer *tok;     /* owned; NULL if the directory has no tokenizer files */
     char *dir;                  /* owned copy of the directory path */
 };
@@ -118,6 +126,14 @@ int model_load(const char *dir, int with_lm, easyrec_model **out);
 /* Keep the bottom n_layers (<= 0: all) and add the EasyRec / MLM heads when asked and
  * absent, initialised like easyrec_model_init from seed (save.c). */
 int model_reshape(easyrec_model *m, int n_layers, int want_mlp, int want_lm, uint64_t seed);
+
+/* Packed weight of Linear `which` (ER_LIN_*) of layer l (ignored for ER_LIN_MLP), or NULL
+ * when the model runs in fp32 (precision.c). */
+const er_lowp_mat *er_model_lowp(const easyrec_model *m, int which, int l);
+/* The weight er_linear_forward takes for Linear `which` of layer l: the fp32 slice of the
+ * parameter buffer, or the packed bf16/int8 matrix of a converted model. */
+er_weight er_model_weight(const easyrec_model *m, int which, int l);
+void er_model_lowp_free(easyrec_model *m);
 
 /* ---- forward (forward.c, over the kernels of src/kernels/) ---- */
 

@@ -125,6 +125,9 @@ static int write_config(const easyrec_config *c, const char *path) {
 }
 
 int easyrec_model_save(const easyrec_model *m, const char *dir) {
+    if (m->precision != EASYREC_PRECISION_FP32)
+        return er_error(EASYREC_ERR_ARG, "a model converted to %s cannot be saved (its fp32 weights are gone)",
+                        easyrec_precision_name((easyrec_precision)m->precision));
     const easyrec_config *c = &m->cfg;
     const char *prefix = c->is_roberta ? "roberta." : "bert.";
     int cap = 0;
