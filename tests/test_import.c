@@ -124,6 +124,11 @@ TEST(formats_and_ids) {
     REQUIRE(er_read_file(tpath("a/item_id_map.tsv"), &s, &n) == 0);
     CHECK(!strcmp(s, "item_id\toriginal_id\n0\tThe \"Item\", 1\n1\ti2\n"));
     free(s);
+    /* a UTF-8 BOM before the header (Excel's CSV) */
+    write_file("bom.csv", "\xEF\xBB\xBFuser,item\nu1,i1\n");
+    o = defaults(tpath("bom.csv"), tpath("bom"));
+    REQUIRE(er_import_run(&o, &st) == 0);
+    CHECK_EQ_INT(st.rows, 1);
     /* JSON lines with integer ids: numeric order (2 < 10), and "::" text */
     write_file("b.jsonl", "{\"user_id\": 10, \"item_id\": 3}\n\n{\"user_id\": 2, \"item_id\": 30, \"rating\": 4}\n");
     o = defaults(tpath("b.jsonl"), tpath("b"));

@@ -285,13 +285,15 @@ int er_import_read(const char *path, er_raw_inter *out) {
     int rc = er_read_file(path, &buf, &len);
     if (rc) return rc;
     reader rd = {.path = path, .out = out};
+    char *text = buf;
+    if (len >= 3 && !memcmp(buf, "\xEF\xBB\xBF", 3)) text += 3, len -= 3; /* a UTF-8 BOM (Excel's CSV) */
     if ((rc = strmap_init(&rd.users, 1024)) || (rc = strmap_init(&rd.items, 1024))) goto done;
     size_t pl = strlen(path);
-    const char *q = buf;
-    while (q < buf + len && isspace((unsigned char)*q)) q++;
+    const char *q = text;
+    while (q < text + len && isspace((unsigned char)*q)) q++;
     int json = (pl > 6 && !strcmp(path + pl - 6, ".jsonl")) || (pl > 5 && !strcmp(path + pl - 5, ".json")) ||
-               (q < buf + len && *q == '{');
-    rc = json ? read_jsonl(&rd, buf, len) : read_delimited(&rd, buf, len);
+               (q < text + len && *q == '{');
+    rc = json ? read_jsonl(&rd, text, len) : read_delimited(&rd, text, len);
     if (!rc && !out->n) rc = er_error(EASYREC_ERR_FORMAT, "%s: no interactions", path);
     if (!rc) {
         out->n_user_names = (int32_t)rd.users.n;
