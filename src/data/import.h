@@ -78,6 +78,9 @@ typedef struct {
 } er_raw_inter;
 
 int er_import_read(const char *path, er_raw_inter *out);
+/* Same from bytes; json: 1 JSON lines, 0 delimited text, -1 JSON when the first non-blank
+ * byte is '{'. `what` names the input in messages. */
+int er_import_parse(const char *bytes, size_t len, const char *what, int json, er_raw_inter *out);
 void er_raw_inter_free(er_raw_inter *r);
 /* Column/key role of a header name: 0 user, 1 item, 2 rating, 3 timestamp, -1 none. */
 int er_import_column_role(const char *name, size_t len);

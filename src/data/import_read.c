@@ -38,8 +38,11 @@ typedef struct {
     size_t cap;
 } reader;
 
-static int add_row(reader *rd, const char *u, size_t ul, const char *it, size_t il, double rating, int64_t ts,
+static int add_row(reader *rd, const char *u, size_t ul, const char *it, size_t il, double rating, double tsd,
                    int64_t line) {
+    if (!(fabs(tsd) < 9.2e18))
+        return er_error(EASYREC_ERR_FORMAT, "%s:%lld: timestamp out of range", rd->path, (long long)line);
+    int64_t ts = (int64_t)tsd;
     if (!ul || !il) return er_error(EASYREC_ERR_FORMAT, "%s:%lld: empty %s id", rd->path, (long long)line, ul ? "item" : "user");
     if (memchr(u, '\t', ul) || memchr(it, '\t', il) || memchr(u, '\n', ul) || memchr(it, '\n', il))
         return er_error(EASYREC_ERR_FORMAT, "%s:%lld: an id contains a tab or newline", rd->path, (long long)line);
@@ -187,7 +190,7 @@ static int read_delimited(reader *rd, const char *buf, size_t len) {
         if (col[3] >= 0 && parse_num(f[col[3]].s, f[col[3]].n, &ts))
             return er_error(EASYREC_ERR_FORMAT, "%s:%d: timestamp is not a number", rd->path, line_no);
         size_t ul = unquote(f[col[0]], ubuf, sizeof ubuf), il = unquote(f[col[1]], ibuf, sizeof ibuf);
-        int rc = add_row(rd, ubuf, ul, ibuf, il, rating, (int64_t)ts, line_no);
+        int rc = add_row(rd, ubuf, ul, ibuf, il, rating, ts, line_no);
         if (rc) return rc;
         p = next;
     }
@@ -257,7 +260,7 @@ static int read_jsonl(reader *rd, const char *buf, size_t len) {
             if (tv && json_is_number(tv)) ts = json_number_value(tv);
             if (rv) rd->out->has_rating = 1;
             if (tv) rd->out->has_time = 1;
-            rc = add_row(rd, ubuf, ul, ibuf, il, rating, (int64_t)ts, line_no);
+            rc = add_row(rd, ubuf, ul, ibuf, il, rating, ts, line_no);
         }
         json_decref(o);
         if (rc) return rc;
@@ -278,33 +281,40 @@ static char **names_of(const strmap *m) {
     return v;
 }
 
-int er_import_read(const char *path, er_raw_inter *out) {
+int er_import_parse(const char *bytes, size_t len, const char *what, int json, er_raw_inter *out) {
     memset(out, 0, sizeof(*out));
-    char *buf;
-    size_t len;
-    int rc = er_read_file(path, &buf, &len);
-    if (rc) return rc;
-    reader rd = {.path = path, .out = out};
-    char *text = buf;
-    if (len >= 3 && !memcmp(buf, "\xEF\xBB\xBF", 3)) text += 3, len -= 3; /* a UTF-8 BOM (Excel's CSV) */
+    reader rd = {.path = what, .out = out};
+    const char *text = bytes;
+    if (len >= 3 && !memcmp(bytes, "\xEF\xBB\xBF", 3)) text += 3, len -= 3; /* a UTF-8 BOM (Excel's CSV) */
+    int rc;
     if ((rc = strmap_init(&rd.users, 1024)) || (rc = strmap_init(&rd.items, 1024))) goto done;
-    size_t pl = strlen(path);
     const char *q = text;
     while (q < text + len && isspace((unsigned char)*q)) q++;
-    int json = (pl > 6 && !strcmp(path + pl - 6, ".jsonl")) || (pl > 5 && !strcmp(path + pl - 5, ".json")) ||
-               (q < text + len && *q == '{');
+    if (json < 0) json = q < text + len && *q == '{';
     rc = json ? read_jsonl(&rd, text, len) : read_delimited(&rd, text, len);
-    if (!rc && !out->n) rc = er_error(EASYREC_ERR_FORMAT, "%s: no interactions", path);
+    if (!rc && !out->n) rc = er_error(EASYREC_ERR_FORMAT, "%s: no interactions", what);
     if (!rc) {
         out->n_user_names = (int32_t)rd.users.n;
         out->n_item_names = (int32_t)rd.items.n;
         if (!(out->user_names = names_of(&rd.users)) || !(out->item_names = names_of(&rd.items))) rc = EASYREC_ERR_NOMEM;
     }
 done:
-    strmap_free(&rd.users);
-    strmap_free(&rd.items);
-    free(buf);
+    if (rd.users.slots) strmap_free(&rd.users);
+    if (rd.items.slots) strmap_free(&rd.items);
     if (rc) er_raw_inter_free(out);
+    return rc;
+}
+
+int er_import_read(const char *path, er_raw_inter *out) {
+    memset(out, 0, sizeof(*out));
+    char *buf;
+    size_t len;
+    int rc = er_read_file(path, &buf, &len);
+    if (rc) return rc;
+    size_t pl = strlen(path);
+    int json = (pl > 6 && !strcmp(path + pl - 6, ".jsonl")) || (pl > 5 && !strcmp(path + pl - 5, ".json")) ? 1 : -1;
+    rc = er_import_parse(buf, len, path, json, out);
+    free(buf);
     return rc;
 }
 
