@@ -76,6 +76,17 @@ int topk_rank(const er_scorer *sc, const int32_t *users, int32_t E, const er_ran
 
 /* ---- scorers.c ------------------------------------------------------------------------ */
 
+/* S (nq, n) with row stride ldc: S[r * ldc + i] = q[r] . items[i], for items (n, D) and
+ * queries q (nq, D), row-major. The items are read in place, once (never packed into a
+ * copy): for nq > ER_DENSE_SMALL_Q by gemm_nt of items x q^T in panels of ER_DENSE_PANEL
+ * items into panel (caller scratch of ER_DENSE_PANEL * nq floats), transposed into S; for
+ * fewer queries by dot products vectorised for the CPU. Single-threaded in the caller. The
+ * dense scorer below and the recommender of `easyrec serve` / `recommend` use it. */
+#define ER_DENSE_PANEL 4096
+#define ER_DENSE_SMALL_Q 8
+void topk_dense_scores(const float *items, int32_t n, int D, const float *q, int nq, float *S, size_t ldc,
+                       float *panel);
+
 typedef struct {
     const float *user; /* (U, D) */
     const float *item; /* (I, D) */

@@ -2,8 +2,8 @@
  * embeddings (what EasyRec and any other encoder are judged by), item popularity and a
  * seeded random ranking.
  *
- * The dense scorer gathers the block's user rows (scratch) and runs one gemm_nt per block
- * in the calling thread: the project's AVX-512 kernel where the CPU has it, else CBLAS
+ * The dense scorer gathers the block's user rows (scratch) and scores them with
+ * topk_dense_scores in the calling thread (the item matrix read in place, never packed): the project's AVX-512 kernel where the CPU has it, else CBLAS
  * (which the program should run single-threaded, see the runtime rules in easyrec.h; the
  * library does not change the BLAS thread count).
  */
@@ -17,17 +17,52 @@
 
 /* ---- dense ---------------------------------------------------------------------------- */
 
+/* S[r * ldc + i] = q_r . items_i for i < n, r < nq (nq <= ER_DENSE_SMALL_Q) */
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void dots(const float *items, int32_t n, int D,
+                                                                              const float *q, int nq, float *S,
+                                                                              size_t ldc) {
+    for (int32_t i = 0; i < n; i++) {
+        const float *x = items + (size_t)i * D;
+        for (int r = 0; r < nq; r++) {
+            const float *y = q + (size_t)r * D;
+            float acc = 0;
+#pragma omp simd reduction(+ : acc)
+            for (int d = 0; d < D; d++) acc += x[d] * y[d];
+            S[(size_t)r * ldc + i] = acc;
+        }
+    }
+}
+
+void topk_dense_scores(const float *items, int32_t n, int D, const float *q, int nq, float *S, size_t ldc,
+                       float *panel) {
+    if (nq <= ER_DENSE_SMALL_Q) {
+        dots(items, n, D, q, nq, S, ldc);
+        return;
+    }
+    for (int32_t i0 = 0; i0 < n; i0 += ER_DENSE_PANEL) {
+        int32_t ni = n - i0 < ER_DENSE_PANEL ? n - i0 : ER_DENSE_PANEL;
+        /* panel (ni, nq) = items[i0 .. i0+ni) . q^T: the GEMM packs its B operand, the few queries */
+        gemm_nt(ni, nq, D, items + (size_t)i0 * D, D, q, D, NULL, panel, nq, 0);
+        for (int r = 0; r < nq; r++) {
+            float *dst = S + (size_t)r * ldc + i0;
+            const float *src = panel + r;
+            for (int32_t i = 0; i < ni; i++) dst[i] = src[(size_t)i * nq];
+        }
+    }
+}
+
+/* scratch: (nu, D) gathered user rows, then (ER_DENSE_PANEL, nu) for topk_dense_scores */
 static void dense_score(const void *ctx, const int32_t *users, int nu, float *out, float *scratch) {
     const er_dense_scorer *d = ctx;
     size_t D = (size_t)d->dim;
     for (int r = 0; r < nu; r++) memcpy(scratch + r * D, d->user + (size_t)users[r] * D, D * sizeof(float));
-    gemm_nt(nu, d->n_items, d->dim, scratch, d->dim, d->item, d->dim, NULL, out, d->n_items, 0);
+    topk_dense_scores(d->item, d->n_items, d->dim, scratch, nu, out, (size_t)d->n_items, scratch + (size_t)nu * D);
 }
 
 void dense_scorer(const er_dense_scorer *d, er_scorer *out) {
     out->score = dense_score;
     out->ctx = d;
-    out->scratch_per_user = (size_t)d->dim;
+    out->scratch_per_user = (size_t)d->dim + ER_DENSE_PANEL;
 }
 
 /* ---- popularity ----------------------------------------------------------------------- */

@@ -5,11 +5,9 @@
  * then excluded rows are set to -inf and each row goes through topk_select (eval's heap),
  * queries spread over the threads.
  *
- * The product streams the item matrix once per block and never copies it: for more than
- * SMALL_Q queries, each panel is computed as items_panel · Q_b^T with gemm_nt (the GEMM packs
- * its B operand, here the few queries, and reads the items in place) into a per-thread
- * (panel, qb) buffer that is then transposed into S; for up to SMALL_Q queries, dot products
- * (vectorised for the CPU at hand) read each item row once for all queries.
+ * The product is eval's topk_dense_scores (the same engine ranks for `easyrec eval`): the
+ * item matrix is streamed once per block and never copied (items_panel x Q_b^T through
+ * gemm_nt into a per-thread buffer, transposed; dot products for up to SMALL_Q queries).
  */
 #include "serve/recommender.h"
 
@@ -23,11 +21,10 @@
 
 #include "core/err.h"
 #include "eval/eval.h"
-#include "model/model.h"
 
 #define QB 64          /* queries per product */
-#define PANEL 4096     /* items per gemm call */
-#define SMALL_Q 8      /* up to this many queries: dot products instead of a GEMM */
+#define PANEL ER_DENSE_PANEL /* items per thread task */
+#define SMALL_Q ER_DENSE_SMALL_Q
 
 void er_rec_scratch_free(er_rec_scratch *s) {
     if (!s) return;
@@ -35,22 +32,6 @@ void er_rec_scratch_free(er_rec_scratch *s) {
     free(s->heap);
     free(s->panel);
     memset(s, 0, sizeof(*s));
-}
-
-/* S[q * ldc + i] = q_q . items_i for i < ni, q < nq (nq <= SMALL_Q) */
-__attribute__((target_clones("avx512f", "avx2", "default"))) static void dots(const float *items, int32_t ni, int D,
-                                                                              const float *q, int nq, float *S,
-                                                                              size_t ldc) {
-    for (int32_t i = 0; i < ni; i++) {
-        const float *x = items + (size_t)i * D;
-        for (int r = 0; r < nq; r++) {
-            const float *y = q + (size_t)r * D;
-            float acc = 0;
-#pragma omp simd reduction(+ : acc)
-            for (int d = 0; d < D; d++) acc += x[d] * y[d];
-            S[(size_t)r * ldc + i] = acc;
-        }
-    }
 }
 
 static int reserve(er_rec_scratch *s, size_t scores, size_t heap) {
@@ -110,20 +91,12 @@ int er_recommend(const float *items, int32_t I, int D, const float *q, int Q, in
 #pragma omp parallel for num_threads(tp) schedule(static)
         for (int p = 0; p < panels; p++) {
             int32_t i0 = p * PANEL, ni = I - i0 < PANEL ? I - i0 : PANEL;
-            if (nb <= SMALL_Q) {
-                dots(items + (size_t)i0 * D, ni, D, qb0, nb, S + i0, (size_t)I);
-                continue;
-            }
             int tid = 0;
 #ifdef _OPENMP
             tid = omp_get_thread_num();
 #endif
-            float *P = s->panel + (size_t)tid * PANEL * nb; /* (ni, nb) */
-            gemm_nt(ni, nb, D, items + (size_t)i0 * D, D, qb0, D, NULL, P, nb, 0);
-            for (int r = 0; r < nb; r++) {
-                float *dst = S + (size_t)r * I + i0;
-                for (int32_t i = 0; i < ni; i++) dst[i] = P[(size_t)i * nb + r];
-            }
+            topk_dense_scores(items + (size_t)i0 * D, ni, D, qb0, nb, S + i0, (size_t)I,
+                              s->panel ? s->panel + (size_t)tid * PANEL * nb : NULL);
         }
         int tq = T < nb ? T : nb;
 #pragma omp parallel for num_threads(tq) schedule(dynamic, 1)
