@@ -96,30 +96,36 @@ static double *dense_adj(const er_cf_graph *g, const float *val) {
     return A;
 }
 
+/* Both widths: the generic loop (5) and the register rows of the original's 32. */
 TEST(spmm_vs_dense) {
     er_rng r;
     rng_seed(&r, 3);
     er_csr R = random_graph(&r, 13, 11, 0.3);
     er_cf_graph g;
     REQUIRE(er_cf_graph_build(&R, 0, &g) == 0);
-    int n = g.n, d = 5;
-    float *val = malloc(sizeof(float) * g.nnz), *X = malloc(sizeof(float) * n * d), *Y = malloc(sizeof(float) * n * d);
-    float *add = malloc(sizeof(float) * n * d);
+    int n = g.n;
+    float *val = malloc(sizeof(float) * g.nnz);
     for (int64_t e = 0; e < g.nnz; e++) val[e] = rng_uniform(&r) < 0.8 ? g.val[e] : 0.0f; /* dropped: asymmetric */
-    for (int k = 0; k < n * d; k++) X[k] = (float)rng_normal(&r), add[k] = (float)rng_normal(&r);
     double *A = dense_adj(&g, val);
-    for (int tr = 0; tr < 2; tr++) {
-        er_cf_spmm(&g, val, tr, X, d, Y, d, add, d, d, 2);
-        double worst = 0;
-        for (int i = 0; i < n; i++)
-            for (int k = 0; k < d; k++) {
-                double s = add[i * d + k];
-                for (int j = 0; j < n; j++) s += (tr ? A[(size_t)j * n + i] : A[(size_t)i * n + j]) * X[j * d + k];
-                worst = fmax(worst, fabs(s - Y[i * d + k]));
+    for (int d = 5; d <= 32; d += 27) {
+        int ld = d + 3; /* strided rows, as GCCF's concatenated layers */
+        float *X = malloc(sizeof(float) * n * ld), *Y = malloc(sizeof(float) * n * ld), *add = malloc(sizeof(float) * n * ld);
+        for (int k = 0; k < n * ld; k++) X[k] = (float)rng_normal(&r), add[k] = (float)rng_normal(&r);
+        for (int tr = 0; tr < 2; tr++)
+            for (int with_add = 0; with_add < 2; with_add++) {
+                er_cf_spmm(&g, val, tr, X, ld, Y, ld, with_add ? add : NULL, ld, d, 2);
+                double worst = 0;
+                for (int i = 0; i < n; i++)
+                    for (int k = 0; k < d; k++) {
+                        double s = with_add ? add[i * ld + k] : 0.0;
+                        for (int j = 0; j < n; j++) s += (tr ? A[(size_t)j * n + i] : A[(size_t)i * n + j]) * X[j * ld + k];
+                        worst = fmax(worst, fabs(s - Y[i * ld + k]));
+                    }
+                if (!(worst < 1e-5)) CHECK_FAILMSG("d %d transpose %d add %d: off by %g", d, tr, with_add, worst);
             }
-        CHECK(worst < 1e-5);
+        free(X), free(Y), free(add);
     }
-    free(val), free(X), free(Y), free(add), free(A);
+    free(val), free(A);
     er_cf_graph_free(&g);
     csr_free(&R);
 }
