@@ -8,9 +8,10 @@
 
 #include "cf/cf.h"
 #include "kernels/kernels.h"
+#include "kernels/mvec.h" /* vector expf for the softmax rows (libmvec) */
 
-#define RB 256  /* rows per similarity block */
-#define CH 64   /* rows per parallel chunk of a product */
+#define RB 32   /* rows per similarity block: (RB × candidates) stays in L2 */
+#define CH 1024 /* rows per parallel chunk of a product */
 
 static double softplus(double x) { return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)); }
 
@@ -112,7 +113,8 @@ double er_cf_nce(const float *A, const float *Bm, int na, const float *C, int nc
 #pragma omp parallel for num_threads(threads) reduction(+ : bl) schedule(static)
         for (int r = 0; r < rb; r++) {
             float *s = S + (size_t)r * nc, it = (float)(1.0 / tau), mx = -INFINITY;
-            for (int c = 0; c < nc; c++) mx = fmaxf(mx, s[c] * it);
+#pragma omp simd reduction(max : mx)
+            for (int c = 0; c < nc; c++) mx = s[c] * it > mx ? s[c] * it : mx;
             double z = 0, pos = 0;
             /* e = exp(s/τ − max), one expf per candidate (vectorised) */
 #pragma omp simd reduction(+ : z)
@@ -126,6 +128,7 @@ double er_cf_nce(const float *A, const float *Bm, int na, const float *C, int nc
             bl += -pos / tau + mx + log(z);
             /* softmax row times scale/τ: the weight of each candidate in the gradient */
             float w = (float)(ginv / z);
+#pragma omp simd
             for (int c = 0; c < nc; c++) s[c] *= w;
         }
         loss += bl;
@@ -165,7 +168,8 @@ double er_cf_recon(const float *X, const float *Y, int m, int H, double tau, dou
         for (int r = 0; r < rb; r++) {
             float *s = S + (size_t)r * m, it = (float)(1.0 / tau), mx = -INFINITY;
             int diag = r0 + r;
-            for (int c = 0; c < m; c++) mx = fmaxf(mx, s[c] * it);
+#pragma omp simd reduction(max : mx)
+            for (int c = 0; c < m; c++) mx = s[c] * it > mx ? s[c] * it : mx;
             /* e_rc = exp(s_rc/τ) = exp(mx) e'_rc: den = exp(mx) (Σ e' + 1e-8 exp(−mx)) */
             double den = 0;
 #pragma omp simd reduction(+ : den)
@@ -180,6 +184,7 @@ double er_cf_recon(const float *X, const float *Y, int m, int H, double tau, dou
             /* ds_rc = w (δ_rc − e_rc / den) / τ,  w = −scale q / (m (q + 1e-8)) */
             double w = -scale * q / ((double)m * (q + 1e-8)) / tau;
             float wf = (float)w, pf = (float)(w / den);
+#pragma omp simd
             for (int c = 0; c < m; c++) s[c] = -pf * s[c];
             s[diag] += wf;
         }

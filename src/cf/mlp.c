@@ -20,12 +20,24 @@ static void rows_gemm(int tb, int n, int N, int K, const float *A, const float *
     }
 }
 
-/* g[j] += Σ_r D[r, j] over n rows of width w, rows summed in order. */
+/* g[j] += Σ_r D[r, j] over n rows of width w, rows summed in order (float accumulators in
+ * blocks of 64 rows, blocks summed in double). */
 static void colsum_add(const float *D, int n, int w, float *g) {
-    for (int j = 0; j < w; j++) {
-        double s = 0;
-        for (int r = 0; r < n; r++) s += D[(size_t)r * w + j];
-        g[j] += (float)s;
+    double acc[512];
+    for (int j0 = 0; j0 < w; j0 += 512) {
+        int wj = w - j0 < 512 ? w - j0 : 512;
+        for (int j = 0; j < wj; j++) acc[j] = 0;
+        for (int r0 = 0; r0 < n; r0 += 64) {
+            float blk[512] = {0};
+            int r1 = n - r0 < 64 ? n : r0 + 64;
+            for (int r = r0; r < r1; r++) {
+                const float *d = D + (size_t)r * w + j0;
+#pragma omp simd
+                for (int j = 0; j < wj; j++) blk[j] += d[j];
+            }
+            for (int j = 0; j < wj; j++) acc[j] += blk[j];
+        }
+        for (int j = 0; j < wj; j++) g[j0 + j] += (float)acc[j];
     }
 }
 
@@ -34,6 +46,7 @@ void er_cf_mlp_forward(const er_cf_mlp *w, const float *X, int n, float *hpre, f
     /* hpre (n, hid) = X (n, in) · w1ᵀ + b1;  hact = leaky(hpre);  Y (n, out) = hact · w2ᵀ + b2 */
     rows_gemm(1, n, w->hid, w->in, X, w->w1, w->in, w->b1, hpre, 0, threads);
     size_t nh = (size_t)n * w->hid;
+#pragma omp parallel for simd num_threads(threads) schedule(static)
     for (size_t k = 0; k < nh; k++) hact[k] = hpre[k] > 0.0f ? hpre[k] : SLOPE * hpre[k];
     rows_gemm(1, n, w->out, w->hid, hact, w->w2, w->hid, w->b2, Y, 0, threads);
 }
@@ -48,8 +61,8 @@ void er_cf_mlp_backward(const er_cf_mlp *w, const er_cf_mlp *g, const float *X, 
     /* dh (n, hid) = (dY (n, out) · w2 (out, hid)) ⊙ leaky'(hpre) */
     rows_gemm(0, n, w->hid, w->out, dY, w->w2, w->hid, NULL, dh, 0, threads);
     size_t nh = (size_t)n * w->hid;
-    for (size_t k = 0; k < nh; k++)
-        if (!(hpre[k] > 0.0f)) dh[k] *= SLOPE;
+#pragma omp parallel for simd num_threads(threads) schedule(static)
+    for (size_t k = 0; k < nh; k++) dh[k] = hpre[k] > 0.0f ? dh[k] : SLOPE * dh[k];
     /* dw1 (hid, in) += dhᵀ (hid, n) · X (n, in);  db1 += Σ_r dh */
     gemm_mt(1, 0, w->hid, w->in, n, dh, w->hid, X, w->in, NULL, g->w1, w->in, 1, threads);
     colsum_add(dh, n, w->hid, g->b1);
