@@ -10,7 +10,8 @@
  *                                            /blob/<sha256> URL + X-Linked-Etag + X-Linked-Size
  *   GET  /blob/SHA256                        the bytes, honouring "Range: bytes=N-"
  *   GET  /_stats                             counters (not counted): "requests N\nfiles N\nrange N..."
- * REV is a revision name or a commit. Errors carry X-Error-Code (RepoNotFound, RevisionNotFound,
+ * REV is a revision name or a commit; revision "evil" answers a file list with a path that
+ * escapes the snapshot (../../../escaped). Errors carry X-Error-Code (RepoNotFound, RevisionNotFound,
  * EntryNotFound) as the Hub does; with --token every route but /blob and /_stats wants
  * "Authorization: Bearer T" and answers 401 otherwise. --cut-after N closes the connection
  * after N bytes of the first blob transfer; --corrupt flips one byte of every blob served.
@@ -194,6 +195,11 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         const char *p = url + 12;
         if (strncmp(p, repo, rl) || strncmp(p + rl, "/revision/", 10))
             return reply(c, 404, "Repository not found", "RepoNotFound");
+        if (!strcmp(p + rl + 10, "evil")) /* a hostile answer: a path escaping the snapshot */
+            return reply(c, 200,
+                         "{\"sha\":\"0123456789012345678901234567890123456789\",\"siblings\":[{\"rfilename\":"
+                         "\"../../../escaped\"}]}",
+                         NULL);
         hrev *r = find_rev(p + rl + 10); /* MHD has decoded %2F back to '/' */
         if (!r) return reply(c, 404, "Invalid rev id", "RevisionNotFound");
         char *j = malloc(65536);

@@ -240,6 +240,10 @@ TEST(not_found_404) {
     CHECK(out_has("err", "repository 'org/other' not found (HTTP 404)"));
     CHECK(pull(&hub, "c5", NULL, REPO " --revision nope --quiet") == 1);
     CHECK(out_has("err", "revision 'nope' not found in 'org/tiny-model'"));
+    /* a hostile file list: refused before any path is made from it */
+    CHECK(pull(&hub, "c5", NULL, REPO " --revision evil --quiet") == 1);
+    CHECK(out_has("err", "not a safe relative path"));
+    CHECK(check_sh("find %s -name escaped | grep -q .", T) != 0);
     CHECK(pull(&hub, "c5", NULL, "../etc --quiet") == 1);
     CHECK(out_has("err", "not a Hub repository id"));
 }
