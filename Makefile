@@ -11,7 +11,7 @@ OPT     ?= -O2
 PKGS    := openblas jansson libutf8proc libzip
 PKGS    += libcurl
 PKGS    += libmicrohttpd sqlite3
-PKGS    += cairo
+PKGS    += cairo fontconfig
 # Install missing Debian build dependencies first (fresh machine), before pkg-config runs.
 ifeq ($(filter clean,$(MAKECMDGOALS)),)
 ifneq ($(SKIP_SETUP),1)

@@ -125,7 +125,11 @@ TEST(test_cli) {
     CHECK(nd == 2 && sh[0] == N && sh[1] == 2);
     CHECK(er_trustworthiness(X, D, Y, 2, N, 10) >= 0.9);
     free(Y);
-    CHECK_EQ_INT(check_sh("%s tsne --emb %s/a.npy --iterations 100 --output %s/p.png --quiet", check_bin(), t, t), 0);
+    CHECK_EQ_INT(check_sh("%s tsne --emb %s/a.npy --iterations 100 --output %s/p.png,%s/p2.svg --quiet", check_bin(),
+                          t, t, t),
+                 0);
+    snprintf(p, sizeof p, "%s/p2.svg", t);
+    CHECK(er_file_exists(p));
     snprintf(p, sizeof p, "%s/p.png", t);
     REQUIRE(er_read_file(p, &buf, &n) == 0);
     CHECK(n > 1000 && !memcmp(buf, "\x89PNG\r\n\x1a\n", 8));

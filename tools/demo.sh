@@ -135,12 +135,10 @@ NI=$(wc -l <"$C/sports/item_labels.txt"); NU=$(wc -l <"$C/sports/user_labels.txt
 cat "$C/sports/item_labels.txt" "$C/sports/user_labels.txt" >"$OUT/tsne_labels.txt"
 printf 'basketball\nswimming\n' >>"$OUT/tsne_labels.txt"
 B=$((NI + NU)); A=$((B + 1))
-for fmt in png svg; do
-  "$E" tsne --emb "$OUT/sports_items.npy,$OUT/sports_users.npy,$OUT/shift.npy" --labels "$OUT/tsne_labels.txt" \
-    --highlight "$B=user 0 before,$A=user 0 after" --arrows "$B:$A" --iterations $ITERS --threads "$T" \
-    --title "Sports: $NI items + $NU users by interest; user 0 moves basketball -> swimming" \
-    --output "$OUT/tsne.$fmt" --quiet
-done
+"$E" tsne --emb "$OUT/sports_items.npy,$OUT/sports_users.npy,$OUT/shift.npy" --labels "$OUT/tsne_labels.txt" \
+  --highlight "$B=user 0 before,$A=user 0 after" --arrows "$B:$A" --iterations $ITERS \
+  --title "Sports: $NI items + $NU users by interest; user 0 moves basketball -> swimming" \
+  --output "$OUT/tsne.png,$OUT/tsne.svg" --coords "$OUT/tsne_coords.npy" --quiet
 echo "    $OUT/tsne.png and $OUT/tsne.svg ($((NI + NU + 2)) points)"
 
 step "Summary ($(($(date +%s) - START)) s)"

@@ -147,8 +147,8 @@ int cmd_tsne(int argc, char **argv) {
     cli_opt opts[] = {
         {.name = "emb", .type = OPT_LIST, .dst = &emb, .meta = "A.npy[,B.npy...]", .required = 1,
          .help = "float32 .npy matrices [N, D] (same D); their rows are concatenated in order"},
-        {.name = "output", .type = OPT_STR, .dst = &output, .meta = "FILE", .required = 1,
-         .help = "plot.svg or plot.png (cairo)"},
+        {.name = "output", .type = OPT_STR, .dst = &output, .meta = "FILE[,FILE]", .required = 1,
+         .help = "plot.svg and/or plot.png (cairo), comma-separated: one t-SNE, each picture"},
         {.name = "labels", .type = OPT_STR, .dst = &labels, .meta = "FILE",
          .help = "one label per row (colour and legend); an empty line leaves a row unlabelled"},
         {.name = "highlight", .type = OPT_STR, .dst = &hl, .meta = "ROWS",
@@ -179,9 +179,24 @@ int cmd_tsne(int argc, char **argv) {
                    opts, 0, 0, NULL};
     int rc = opt_parse(&cmd, argc, argv, NULL, NULL);
     if (rc) return rc == OPT_HELP ? 0 : rc;
-    int png = ends_with(output, ".png");
-    if (!png && !ends_with(output, ".svg")) {
-        rc = opt_usage_error(&cmd, "--output must end in .svg or .png, got '%s'", output);
+    char *outs = er_strdup(output), *outv[8];
+    int n_out = 0;
+    if (!outs) {
+        opt_free(&cmd);
+        return cli_fail("out of memory");
+    }
+    for (char *save = NULL, *tok = strtok_r(outs, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (n_out == 8 || (!ends_with(tok, ".png") && !ends_with(tok, ".svg"))) {
+            rc = opt_usage_error(&cmd, "--output takes up to 8 files ending in .svg or .png, got '%s'", tok);
+            free(outs);
+            opt_free(&cmd);
+            return rc;
+        }
+        outv[n_out++] = tok;
+    }
+    if (!n_out) {
+        free(outs);
+        rc = opt_usage_error(&cmd, "--output names no file");
         opt_free(&cmd);
         return rc;
     }
@@ -223,7 +238,12 @@ int cmd_tsne(int argc, char **argv) {
     er_plot p = {.n = n, .xy = Y, .label = label, .n_labels = n_names, .label_names = (const char *const *)names,
                  .highlight = hrows, .highlight_names = (const char *const *)hnames, .n_highlight = n_hl,
                  .arrows = arows, .n_arrows = n_ar, .title = title ? title : deftitle};
-    if (!rc) rc = png ? er_plot_png(&p, output) : er_plot_svg(&p, output);
+    int drew_png = 0;
+    for (int i = 0; i < n_out && !rc; i++) {
+        drew_png |= ends_with(outv[i], ".png");
+        rc = ends_with(outv[i], ".png") ? er_plot_png(&p, outv[i]) : er_plot_svg(&p, outv[i]);
+    }
+    if (drew_png) er_plot_png_release(); /* the process ends next: cairo/fontconfig caches go */
     if (!rc && !quiet)
         fprintf(stderr, "easyrec tsne: KL %.4f, %.2f s; wrote %s%s%s\n", kl,
                 (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9, output, coords ? " and " : "",
@@ -233,6 +253,7 @@ int cmd_tsne(int argc, char **argv) {
     for (int i = 0; hnames && i < n_hl; i++) free(hnames[i]);
     free(names);
     free(hnames);
+    free(outs);
     free(X);
     free(Y);
     free(label);

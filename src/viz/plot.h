@@ -36,5 +36,9 @@ int er_plot_check(const er_plot *p);
 
 int er_plot_svg(const er_plot *p, const char *path);
 int er_plot_png(const er_plot *p, const char *path);
+/* Release cairo's and fontconfig's process-wide caches (font maps, configuration), which
+ * they otherwise keep until exit (and leak checkers report). Process-wide: only for a
+ * program's exit path, when no other thread uses cairo or fontconfig (the CLI calls it). */
+void er_plot_png_release(void);
 
 #endif

@@ -1,5 +1,6 @@
 /* plot_png.c — the scatter plot as PNG through cairo (the same drawing as plot_svg.c). */
 #include <cairo.h>
+#include <fontconfig/fontconfig.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -117,4 +118,9 @@ int er_plot_png(const er_plot *p, const char *path) {
     }
     free(tmp);
     return 0;
+}
+
+void er_plot_png_release(void) {
+    cairo_debug_reset_static_data();
+    FcFini();
 }
