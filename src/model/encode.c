@@ -340,6 +340,7 @@ int easyrec_encode(easyrec_ctx *ctx, const char *const *texts, const size_t *len
     int maxlen = opts->max_length > 0 ? opts->max_length : DEFAULT_MAX_LENGTH;
     if (maxlen > model_max_len(&m->cfg)) maxlen = model_max_len(&m->cfg);
     int threads = opts->threads > 0 ? opts->threads : 1;
+    (void)threads; /* only the OpenMP pragma reads it */
     int rc = EASYREC_OK;
     int32_t **ids = er_calloc(n ? n : 1, sizeof(*ids));
     int *nids = er_calloc(n ? n : 1, sizeof(int));
