@@ -120,7 +120,8 @@ int er_http_start(er_server *s, const char *host, int port, int workers, size_t 
         return er_error(EASYREC_ERR_ARG, "--host '%s' is not an IPv4 or IPv6 address", host);
     }
     h->d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, sa,
-                            MHD_OPTION_THREAD_POOL_SIZE, (unsigned)workers, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+                            MHD_OPTION_THREAD_POOL_SIZE, (unsigned)workers,
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)workers * 2, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
                             MHD_OPTION_END);
     if (!h->d) {
