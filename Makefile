@@ -4,18 +4,27 @@
 #   make sanitize     the same tests under -fsanitize=address,undefined (build-asan/)
 #   make fuzz         libFuzzer targets (clang) in build-fuzz/; make fuzz-run runs each briefly
 #   make bench        benchmarks (bench/README.md); needs the peers installed by tools/setup.sh --bench
+#   make MPI=1        also Open MPI data parallelism (pkg-config ompi-c), built in build-mpi/
+#   make test-mpi     MPI=1 build + the mpirun tests (tests/mpi_*.c; skipped without mpirun)
 #   OMP=0 disables OpenMP; NATIVE=1 adds -march=native; WERROR=1 adds -Werror.
 CC      ?= cc
+ifeq ($(MPI),1)
+BUILD   ?= build-mpi
+endif
 BUILD   ?= build
 OPT     ?= -O2
 PKGS    := openblas jansson libutf8proc libzip
 PKGS    += libcurl
 PKGS    += libmicrohttpd sqlite3
 PKGS    += cairo fontconfig
+ifeq ($(MPI),1)
+PKGS    += ompi-c
+CFLAGS  += -DER_MPI
+endif
 # Install missing Debian build dependencies first (fresh machine), before pkg-config runs.
 ifeq ($(filter clean,$(MAKECMDGOALS)),)
 ifneq ($(SKIP_SETUP),1)
-SETUP_STATUS := $(shell tools/setup.sh 1>&2 && echo ok)
+SETUP_STATUS := $(shell tools/setup.sh $(if $(filter 1,$(MPI)),--mpi) 1>&2 && echo ok)
 ifneq ($(SETUP_STATUS),ok)
 $(error tools/setup.sh failed: install gcc make pkg-config libopenblas-dev libjansson-dev libutf8proc-dev libzip-dev)
 endif
@@ -57,7 +66,7 @@ TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 LIB      := $(BUILD)/libeasyrec.a
 HDRS     := $(wildcard include/*.h src/*/*.h tests/*.h)
 
-.PHONY: all test sanitize fuzz fuzz-run bench demo clean fixtures
+.PHONY: all test test-mpi sanitize fuzz fuzz-run bench demo clean fixtures
 all: $(BUILD)/easyrec
 
 $(BUILD)/%.o: %.c $(HDRS)
@@ -95,6 +104,12 @@ test: $(BUILD)/easyrec $(TESTS) $(TEST_HELPERS)
 	@EASYREC_BIN=$(BUILD)/easyrec tests/run.sh $(TESTS)
 
 include mk/install.mk
+
+# the MPI tests: programs tests/mpi_*.c (not part of `make test`), each running mpirun itself
+MPI_TESTS := $(patsubst tests/%.c,build-mpi/tests/%,$(sort $(wildcard tests/mpi_*.c)))
+test-mpi:
+	$(MAKE) MPI=1 BUILD=build-mpi build-mpi/easyrec $(MPI_TESTS)
+	@EASYREC_BIN=build-mpi/easyrec tests/run.sh $(MPI_TESTS)
 
 sanitize:
 	$(MAKE) BUILD=build-asan SAN=1 OPT=-O1 test

@@ -26,6 +26,14 @@ int cmd_cf(int argc, char **argv);
 /* Print "easyrec: <msg>" (msg = easyrec_last_error() when NULL) and return 1. */
 int cli_fail(const char *msg);
 
+/* ---- the process's communicator (cli_comm.c) ---- */
+/* MPI when started by mpirun and built with make MPI=1 (MPI is initialised on first use),
+ * else the serial rank 0 of 1; an error when mpirun started several ranks of a build without
+ * MPI. main closes it (finalising MPI) after the command. */
+typedef struct er_comm er_comm;
+int cli_comm(er_comm **out);
+void cli_comm_close(void);
+
 /* ---- shared option vocabulary (cli_common.c) ---- */
 
 /* --threads N: 1..CLI_MAX_THREADS, default all online cores (capped to the bound). */

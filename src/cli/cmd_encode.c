@@ -13,6 +13,7 @@
 #include "data/profiles.h"
 #include "easyrec.h"
 #include "io/tensors.h"
+#include "train/comm.h"
 
 typedef struct {
     double t0;
@@ -98,6 +99,14 @@ int cmd_encode(int argc, char **argv) {
         er_error(EASYREC_ERR_FORMAT, "%s: no profiles to encode (the input is empty); nothing written", input);
         return cli_fail(NULL);
     }
+    /* under mpirun rank r encodes rows [lo, hi) and rank 0 gathers and writes all of them */
+    er_comm *comm = NULL;
+    if (cli_comm(&comm)) {
+        texts_free(&t);
+        return cli_fail(NULL);
+    }
+    if (comm->rank) quiet = 1;
+    size_t lo = t.n * (size_t)comm->rank / (size_t)comm->size, hi = t.n * (size_t)(comm->rank + 1) / (size_t)comm->size;
     easyrec_model *m = NULL;
     if (cli_load_model(model, precision, isa, !quiet, &m)) {
         texts_free(&t);
@@ -106,7 +115,7 @@ int cmd_encode(int argc, char **argv) {
     int D = easyrec_model_dim(m), status = 0;
     float *out = NULL;
     easyrec_ctx *ctx = NULL;
-    progress_state ps = {now(), 0, t.n};
+    progress_state ps = {now(), 0, hi - lo};
     if ((status = check_max_length(&cmd, m, &o))) goto done;
     out = calloc(t.n, (size_t)D * sizeof(float));
     ctx = easyrec_ctx_new(m);
@@ -118,16 +127,43 @@ int cmd_encode(int argc, char **argv) {
         status = cli_fail("out of memory");
         goto done;
     }
-    for (size_t s = 0; s < t.n; s += CHUNK) {
-        size_t k = t.n - s < CHUNK ? t.n - s : CHUNK;
-        ps.base = s;
+    for (size_t s = lo; s < hi; s += CHUNK) {
+        size_t k = hi - s < CHUNK ? hi - s : CHUNK;
+        ps.base = s - lo;
         if (easyrec_encode(ctx, (const char *const *)t.text + s, t.len + s, k, &o, out + s * D)) {
             if (o.progress) fputc('\n', stderr);
             status = cli_fail(NULL);
-            goto done;
+            break;
         }
     }
-    if (o.progress) fputc('\n', stderr);
+    if (o.progress && !status) fputc('\n', stderr);
+    if (comm->size > 1) {
+        /* every rank learns whether any failed (so none waits in the gather), then the gather */
+        float bad = status ? 1.f : 0.f;
+        if (comm->allreduce_sum_f32(comm, &bad, 1)) {
+            status = cli_fail(NULL);
+            goto done;
+        }
+        if (bad > 0) {
+            if (!status) status = cli_fail("another MPI rank failed to encode its share; nothing written");
+            goto done;
+        }
+        size_t *counts = calloc((size_t)comm->size, sizeof *counts);
+        if (!counts) {
+            status = cli_fail("out of memory");
+            goto done;
+        }
+        for (int r = 0; r < comm->size; r++)
+            counts[r] = (t.n * (size_t)(r + 1) / comm->size - t.n * (size_t)r / comm->size) * (size_t)D;
+        rc = comm->allgatherv_f32(comm, out + lo * D, (hi - lo) * (size_t)D, out, counts);
+        free(counts);
+        if (rc) {
+            status = cli_fail(NULL);
+            goto done;
+        }
+        if (comm->rank) goto done; /* rank 0 writes */
+    }
+    if (status) goto done;
     int64_t shape[2] = {(int64_t)t.n, D};
     if (npy_write_f32(output, out, 2, shape)) {
         status = cli_fail(NULL);

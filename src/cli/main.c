@@ -71,7 +71,11 @@ int main(int argc, char **argv) {
         return argc < 2 ? 2 : 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
+        if (!strcmp(argv[1], commands[i].name)) {
+            int rc = commands[i].fn(argc - 1, argv + 1);
+            cli_comm_close(); /* finalises MPI when the command used it */
+            return rc;
+        }
     char name[256];
     er_sanitize_text(argv[1], name, sizeof name);
     fprintf(stderr, "easyrec: unknown command '%s'\n", name);

@@ -22,4 +22,11 @@ struct er_comm {
 
 er_comm *er_comm_serial(void); /* static singleton, rank 0 size 1 */
 
+/* comm_mpi.c: a communicator over MPI_COMM_WORLD (initialising MPI when nobody has; the
+ * program calls it once, the library's routines only use the table). Without `make MPI=1`
+ * open fails with EASYREC_ERR_UNSUPPORTED. close frees it and finalises MPI if open started it. */
+int er_comm_mpi_open(er_comm **out);
+void er_comm_mpi_close(er_comm *c);
+int er_comm_mpi_built(void); /* 1 when built with MPI */
+
 #endif

@@ -1,0 +1,139 @@
+/* mpi_comm.c — the MPI communicator (src/train/comm_mpi.c) and MPI encode, under
+ * `mpirun -np 2|3 --oversubscribe` (run by `make test-mpi`, not `make test`). The same
+ * binary is the test driver (no MPI environment) and the rank program (started by mpirun
+ * with a mode argument): ranks check the collectives and print "rank R ok"; mode "die"
+ * makes rank 1 exit while rank 0 waits in an all-reduce, and the job must end (no hang)
+ * with a non-zero status. Skips when mpirun is absent. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "core/err.h"
+#include "train/comm.h"
+
+static char self[4096];
+#define WORK "build-mpi/tests/mpi_comm.d"
+
+static const char *mpirun_flags(void) {
+    return getuid() == 0 ? "--allow-run-as-root --oversubscribe" : "--oversubscribe";
+}
+
+static void need_mpirun(void) {
+    if (check_sh("command -v mpirun >/dev/null 2>&1")) SKIP("mpirun not installed (tools/setup.sh --mpi)");
+}
+
+/* ---- rank programs ---- */
+static int rank_collectives(er_comm *c) {
+    int bad = 0, R = c->size, r = c->rank;
+    float v[5];
+    for (int i = 0; i < 5; i++) v[i] = (float)(r + 1) * (i + 1);
+    if (c->allreduce_sum_f32(c, v, 5)) return printf("rank %d allreduce: %s\n", r, easyrec_last_error()), 1;
+    for (int i = 0; i < 5; i++) bad |= v[i] != (float)(R * (R + 1) / 2) * (i + 1);
+    /* uneven all-gather: rank q sends q+1 floats of value 10q + j */
+    size_t counts[16], total = 0;
+    for (int q = 0; q < R; q++) counts[q] = (size_t)q + 1, total += counts[q];
+    float send[16], recv[256];
+    for (int j = 0; j <= r; j++) send[j] = 10.f * r + j;
+    if (c->allgatherv_f32(c, send, (size_t)r + 1, recv, counts))
+        return printf("rank %d allgatherv: %s\n", r, easyrec_last_error()), 1;
+    size_t k = 0;
+    for (int q = 0; q < R; q++)
+        for (int j = 0; j <= q; j++) bad |= recv[k++] != 10.f * q + j;
+    bad |= k != total;
+    /* in place: own slice already at its offset */
+    for (size_t i = 0; i < total; i++) recv[i] = -1;
+    size_t off = 0;
+    for (int q = 0; q < r; q++) off += counts[q];
+    for (int j = 0; j <= r; j++) recv[off + j] = 10.f * r + j;
+    if (c->allgatherv_f32(c, recv + off, (size_t)r + 1, recv, counts)) return 1;
+    k = 0;
+    for (int q = 0; q < R; q++)
+        for (int j = 0; j <= q; j++) bad |= recv[k++] != 10.f * q + j;
+    char msg[32] = {0};
+    if (r == 0) strcpy(msg, "hello from 0");
+    if (c->bcast(c, msg, sizeof msg, 0) || c->barrier(c)) return 1;
+    bad |= strcmp(msg, "hello from 0") != 0;
+    printf("rank %d of %d %s\n", r, R, bad ? "WRONG" : "ok");
+    return bad;
+}
+
+static int rank_main(const char *mode) {
+    er_comm *c;
+    if (er_comm_mpi_open(&c)) {
+        printf("open: %s\n", easyrec_last_error());
+        return 1;
+    }
+    int rc = 0;
+    if (!strcmp(mode, "collectives")) {
+        rc = rank_collectives(c);
+    } else if (!strcmp(mode, "die")) {
+        if (c->rank == 1) _exit(3); /* dies without MPI_Finalize */
+        float x = 1;
+        rc = c->allreduce_sum_f32(c, &x, 1) ? 1 : 0; /* rank 0 waits here for a dead peer */
+        printf("rank %d returned from the all-reduce (rc %d)\n", c->rank, rc);
+    }
+    er_comm_mpi_close(c);
+    return rc;
+}
+
+/* ---- driver ---- */
+TEST(collectives_2_and_3_ranks) {
+    need_mpirun();
+    for (int np = 2; np <= 3; np++) {
+        CHECK(check_sh("mpirun %s -np %d %s collectives > " WORK "/coll.out 2>&1", mpirun_flags(), np, self) == 0);
+        for (int r = 0; r < np; r++) CHECK(check_sh("grep -q 'rank %d of %d ok' " WORK "/coll.out", r, np) == 0);
+        if (check_cur_failed) check_sh("cat " WORK "/coll.out");
+    }
+}
+
+TEST(dead_rank_ends_the_job) {
+    need_mpirun();
+    /* timeout: a hang fails the test instead of the suite */
+    int rc = check_sh("timeout 120 mpirun %s -np 2 %s die > " WORK "/die.out 2>&1", mpirun_flags(), self);
+    CHECK(rc != 0 && rc != 124);
+    CHECK(check_sh("grep -qi 'rank 1\\|exited\\|abort' " WORK "/die.out") == 0);
+    if (check_cur_failed) check_sh("cat " WORK "/die.out");
+}
+
+TEST(encode_sharded_equals_one_process) {
+    need_mpirun();
+    const char *B = check_bin();
+    if (!check_shared_dir()) SKIP("../shared/vocab absent");
+    REQUIRE(check_sh("%s init --vocab ../shared/vocab/roberta-base --output " WORK "/model --layers 2 --hidden 32 "
+                     "--heads 4 --ffn 64 >/dev/null 2>&1",
+                     B) == 0);
+    /* 41 texts of different lengths (different padding per batch), as JSON lines */
+    FILE *f = fopen(WORK "/p.jsonl", "w");
+    REQUIRE(f);
+    for (int i = 0; i < 41; i++) {
+        fprintf(f, "{\"user_id\": %d, \"profile\": \"user %d likes", i, i);
+        for (int j = 0; j < (i * 7) % 23; j++) fprintf(f, " item%d", (i + j) % 11);
+        fprintf(f, ".\"}\n");
+    }
+    fclose(f);
+    REQUIRE(check_sh("%s encode --model " WORK "/model --input " WORK "/p.jsonl --output " WORK "/one.npy --quiet "
+                     "--threads 1 --batch-size 4",
+                     B) == 0);
+    for (int np = 2; np <= 3; np++) {
+        CHECK(check_sh("rm -f " WORK "/n.npy && mpirun %s -np %d %s encode --model " WORK "/model --input " WORK
+                       "/p.jsonl --output " WORK "/n.npy --quiet --threads 1 --batch-size 4",
+                       mpirun_flags(), np, B) == 0);
+        CHECK(check_sh("cmp " WORK "/one.npy " WORK "/n.npy") == 0);
+    }
+    /* a rank that cannot read the model: every rank fails, nothing is written, no hang */
+    CHECK(check_sh("rm -f " WORK "/bad.npy; timeout 120 mpirun %s -np 2 %s encode --model " WORK
+                   "/nomodel --input " WORK "/p.jsonl --output " WORK "/bad.npy --quiet >/dev/null 2>&1",
+                   mpirun_flags(), B) != 0);
+    CHECK(access(WORK "/bad.npy", F_OK) != 0);
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1) return rank_main(argv[1]);
+    if (!realpath(argv[0], self)) snprintf(self, sizeof self, "%s", argv[0]);
+    check_sh("rm -rf " WORK " && mkdir -p " WORK);
+    static const check_case cases[] = {CASE(collectives_2_and_3_ranks), CASE(dead_rank_ends_the_job),
+                                       CASE(encode_sharded_equals_one_process)};
+    return check_run(cases, 3);
+}
