@@ -24,9 +24,9 @@
  *    oversubscribes the cores: such a host should set OpenBLAS to one thread once at start
  *    (OPENBLAS_NUM_THREADS=1, openblas_set_num_threads(1), or easyrec_runtime_init()).
  *    easyrec leaves the host's setting as it found it.
- *  - Per-thread scratch (GEMM packing buffers, BPE piece caches) is freed when the thread
- *    exits, or at once by easyrec_thread_cleanup(); encoder activations live in the
- *    easyrec_ctx and go with easyrec_ctx_free.
+ *  - Per-thread scratch (GEMM packing buffers, bf16/int8 activation buffers, BPE piece
+ *    caches) is freed when the thread exits, or at once by easyrec_thread_cleanup(); encoder
+ *    activations live in the easyrec_ctx and go with easyrec_ctx_free.
  */
 #ifndef EASYREC_H
 #define EASYREC_H
