@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "train/comm.h"
 #include "cli/opt.h"
 #include "easyrec.h"
 #include "kernels/kernels.h"
@@ -149,6 +150,13 @@ int cmd_train(int argc, char **argv) {
         rc = opt_usage_error(&cmd, "--resume and --overwrite exclude each other");
         goto out;
     }
+    er_comm *comm = NULL; /* under mpirun: data-parallel over the ranks (docs/distributed.md) */
+    if (cli_comm(&comm)) {
+        rc = cli_fail(NULL);
+        goto out;
+    }
+    if (comm->size > 1) o.comm = comm;
+    if (comm->rank) o.quiet = 1; /* rank 0 reports */
     progress_state ps = {isatty(2), 0};
     if (!o.quiet) o.progress = print_progress, o.progress_user = &ps;
     stop_requested = 0;

@@ -17,6 +17,10 @@ typedef struct {
     int batch, accum, domain_batches, threads, max_length;
     float temp, mlm_weight, dropout;
     uint64_t seed;
+    er_comm *comm; /* NULL: one process. With R ranks a step is batch * accum * R examples:
+                    * rank r embeds its contiguous share of the micro-batches, the embeddings
+                    * are all-gathered, every rank computes the global contrastive loss and
+                    * back-propagates its own micro-batches (the loop all-reduces the sum) */
 } er_easyrec_task_opts;
 
 typedef struct {
@@ -30,6 +34,7 @@ typedef struct {
     er_step st;
     float *e_all, *de_all; /* (3 per_step, C) embeddings of the whole step and their gradient */
     er_contrastive cl;     /* the loss over the whole step */
+    size_t *counts;        /* (ranks) floats each rank contributes to the all-gather */
 } er_easyrec_task;
 
 /* Buffers for o's batch shape over td's examples (EASYREC_ERR_NOMEM). */

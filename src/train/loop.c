@@ -16,6 +16,12 @@ int er_loop_run(const er_loop *L, long *step) {
         er_optim_update(L->opt, L->params, L->grad, *step, &st.grad_norm, &st.lr);
         st.step = ++*step;
         if (L->after) rc = L->after(L->after_ctx, &st, &stop);
+        if (L->comm->size > 1) { /* rank 0's hook decides for all: stop, or end on its error */
+            int flag[2] = {stop, rc != EASYREC_OK}, brc = L->comm->bcast(L->comm, flag, sizeof flag, 0);
+            if (brc) return brc;
+            stop = flag[0];
+            if (flag[1] && !rc) rc = er_error(EASYREC_ERR_IO, "rank 0 ended the run with an error");
+        }
     }
     return rc;
 }

@@ -30,7 +30,7 @@ typedef struct {
     long end;               /* steps run while *step < end */
     er_step_fn step;
     void *step_ctx;
-    er_after_step_fn after; /* may be NULL */
+    er_after_step_fn after; /* may be NULL; with several ranks only rank 0's decides (stop, error) */
     void *after_ctx;
 } er_loop;
 

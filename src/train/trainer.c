@@ -222,7 +222,7 @@ static int after_step(void *ctx, const er_step_stats *st, int *stop) {
     T->ts.step = st->step;
     T->ex_done += st->examples;
     double el = now() - T->t0, rate = T->ex_done / (el > 0 ? el : 1e-9);
-    double per_step = (double)o->batch * o->accum, epoch = (double)st->step / T->steps_per_epoch;
+    double per_step = (double)o->batch * o->accum * (o->comm ? o->comm->size : 1), epoch = (double)st->step / T->steps_per_epoch;
     json_t *line = json_object();
     if (line) {
         json_object_set_new(line, "step", json_integer(st->step));
@@ -292,6 +292,8 @@ int train_run(const er_train_opts *o) {
     er_easyrec_task task = {0};
     T.ts = (er_train_state){0, -1.0, -1, o->seed, o->batch, o->accum, o->domain_batches, 0, 0};
 
+    er_comm *comm = o->comm ? o->comm : er_comm_serial();
+    int root = comm->rank == 0;
     int has_state = path_exists(o->output, "checkpoint-last") || path_exists(o->output, "train_log.jsonl");
     if (has_state && !o->resume && !o->overwrite)
         return er_error(EASYREC_ERR_ARG,
@@ -300,6 +302,7 @@ int train_run(const er_train_opts *o) {
                         o->output);
     if (o->resume && !path_exists(o->output, "checkpoint-last"))
         return er_error(EASYREC_ERR_ARG, "%s/checkpoint-last: no training state to resume", o->output);
+    if (comm->size > 1 && (rc = comm->barrier(comm))) return rc; /* every rank checked before rank 0 writes */
     if ((rc = setup_model(o, &T.m, &T.tok_dir))) goto out;
     int maxlen = easyrec_model_max_length(T.m);
     if (o->max_length > maxlen) {
@@ -307,7 +310,7 @@ int train_run(const er_train_opts *o) {
                       o->max_length, maxlen);
         goto out;
     }
-    if (mkdir(o->output, 0755) != 0 && errno != EEXIST) {
+    if (root && mkdir(o->output, 0755) != 0 && errno != EEXIST) {
         rc = er_error(EASYREC_ERR_IO, "%s: %s", o->output, strerror(errno));
         goto out;
     }
@@ -315,7 +318,7 @@ int train_run(const er_train_opts *o) {
                               o->mlm_weight > 0 ? o->mlm_prob : 0.0f, /* no MLM loss: no MLM copies */
                               o->diverse)))
         goto out;
-    size_t per_step = (size_t)o->batch * o->accum;
+    size_t per_step = (size_t)o->batch * o->accum * comm->size;
     T.steps_per_epoch = (long)((td.n_ex + per_step - 1) / per_step);
     T.total = T.steps_per_epoch * o->epochs;
     T.end = o->max_steps > 0 && o->max_steps < T.total ? o->max_steps : T.total;
@@ -351,7 +354,7 @@ int train_run(const er_train_opts *o) {
         goto out;
     }
     er_easyrec_task_opts to = {o->batch, o->accum, o->domain_batches, o->threads, o->max_length,
-                               o->temp, o->mlm_weight, o->dropout, o->seed};
+                               o->temp, o->mlm_weight, o->dropout, o->seed, comm};
     if ((rc = er_easyrec_task_init(&task, T.m, &td, &to))) goto out;
     decay_mask(T.m, mask);
     if (o->n_val >= 0) {
@@ -370,16 +373,18 @@ int train_run(const er_train_opts *o) {
             }
         }
     }
-    char *logp = er_path_join(o->output, "train_log.jsonl");
+    char *logp = root ? er_path_join(o->output, "train_log.jsonl") : NULL;
     T.log = logp ? fopen(logp, o->resume ? "a" : "w") : NULL;
     free(logp);
-    if (!T.log) {
+    if (root && !T.log) {
         rc = er_error(EASYREC_ERR_IO, "%s/train_log.jsonl: %s", o->output, strerror(errno));
         goto out;
     }
     er_optim opt = {{o->lr, 0.9f, 0.999f, 1e-8f, o->weight_decay}, o->warmup, T.total, o->clip, T.mom, T.vel, mask,
                     n, o->threads};
-    er_loop loop = {er_comm_serial(), &opt, T.m->buf, grad, T.end, er_easyrec_step, &task, after_step, &T};
+    er_loop loop = {comm, &opt, T.m->buf, grad, T.end, er_easyrec_step, &task, root ? after_step : NULL, &T};
+    /* every rank starts from rank 0's parameters (they are equal when loaded alike; this makes sure) */
+    if (comm->size > 1 && (rc = comm->bcast(comm, T.m->buf, n * sizeof(float), 0))) goto out;
     T.t0 = now();
     long step = T.ts.step;
     rc = er_loop_run(&loop, &step);

@@ -51,6 +51,8 @@ typedef struct {
     int overwrite;            /* 1: start again in an output that holds training state */
     er_train_progress_fn progress; /* optional */
     void *progress_user;
+    struct er_comm *comm;     /* NULL: one process; else data-parallel over its ranks (a step is
+                               * batch x accum x ranks examples; rank 0 logs, validates, writes) */
     const volatile sig_atomic_t *cancel; /* optional: when it becomes nonzero the run stops after
                                            * the current step, saving the resumable state */
 } er_train_opts;
