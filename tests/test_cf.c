@@ -208,7 +208,7 @@ TEST(fd_nce) {
     int na = 5, nc = 7, D = 4;
     float A[20], Bm[20], C[28], dA[20] = {0}, dB[20] = {0}, dC[28] = {0};
     fill(&r, A, na * D, 1), fill(&r, Bm, na * D, 1), fill(&r, C, nc * D, 1);
-    float *sc = malloc(sizeof(float) * er_cf_nce_scratch(na, nc, D));
+    float *sc = malloc(sizeof(float) * er_cf_nce_scratch(na, nc, D, 2));
     double tau = 0.3, scale = 0.7;
     er_cf_nce(A, Bm, na, C, nc, D, tau, scale, dA, dB, dC, sc, 2);
     float *xs[3] = {A, Bm, C}, *gs[3] = {dA, dB, dC};

@@ -98,8 +98,8 @@ double er_cf_bpr(const float *F, int D, const int32_t *anc, const int32_t *pos, 
 /* The alignment InfoNCE (sum over rows r of A (na, D)):
  *   −cos(a_r, b_r)/τ + log Σ_c exp(cos(a_r, c_c)/τ),   c over the rows of C (nc, D),
  * with x̂ = x / sqrt(1e-8 + |x|²). Adds scale · gradients into dA, dB (na, D), dC (nc, D) (each
- * may be NULL). scratch: er_cf_nce_scratch(na, nc, D) floats. */
-size_t er_cf_nce_scratch(int na, int nc, int D);
+ * may be NULL). scratch: er_cf_nce_scratch(na, nc, D, threads) floats. */
+size_t er_cf_nce_scratch(int na, int nc, int D, int threads);
 double er_cf_nce(const float *A, const float *Bm, int na, const float *C, int nc, int D, double tau, double scale,
                  float *dA, float *dB, float *dC, float *scratch, int threads);
 

@@ -5,6 +5,9 @@
  * gradient is accumulated in block order, so results do not depend on the thread count. */
 #include <math.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "cf/cf.h"
 #include "kernels/kernels.h"
@@ -12,6 +15,8 @@
 
 #define RB 32   /* rows per similarity block: (RB × candidates) stays in L2 */
 #define CH 1024 /* rows per parallel chunk of a product */
+#define TR 256  /* InfoNCE pass 2: anchors per tile */
+#define TC 256  /* InfoNCE pass 2: candidates per task */
 
 static double softplus(double x) { return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)); }
 
@@ -89,53 +94,85 @@ static void chunked_gemm(int ta, int n, int N, int K, const float *A, int lda, c
     }
 }
 
-size_t er_cf_nce_scratch(int na, int nc, int D) {
-    return (size_t)3 * na * D + (size_t)2 * nc * D + (size_t)2 * na + nc + (size_t)RB * nc;
+size_t er_cf_nce_scratch(int na, int nc, int D, int threads) {
+    if (threads < 1) threads = 1;
+    size_t tile = (size_t)RB * nc > (size_t)TR * TC ? (size_t)RB * nc : (size_t)TR * TC;
+    return (size_t)3 * na * D + (size_t)2 * nc * D + (size_t)5 * na + nc + (size_t)threads * tile;
 }
 
+static int thread_id(void) {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+/* Two passes, each one parallel region over independent tasks (so the bits do not depend on
+ * the thread count, and no thread waits at a barrier per block):
+ *   1. blocks of RB anchors: S = Â_blk Ĉᵀ, row max / sum / loss, dÂ_blk = softmax(S/τ) Ĉ
+ *   2. chunks of TC candidates: S is recomputed in tiles of TR anchors and
+ *      dĈ_chunk += softmax(S/τ)ᵀ Â (rows' max and sum from pass 1). */
 double er_cf_nce(const float *A, const float *Bm, int na, const float *C, int nc, int D, double tau, double scale,
                  float *dA, float *dB, float *dC, float *scratch, int threads) {
     if (threads < 1) threads = 1;
     float *ah = scratch, *bh = ah + (size_t)na * D, *dah = bh + (size_t)na * D, *ch = dah + (size_t)na * D;
     float *dch = ch + (size_t)nc * D, *na_ = dch + (size_t)nc * D, *nb_ = na_ + na, *nc_ = nb_ + na;
-    float *S = nc_ + nc;
+    float *rmx = nc_ + nc, *rz = rmx + na, *rloss = rz + na, *tiles = rloss + na;
+    size_t tile = (size_t)RB * nc > (size_t)TR * TC ? (size_t)RB * nc : (size_t)TR * TC;
     normalise_rows(A, na, D, 0, ah, na_);
     normalise_rows(Bm, na, D, 0, bh, nb_);
     normalise_rows(C, nc, D, 0, ch, nc_);
-    memset(dch, 0, (size_t)nc * D * sizeof(float));
-    double loss = 0;
-    float ginv = (float)(scale / tau);
-    for (int r0 = 0; r0 < na; r0 += RB) {
-        int rb = na - r0 < RB ? na - r0 : RB;
-        /* S (rb, nc) = Â_blk · Ĉᵀ */
-        gemm_mt(0, 1, rb, nc, D, ah + (size_t)r0 * D, D, ch, D, NULL, S, nc, 0, threads);
-        double bl = 0;
-#pragma omp parallel for num_threads(threads) reduction(+ : bl) schedule(static)
+    float it = (float)(1.0 / tau), ginv = (float)(scale / tau);
+    int nblk = (na + RB - 1) / RB, nchk = (nc + TC - 1) / TC;
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+    for (int b = 0; b < nblk; b++) {
+        int r0 = b * RB, rb = na - r0 < RB ? na - r0 : RB;
+        float *S = tiles + (size_t)thread_id() * tile;
+        gemm(0, 1, rb, nc, D, ah + (size_t)r0 * D, D, ch, D, NULL, S, nc, 0); /* S (rb, nc) = Â_blk Ĉᵀ */
         for (int r = 0; r < rb; r++) {
-            float *s = S + (size_t)r * nc, it = (float)(1.0 / tau), mx = -INFINITY;
+            float *s = S + (size_t)r * nc, mx = -INFINITY;
 #pragma omp simd reduction(max : mx)
             for (int c = 0; c < nc; c++) mx = s[c] * it > mx ? s[c] * it : mx;
             double z = 0, pos = 0;
-            /* e = exp(s/τ − max), one expf per candidate (vectorised) */
 #pragma omp simd reduction(+ : z)
             for (int c = 0; c < nc; c++) {
                 float e = expf(s[c] * it - mx);
                 s[c] = e;
                 z += e;
             }
-            const float *a = ah + (size_t)(r0 + r) * D, *b = bh + (size_t)(r0 + r) * D;
-            for (int k = 0; k < D; k++) pos += (double)a[k] * b[k];
-            bl += -pos / tau + mx + log(z);
-            /* softmax row times scale/τ: the weight of each candidate in the gradient */
+            const float *a = ah + (size_t)(r0 + r) * D, *bb = bh + (size_t)(r0 + r) * D;
+            for (int k = 0; k < D; k++) pos += (double)a[k] * bb[k];
+            rmx[r0 + r] = mx;
+            rz[r0 + r] = (float)z;
+            rloss[r0 + r] = (float)(-pos / tau + mx + log(z));
             float w = (float)(ginv / z);
 #pragma omp simd
             for (int c = 0; c < nc; c++) s[c] *= w;
         }
-        loss += bl;
-        /* dÂ_blk (rb, D) = P · Ĉ − (scale/τ) B̂_blk;  dĈ (nc, D) += Pᵀ · Â_blk */
-        chunked_gemm(0, rb, D, nc, S, nc, ch, D, dah + (size_t)r0 * D, 0, threads);
-        chunked_gemm(1, nc, D, rb, S, nc, ah + (size_t)r0 * D, D, dch, 1, threads);
+        gemm(0, 0, rb, D, nc, S, nc, ch, D, NULL, dah + (size_t)r0 * D, D, 0); /* dÂ_blk = P Ĉ */
     }
+    if (dC) {
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+        for (int q = 0; q < nchk; q++) {
+            int c0 = q * TC, cc = nc - c0 < TC ? nc - c0 : TC;
+            float *T = tiles + (size_t)thread_id() * tile, *out = dch + (size_t)c0 * D;
+            for (int k = 0; k < cc * D; k++) out[k] = 0.0f;
+            for (int r0 = 0; r0 < na; r0 += TR) {
+                int rb = na - r0 < TR ? na - r0 : TR;
+                gemm(0, 1, rb, cc, D, ah + (size_t)r0 * D, D, ch + (size_t)c0 * D, D, NULL, T, cc, 0);
+                for (int r = 0; r < rb; r++) {
+                    float *t = T + (size_t)r * cc, mx = rmx[r0 + r], w = ginv / rz[r0 + r];
+#pragma omp simd
+                    for (int c = 0; c < cc; c++) t[c] = expf(t[c] * it - mx) * w;
+                }
+                /* dĈ_chunk (cc, D) += Tᵀ (cc, rb) · Â_rows (rb, D) */
+                gemm(1, 0, cc, D, rb, T, cc, ah + (size_t)r0 * D, D, NULL, out, D, 1);
+            }
+        }
+    }
+    double loss = 0;
+    for (int r = 0; r < na; r++) loss += rloss[r];
     size_t nad = (size_t)na * D;
     if (dA) {
         for (size_t k = 0; k < nad; k++) dah[k] -= ginv * bh[k];

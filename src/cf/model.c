@@ -269,7 +269,7 @@ static void scatter_add(const float *src, int w, const int32_t *rows, int n, int
 static int con_loss(er_cf_model *m, const int32_t *users, const int32_t *pos, const int32_t *neg, int B, double *out) {
     int D = m->D, H = m->H, hid = m->mlp.hid, N = m->N, th = m->c.threads;
     size_t rows = (size_t)N + 2 * (size_t)B; /* MLP rows: all users, then the batch's pos and neg items */
-    size_t nsc = er_cf_nce_scratch(B, N > B ? N : B, D);
+    size_t nsc = er_cf_nce_scratch(B, N > B ? N : B, D, th);
     if (grow(&m->hpre, rows * hid) || grow(&m->hact, rows * hid) || grow(&m->P, rows * D) || grow(&m->dP, rows * D) ||
         grow(&m->X, 2 * (size_t)B * H) || grow(&m->dh, rows * hid) || grow(&m->ga, 3 * (size_t)B * D) ||
         grow(&m->gb, (size_t)B * D) || grow(&m->dga, 3 * (size_t)B * D) || grow(&m->dgb, (size_t)B * D) ||
