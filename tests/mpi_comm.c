@@ -186,6 +186,18 @@ TEST(train_2_ranks_equals_one_process_global_batch) {
     double d = model_rel_diff(WORK "/t1", WORK "/t2");
     printf("    %d steps, losses equal within 1e-4, weights differ by %.2g relative\n", n1, d);
     CHECK(d < 1e-4);
+    /* --resume under MPI equals the uninterrupted MPI run bit for bit; a 2-rank state resumed by
+     * one process with grad-accum 2 (the same global batch) finishes like the one-process run */
+    CHECK(check_sh("mpirun %s -np 2 " TR " --batch-size 2 --max-steps 5 --output " WORK "/t4", mpirun_flags(), B) == 0);
+    CHECK(check_sh("cmp -s " WORK "/t2/checkpoint-last/model.safetensors " WORK "/t4/checkpoint-last/model.safetensors") != 0);
+    CHECK(check_sh("cp -r " WORK "/t4 " WORK "/t5") == 0);
+    CHECK(check_sh("mpirun %s -np 2 " TR " --batch-size 2 --resume --output " WORK "/t4", mpirun_flags(), B) == 0);
+    CHECK(check_sh("cmp " WORK "/t2/checkpoint-last/model.safetensors " WORK "/t4/checkpoint-last/model.safetensors") == 0);
+    CHECK(check_sh("cmp " WORK "/t2/checkpoint-last/optimizer.bin " WORK "/t4/checkpoint-last/optimizer.bin") == 0);
+    CHECK(check_sh(TR " --batch-size 2 --grad-accum 2 --resume --output " WORK "/t5", B) == 0);
+    CHECK(model_rel_diff(WORK "/t1", WORK "/t5") < 1e-4);
+    /* another global batch cannot resume it */
+    CHECK(check_sh(TR " --batch-size 2 --resume --output " WORK "/t5 2>/dev/null", B) != 0);
     /* and it is a real comparison: another seed's run differs */
     REQUIRE(check_sh(TR " --batch-size 2 --grad-accum 2 --seed 5 --output " WORK "/t3", B) == 0);
     CHECK(model_rel_diff(WORK "/t1", WORK "/t3") > 1e-3);

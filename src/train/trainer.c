@@ -290,9 +290,12 @@ int train_run(const er_train_opts *o) {
     uint8_t *mask = NULL;
     er_train_data td = {0};
     er_easyrec_task task = {0};
-    T.ts = (er_train_state){0, -1.0, -1, o->seed, o->batch, o->accum, o->domain_batches, 0, 0};
-
     er_comm *comm = o->comm ? o->comm : er_comm_serial();
+    /* the state records micro-batches per step over all ranks: R ranks x A equal one process
+     * with grad-accum R*A, so a run resumes with any rank count that keeps batch x accum x R */
+    int accum_all = o->accum * comm->size;
+    T.ts = (er_train_state){0, -1.0, -1, o->seed, o->batch, accum_all, o->domain_batches, 0, 0};
+
     int root = comm->rank == 0;
     int has_state = path_exists(o->output, "checkpoint-last") || path_exists(o->output, "train_log.jsonl");
     if (has_state && !o->resume && !o->overwrite)
@@ -329,12 +332,12 @@ int train_run(const er_train_opts *o) {
         easyrec_model *rm = NULL;
         er_train_state rs;
         if ((rc = train_state_load(o->output, &rm, &T.mom, &T.vel, &rs))) goto out;
-        if (rs.seed != o->seed || rs.batch != o->batch || rs.accum != o->accum ||
+        if (rs.seed != o->seed || rs.batch != o->batch || rs.accum != accum_all ||
             rs.domain_batches != o->domain_batches || rs.n_examples != td.n_ex || rs.total_steps != T.total ||
             rm->nparams != n) {
             easyrec_model_free(rm);
             rc = er_error(EASYREC_ERR_ARG, "%s/checkpoint-last was made with other settings (seed, batch, "
-                                           "grad-accum, domain-batches, epochs or data differ): cannot resume", o->output);
+                                           "grad-accum x ranks, domain-batches, epochs or data differ): cannot resume", o->output);
             goto out;
         }
         memcpy(T.m->buf, rm->buf, n * sizeof(float));
