@@ -9,7 +9,7 @@
  *                    "sgemm peak" of the machine as OpenBLAS sees it
  *   openblas-split   THREADS OpenMP threads, each a single-threaded cblas_sgemm on its own
  *                    buffers (how easyrec uses BLAS with EASYREC_GEMM=blas: one batch a thread)
- *   easyrec-split    the same with easyrec's own kernel (gemm_nt of src/kernels/gemm.c; only
+ *   easyrec-split    the same with easyrec's own kernel (er_gemm_nt of src/kernels/er_gemm.c; only
  *                    where the CPU has AVX-512, else it says so)
  * GFLOP/s counts 2*M*N*K per GEMM (per thread for the split variants, summed).
  * Built by bench/bench_encode.sh against build/libeasyrec.a (internal header model/model.h).
@@ -47,7 +47,7 @@ typedef struct {
 
 static void run_gemm(int kind, int M, int N, int K, const bufs *b) {
     if (kind == 2)
-        gemm_nt(M, N, K, b->A, K, b->B, K, NULL, b->C, N, 0);
+        er_gemm_nt(M, N, K, b->A, K, b->B, K, NULL, b->C, N, 0);
     else
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, b->A, K, b->B, K, 0.0f, b->C, N);
 }
@@ -97,8 +97,8 @@ int main(int argc, char **argv) {
     }
     printf("openblas-1call %d %d %d %d %.1f\n", M, N, K, threads, measure(0, M, N, K, threads, seconds));
     printf("openblas-split %d %d %d %d %.1f\n", M, N, K, threads, measure(1, M, N, K, threads, seconds));
-    if (gemm_has_own_kernel()) {
-        gemm_force_backend(1);
+    if (er_gemm_has_own_kernel()) {
+        er_gemm_force_backend(1);
         printf("easyrec-split %d %d %d %d %.1f\n", M, N, K, threads, measure(2, M, N, K, threads, seconds));
     } else {
         printf("easyrec-split %d %d %d %d n/a\n", M, N, K, threads);

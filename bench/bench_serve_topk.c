@@ -32,7 +32,7 @@ int main(int argc, char **argv) {
     float *I, *Q;
     int nd;
     int64_t si[8], sq[8];
-    if (npy_read_f32(argv[1], &I, &nd, si) || npy_read_f32(argv[2], &Q, &nd, sq) || si[1] != sq[1]) {
+    if (er_npy_read_f32(argv[1], &I, &nd, si) || er_npy_read_f32(argv[2], &Q, &nd, sq) || si[1] != sq[1]) {
         fprintf(stderr, "bad inputs\n");
         return 1;
     }
@@ -59,7 +59,7 @@ int main(int argc, char **argv) {
     float *ids = malloc(sizeof(float) * (size_t)nq * k);
     for (size_t i = 0; i < (size_t)nq * k; i++) ids[i] = (float)h[i].row;
     int64_t shape[2] = {nq, k};
-    npy_write_f32(argv[6], ids, 2, shape);
+    er_npy_write_f32(argv[6], ids, 2, shape);
     printf("{\"items\": %d, \"dim\": %d, \"queries\": %d, \"k\": %d, \"threads\": %d, \"batched_qps\": %.1f, "
            "\"single_p50_ms\": %.3f, \"single_p99_ms\": %.3f}\n",
            ni, D, nq, k, T, nq / batched, lat[ns / 2] * 1e3, lat[(int)(ns * 0.99)] * 1e3);

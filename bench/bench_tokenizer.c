@@ -78,7 +78,7 @@ int main(int argc, char **argv) {
     double best = 1e30;
     long long ntok = 0;
     for (int r = 0; r < repeats; r++) {
-        tokenizer_thread_cleanup(); /* every pass starts cold */
+        er_tokenizer_thread_cleanup(); /* every pass starts cold */
         int last = r == repeats - 1;
         if (last && !(out = fopen(argv[3], "wb"))) return fail(argv[3]);
         ntok = 0;
@@ -110,6 +110,6 @@ int main(int argc, char **argv) {
     free(lens);
     free(ids);
     easyrec_tokenizer_free(tok);
-    tokenizer_thread_cleanup();
+    er_tokenizer_thread_cleanup();
     return 0;
 }

@@ -9,7 +9,7 @@
  * warm-up and not counted), one line each:
  *   openblas M N K THREADS GFLOPS BEST_SECONDS CALLS   one cblas_sgemm call on THREADS
  *            OpenBLAS threads (the machine's "sgemm peak" as OpenBLAS, and PyTorch, see it)
- *   easyrec  M N K THREADS GFLOPS BEST_SECONDS CALLS   gemm_mt of src/kernels/gemm.c on THREADS
+ *   easyrec  M N K THREADS GFLOPS BEST_SECONDS CALLS   er_gemm_mt of src/kernels/er_gemm.c on THREADS
  *            threads (easyrec's own AVX-512 kernel where the CPU has one, else CBLAS)
  * GFLOP/s counts 2*M*N*K per call. Built by bench/bench_train.sh against build/libeasyrec.a
  * (internal header model/model.h).
@@ -46,7 +46,7 @@ static double measure(int own, int M, int N, int K, int threads, double seconds,
     do {
         double t0 = now();
         if (own)
-            gemm_mt(0, 1, M, N, K, A, K, B, K, NULL, C, N, 0, threads);
+            er_gemm_mt(0, 1, M, N, K, A, K, B, K, NULL, C, N, 0, threads);
         else
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, A, K, B, K, 0.0f, C, N);
         double dt = now() - t0;
@@ -82,7 +82,7 @@ int main(int argc, char **argv) {
     printf("openblas %d %d %d %d %.1f %.6f %d\n", M, N, K, threads, flop / t * 1e-9, t, calls);
     openblas_set_num_threads(1); /* easyrec calls BLAS single-threaded inside its own threads */
     t = measure(1, M, N, K, threads, seconds, A, B, C, &calls);
-    printf("easyrec %d %d %d %d %.1f %.6f %d %s\n", M, N, K, threads, flop / t * 1e-9, t, calls, gemm_backend());
+    printf("easyrec %d %d %d %d %.1f %.6f %d %s\n", M, N, K, threads, flop / t * 1e-9, t, calls, er_gemm_backend());
     free(A), free(B), free(C);
     return 0;
 }

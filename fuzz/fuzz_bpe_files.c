@@ -14,21 +14,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const char *merges = nul ? (const char *)nul + 1 : "";
     size_t mlen = nul ? size - vlen - 1 : 0;
     bpe_model m;
-    if (bpe_model_init(&m, 64, 64)) return 0;
-    if (!bpe_parse_vocab_json(&m, (const char *)data, vlen, "fuzz") &&
-        !bpe_parse_merges_txt(&m, merges, mlen, "fuzz") && !bpe_model_finish(&m)) {
+    if (er_bpe_model_init(&m, 64, 64)) return 0;
+    if (!er_bpe_parse_vocab_json(&m, (const char *)data, vlen, "fuzz") &&
+        !er_bpe_parse_merges_txt(&m, merges, mlen, "fuzz") && !er_bpe_model_finish(&m)) {
         static const char *texts[] = {"hello", " world", "aaaaaaaaaaaaaaaaaaaa", "\xc4\xa0\xc4\xa0", "ab ab", "\xe4\xb8\xad"};
         int32_t ids[128];
         for (size_t t = 0; t < sizeof(texts) / sizeof(texts[0]); t++) {
             tok_sink sink = {ids, 128, 0, 128};
-            int rc = bpe_encode_piece(&m, 0, (const uint8_t *)texts[t], strlen(texts[t]), &sink);
+            int rc = er_bpe_encode_piece(&m, 0, (const uint8_t *)texts[t], strlen(texts[t]), &sink);
             if (rc < 0) continue;
             for (int64_t i = 0; i < sink.n && i < 128; i++) {
                 size_t len;
-                if (ids[i] != 0 && !bpe_id_token(&m, ids[i], &len)) abort();
+                if (ids[i] != 0 && !er_bpe_id_token(&m, ids[i], &len)) abort();
             }
         }
     }
-    bpe_model_free(&m);
+    er_bpe_model_free(&m);
     return 0;
 }

@@ -1,7 +1,7 @@
 /* fuzz_interactions.c — libFuzzer target for the interaction inputs of `easyrec eval`
  * (src/data/interactions.c): TSV / RecBole .inter parsing, dense id mapping (numeric and
  * string modes) and CSR building; then the same bytes as a scipy sparse pickle through
- * csr_from_sparse. Every id must land inside the reported shape and every CSR row must be
+ * er_csr_from_sparse. Every id must land inside the reported shape and every CSR row must be
  * strictly ascending. Seeds: fuzz/seeds/fuzz_interactions/.
  */
 #include <stdlib.h>
@@ -18,32 +18,32 @@ static void check_csr(const er_csr *m) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     er_inter_file f;
-    if (inter_file_parse((const char *)data, size, "fuzz", &f) == 0) {
+    if (er_inter_file_parse((const char *)data, size, "fuzz", &f) == 0) {
         er_idmap u, i;
         int32_t *rows[1], *cols[1];
-        if (interactions_map(&f, 1, &u, &i, rows, cols) == 0) {
+        if (er_interactions_map(&f, 1, &u, &i, rows, cols) == 0) {
             for (size_t k = 0; k < f.n; k++)
                 if (rows[0][k] < 0 || rows[0][k] >= u.n || cols[0][k] < 0 || cols[0][k] >= i.n) __builtin_trap();
             er_csr m;
-            if (csr_from_pairs(u.n, i.n, rows[0], cols[0], f.n, &m) == 0) {
+            if (er_csr_from_pairs(u.n, i.n, rows[0], cols[0], f.n, &m) == 0) {
                 check_csr(&m);
-                csr_free(&m);
+                er_csr_free(&m);
             }
             free(rows[0]);
             free(cols[0]);
-            idmap_free(&u);
-            idmap_free(&i);
+            er_idmap_free(&u);
+            er_idmap_free(&i);
         }
-        inter_file_free(&f);
+        er_inter_file_free(&f);
     }
     er_sparse s;
-    if (sparse_pickle_parse(data, size, "fuzz", &s) == 0) {
+    if (er_sparse_pickle_parse(data, size, "fuzz", &s) == 0) {
         er_csr m;
-        if (csr_from_sparse(&s, &m) == 0) {
+        if (er_csr_from_sparse(&s, &m) == 0) {
             check_csr(&m);
-            csr_free(&m);
+            er_csr_free(&m);
         }
-        sparse_free(&s);
+        er_sparse_free(&s);
     }
     return 0;
 }

@@ -1,4 +1,4 @@
-/* fuzz_npy.c — libFuzzer target for npy_parse_f32 (src/io/npy.c): header dict parsing,
+/* fuzz_npy.c — libFuzzer target for er_npy_parse_f32 (src/io/npy.c): header dict parsing,
  * shape arithmetic and data size checks. Seeds: fuzz/seeds/fuzz_npy/.
  */
 #include <stdlib.h>
@@ -9,7 +9,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     float *out;
     int ndim;
     int64_t shape[ER_MAX_DIMS];
-    if (npy_parse_f32(data, size, "fuzz", &out, &ndim, shape) != 0) return 0;
+    if (er_npy_parse_f32(data, size, "fuzz", &out, &ndim, shape) != 0) return 0;
     size_t n = 1;
     for (int d = 0; d < ndim; d++) n *= (size_t)shape[d];
     volatile float sum = 0;

@@ -3,7 +3,7 @@
  *
  * A loaded tree is walked (depth- and node-bounded: pickles may hold cycles) touching
  * every field, so ASan sees any dangling or half-built node; then the same bytes go
- * through sparse_pickle_parse, whose every index must lie inside the reported shape.
+ * through er_sparse_pickle_parse, whose every index must lie inside the reported shape.
  * Seeds: fuzz/seeds/fuzz_pickle/ (scipy pickles of protocols 2-5, a torch data.pkl).
  */
 #include <string.h>
@@ -31,17 +31,17 @@ static size_t walk(const er_pobj *o, int depth, size_t budget) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     er_pickle *p;
     er_pobj *root;
-    if (pickle_load(data, size, "fuzz", &p, &root) == 0) {
+    if (er_pickle_load(data, size, "fuzz", &p, &root) == 0) {
         walk(root, 0, 100000);
-        pickle_dict_get(root, "data");
-        pickle_call_name(root);
-        pickle_free(p);
+        er_pickle_dict_get(root, "data");
+        er_pickle_call_name(root);
+        er_pickle_free(p);
     }
     er_sparse m;
-    if (sparse_pickle_parse(data, size, "fuzz", &m) == 0) {
+    if (er_sparse_pickle_parse(data, size, "fuzz", &m) == 0) {
         for (size_t k = 0; k < m.nnz; k++)
             if (m.row[k] < 0 || m.row[k] >= m.nrows || m.col[k] < 0 || m.col[k] >= m.ncols) __builtin_trap();
-        sparse_free(&m);
+        er_sparse_free(&m);
     }
     return 0;
 }

@@ -1,4 +1,4 @@
-/* fuzz_safetensors.c — libFuzzer target for safetensors_parse (src/io/safetensors.c).
+/* fuzz_safetensors.c — libFuzzer target for er_safetensors_parse (src/io/safetensors.c).
  *
  * Every tensor of a set that parses is looked up by name and converted to float, so ASan
  * catches any offset, shape or size the validation let through wrongly.
@@ -10,15 +10,15 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     er_tensorset ts;
-    if (safetensors_parse(data, size, "fuzz", &ts) != 0) return 0;
+    if (er_safetensors_parse(data, size, "fuzz", &ts) != 0) return 0;
     for (int i = 0; i < ts.n; i++) {
-        const er_tensor *t = tensorset_find(&ts, ts.t[i].name);
+        const er_tensor *t = er_tensorset_find(&ts, ts.t[i].name);
         if (t != &ts.t[i]) __builtin_trap(); /* names are unique, so the lookup is exact */
         float *out = malloc((t->numel + 1) * sizeof(float));
         if (!out) continue;
-        tensor_to_f32(t, out);
+        er_tensor_to_f32(t, out);
         free(out);
     }
-    tensorset_close(&ts);
+    er_tensorset_close(&ts);
     return 0;
 }

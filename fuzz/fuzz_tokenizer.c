@@ -31,7 +31,7 @@ static void run(const easyrec_tokenizer *tok, const uint8_t *text, size_t len, i
     if (n < 2 || (max_length > 0 && n > max_length)) abort();
     if (n > cap) n = easyrec_tokenize(tok, (const char *)text, len, max_length, ids, (int)len + 2);
     if (n < 2 || n > (int)len + 2) abort();
-    const tokenizer_specials *sp = tokenizer_specials_of(tok);
+    const tokenizer_specials *sp = er_tokenizer_specials_of(tok);
     if (ids[0] != sp->bos || ids[n - 1] != sp->eos) abort();
     for (int i = 0; i < n; i++)
         if (ids[i] < 0 || ids[i] >= easyrec_tokenizer_vocab_size(tok)) abort();
@@ -40,9 +40,9 @@ static void run(const easyrec_tokenizer *tok, const uint8_t *text, size_t len, i
     char *out = malloc((size_t)need + 1);
     if (easyrec_detokenize(tok, ids, n, 1, out, (size_t)need + 1) != need) abort();
     if (easyrec_tokenizer_kind_of(tok) == EASYREC_TOKENIZER_BPE && max_length <= 0 && !memchr(text, '<', len)) {
-        size_t rl = utf8_replaced_len(text, len);
+        size_t rl = er_utf8_replaced_len(text, len);
         uint8_t *rep = malloc(rl + 1);
-        utf8_replace(text, len, rep);
+        er_utf8_replace(text, len, rep);
         if ((size_t)need != rl || memcmp(out, rep, rl)) abort(); /* byte-level BPE is lossless */
         int32_t *again = malloc(sizeof(*again) * (rl + 2));
         if (easyrec_tokenize(tok, (const char *)rep, rl, 0, again, (int)rl + 2) != n ||

@@ -1,4 +1,4 @@
-/* fuzz_torchbin.c — libFuzzer target for torchbin_parse (src/io/torchbin.c).
+/* fuzz_torchbin.c — libFuzzer target for er_torchbin_parse (src/io/torchbin.c).
  *
  * The first input byte picks the mode:
  *   even: the rest is a whole zip archive (exercises libzip handling, entry lookup, sizes);
@@ -65,14 +65,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         buf = zipped;
     }
     er_tensorset ts;
-    if (torchbin_parse(buf, len, "fuzz", &ts) == 0) {
+    if (er_torchbin_parse(buf, len, "fuzz", &ts) == 0) {
         for (int i = 0; i < ts.n; i++) {
             if (ts.t[i].numel > (1u << 20)) continue; /* stride-0 broadcasts may be huge and valid */
             float *out = malloc((ts.t[i].numel + 1) * sizeof(float));
-            if (out) tensor_to_f32(&ts.t[i], out);
+            if (out) er_tensor_to_f32(&ts.t[i], out);
             free(out);
         }
-        tensorset_close(&ts);
+        er_tensorset_close(&ts);
     }
     free(zipped);
     return 0;

@@ -11,7 +11,7 @@ static int train_text(const char *corpus, int vocab_size, int min_freq, char *di
     if (tu_write(dir, "corpus.txt", corpus, strlen(corpus))) return -998;
     const char *files[] = {in};
     bpe_train_opts o = {vocab_size, min_freq};
-    return bpe_train(files, 1, &o, dir, NULL);
+    return er_bpe_train(files, 1, &o, dir, NULL);
 }
 
 static char *merges_of(const char *dir) {
@@ -89,7 +89,7 @@ TEST(deterministic_and_round_trip) {
     REQUIRE(easyrec_tokenizer_load(d1, &tok) == EASYREC_OK);
     int vs = easyrec_tokenizer_vocab_size(tok);
     CHECK(vs > 261 && vs <= 400);
-    const tokenizer_specials *sp = tokenizer_specials_of(tok);
+    const tokenizer_specials *sp = er_tokenizer_specials_of(tok);
     CHECK(sp->bos == 0 && sp->pad == 1 && sp->eos == 2 && sp->unk == 3 && sp->mask == vs - 1);
     /* every line of the corpus, and unseen text, round-trips; <mask> keeps its lstrip */
     const char *texts[] = {"This user is a basketball fan and likes to play basketball and watch NBA games.",
@@ -122,9 +122,9 @@ TEST(train_errors) {
     tu_rmdir(dir);
     const char *missing[] = {"/nonexistent/corpus.txt"};
     bpe_train_opts o = {1000, 2};
-    CHECK_EQ_INT(bpe_train(missing, 1, &o, "/tmp", NULL), EASYREC_ERR_IO);
+    CHECK_EQ_INT(er_bpe_train(missing, 1, &o, "/tmp", NULL), EASYREC_ERR_IO);
     CHECK(strstr(easyrec_last_error(), "/nonexistent/corpus.txt") != NULL);
-    CHECK_EQ_INT(bpe_train(missing, 0, &o, "/tmp", NULL), EASYREC_ERR_ARG);
+    CHECK_EQ_INT(er_bpe_train(missing, 0, &o, "/tmp", NULL), EASYREC_ERR_ARG);
     /* an empty corpus still gives a usable byte-level vocabulary */
     REQUIRE(train_text("", 300, 2, dir, sizeof(dir)) == EASYREC_OK);
     easyrec_tokenizer *tok;

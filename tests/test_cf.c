@@ -34,7 +34,7 @@ static const char *tmp(void) {
 static er_csr toy(void) {
     int32_t r[] = {0, 0, 1, 1}, c[] = {0, 1, 1, 2};
     er_csr m;
-    REQUIRE(csr_from_pairs(2, 3, r, c, 4, &m) == 0);
+    REQUIRE(er_csr_from_pairs(2, 3, r, c, 4, &m) == 0);
     return m;
 }
 
@@ -73,7 +73,7 @@ TEST(adjacency_toy) {
     CHECK_NEAR(entry(&g, 2, 2), 0.5, 1e-7);
     CHECK_NEAR(entry(&g, 3, 3), 1.0 / 3, 1e-7);
     er_cf_graph_free(&g);
-    csr_free(&R);
+    er_csr_free(&R);
 }
 
 static er_csr random_graph(er_rng *r, int N, int M, double p) {
@@ -81,9 +81,9 @@ static er_csr random_graph(er_rng *r, int N, int M, double p) {
     size_t n = 0;
     for (int u = 0; u < N; u++)
         for (int i = 0; i < M; i++)
-            if (rng_uniform(r) < p) rows[n] = u, cols[n] = i, n++;
+            if (er_rng_uniform(r) < p) rows[n] = u, cols[n] = i, n++;
     er_csr m;
-    REQUIRE(csr_from_pairs(N, M, rows, cols, n, &m) == 0);
+    REQUIRE(er_csr_from_pairs(N, M, rows, cols, n, &m) == 0);
     free(rows), free(cols);
     return m;
 }
@@ -99,18 +99,18 @@ static double *dense_adj(const er_cf_graph *g, const float *val) {
 /* Both widths: the generic loop (5) and the register rows of the original's 32. */
 TEST(spmm_vs_dense) {
     er_rng r;
-    rng_seed(&r, 3);
+    er_rng_seed(&r, 3);
     er_csr R = random_graph(&r, 13, 11, 0.3);
     er_cf_graph g;
     REQUIRE(er_cf_graph_build(&R, 0, &g) == 0);
     int n = g.n;
     float *val = malloc(sizeof(float) * g.nnz);
-    for (int64_t e = 0; e < g.nnz; e++) val[e] = rng_uniform(&r) < 0.8 ? g.val[e] : 0.0f; /* dropped: asymmetric */
+    for (int64_t e = 0; e < g.nnz; e++) val[e] = er_rng_uniform(&r) < 0.8 ? g.val[e] : 0.0f; /* dropped: asymmetric */
     double *A = dense_adj(&g, val);
     for (int d = 5; d <= 32; d += 27) {
         int ld = d + 3; /* strided rows, as GCCF's concatenated layers */
         float *X = malloc(sizeof(float) * n * ld), *Y = malloc(sizeof(float) * n * ld), *add = malloc(sizeof(float) * n * ld);
-        for (int k = 0; k < n * ld; k++) X[k] = (float)rng_normal(&r), add[k] = (float)rng_normal(&r);
+        for (int k = 0; k < n * ld; k++) X[k] = (float)er_rng_normal(&r), add[k] = (float)er_rng_normal(&r);
         for (int tr = 0; tr < 2; tr++)
             for (int with_add = 0; with_add < 2; with_add++) {
                 er_cf_spmm(&g, val, tr, X, ld, Y, ld, with_add ? add : NULL, ld, d, 2);
@@ -127,12 +127,12 @@ TEST(spmm_vs_dense) {
     }
     free(val), free(A);
     er_cf_graph_free(&g);
-    csr_free(&R);
+    er_csr_free(&R);
 }
 
 TEST(propagation_vs_dense) {
     er_rng r;
-    rng_seed(&r, 5);
+    er_rng_seed(&r, 5);
     er_csr R = random_graph(&r, 9, 7, 0.35);
     for (int algo = 0; algo < 2; algo++) {
         er_cf_config c;
@@ -169,7 +169,7 @@ TEST(propagation_vs_dense) {
         free(A), free(E), free(E2), free(Fd);
         er_cf_model_free(m);
     }
-    csr_free(&R);
+    er_csr_free(&R);
 }
 
 /* ---- finite differences --------------------------------------------------------------- */
@@ -177,12 +177,12 @@ TEST(propagation_vs_dense) {
 static int fd_ok(double fd, double an) { return fabs(fd - an) <= 2e-3 + 2e-2 * fabs(an); }
 
 static void fill(er_rng *r, float *x, int n, double s) {
-    for (int k = 0; k < n; k++) x[k] = (float)(s * rng_normal(r));
+    for (int k = 0; k < n; k++) x[k] = (float)(s * er_rng_normal(r));
 }
 
 TEST(fd_bpr) {
     er_rng r;
-    rng_seed(&r, 11);
+    er_rng_seed(&r, 11);
     int n = 6, D = 3, B = 4;
     float F[18], dF[18] = {0};
     fill(&r, F, n * D, 1.0);
@@ -204,7 +204,7 @@ TEST(fd_bpr) {
 
 TEST(fd_nce) {
     er_rng r;
-    rng_seed(&r, 12);
+    er_rng_seed(&r, 12);
     int na = 5, nc = 7, D = 4;
     float A[20], Bm[20], C[28], dA[20] = {0}, dB[20] = {0}, dC[28] = {0};
     fill(&r, A, na * D, 1), fill(&r, Bm, na * D, 1), fill(&r, C, nc * D, 1);
@@ -230,7 +230,7 @@ TEST(fd_nce) {
 
 TEST(fd_recon) {
     er_rng r;
-    rng_seed(&r, 13);
+    er_rng_seed(&r, 13);
     int m = 6, H = 5;
     float X[30], Y[30], dX[30] = {0};
     fill(&r, X, m * H, 1), fill(&r, Y, m * H, 1);
@@ -262,7 +262,7 @@ static double mlp_loss(const er_cf_mlp *w, const float *X, int n, const float *W
 
 TEST(fd_mlp) {
     er_rng r;
-    rng_seed(&r, 14);
+    er_rng_seed(&r, 14);
     int n = 5, in = 6, hid = 4, out = 3;
     float P[4 * 6 + 4 + 3 * 4 + 3], G[4 * 6 + 4 + 3 * 4 + 3] = {0};
     int np = (int)(sizeof P / sizeof P[0]);
@@ -294,7 +294,7 @@ TEST(fd_mlp) {
  * of every parameter, for each algorithm x alignment, with dropped edges and masked nodes. */
 TEST(fd_whole_step) {
     er_rng r;
-    rng_seed(&r, 21);
+    er_rng_seed(&r, 21);
     int N = 5, M = 6, H = 4, B = 4;
     er_csr R = random_graph(&r, N, M, 0.4);
     float tu[20], ti[24];
@@ -304,7 +304,7 @@ TEST(fd_whole_step) {
         if (csr_row_len(&R, u) == 0 || csr_row_len(&R, u) == M) continue;
         us[b] = u, ps[b] = R.indices[R.indptr[u]];
         int j = 0;
-        while (csr_has(&R, u, j)) j++;
+        while (er_csr_has(&R, u, j)) j++;
         qs[b++] = j;
     }
     for (int algo = 0; algo < 2; algo++)
@@ -316,7 +316,7 @@ TEST(fd_whole_step) {
             REQUIRE(er_cf_model_new(&c, &R, tu, ti, H, &r, &m) == 0);
             size_t np;
             float *p = er_cf_params(m, &np);
-            for (size_t k = 0; k < np; k++) p[k] += (float)(0.3 * rng_normal(&r));
+            for (size_t k = 0; k < np; k++) p[k] += (float)(0.3 * er_rng_normal(&r));
             er_cf_draw dr;
             er_cf_draw_random(m, &r, &dr);
             er_cf_losses l;
@@ -344,7 +344,7 @@ TEST(fd_whole_step) {
             free(g);
             er_cf_model_free(m);
         }
-    csr_free(&R);
+    er_csr_free(&R);
 }
 
 /* ---- the PyTorch reference ------------------------------------------------------------ */
@@ -396,11 +396,11 @@ TEST(reference_first_steps) {
             cc[k] = (int32_t)json_integer_value(json_array_get(json_array_get(tr, k), 1));
         }
         er_csr R;
-        REQUIRE(csr_from_pairs(N, M, rr, cc, nt, &R) == 0);
+        REQUIRE(er_csr_from_pairs(N, M, rr, cc, nt, &R) == 0);
         size_t n;
         float *text = json_object_get(cs, "text") != json_null() ? json_floats(json_object_get(cs, "text"), &n) : NULL;
         er_rng rng;
-        rng_seed(&rng, 1);
+        er_rng_seed(&rng, 1);
         er_cf_model *m;
         REQUIRE(er_cf_model_new(&c, &R, text, text ? text + (size_t)N * H : NULL, H, &rng, &m) == 0);
         size_t np;
@@ -449,7 +449,7 @@ TEST(reference_first_steps) {
         printf("    %s/%s: losses within %.1e (rel), weights within %.1e\n", algo, align, worst, wp);
         free(fin), free(init), free(text), free(rr), free(cc);
         er_cf_model_free(m);
-        csr_free(&R);
+        er_csr_free(&R);
     }
     json_decref(root);
 }
@@ -457,7 +457,7 @@ TEST(reference_first_steps) {
 /* Same steps with 1 and 2 threads: identical bits. */
 TEST(threads_deterministic) {
     er_rng r;
-    rng_seed(&r, 31);
+    er_rng_seed(&r, 31);
     int N = 300, M = 200, H = 16;
     er_csr R = random_graph(&r, N, M, 0.05);
     float *tu = malloc(sizeof(float) * N * H), *ti = malloc(sizeof(float) * M * H);
@@ -470,7 +470,7 @@ TEST(threads_deterministic) {
             er_cf_config_defaults(&c, ER_CF_LIGHTGCN, (er_cf_align)al);
             c.threads = t + 1;
             er_rng a;
-            rng_seed(&a, 9);
+            er_rng_seed(&a, 9);
             er_cf_model *m;
             REQUIRE(er_cf_model_new(&c, &R, tu, ti, H, &a, &m) == 0);
             int32_t us[64], ps[64], qs[64];
@@ -478,8 +478,8 @@ TEST(threads_deterministic) {
             for (int u = 0; u < N && B < 64; u++)
                 if (csr_row_len(&R, u) > 0) {
                     us[B] = u, ps[B] = R.indices[R.indptr[u]];
-                    int j = (int)rng_below(&a, M);
-                    while (csr_has(&R, u, j)) j = (j + 1) % M;
+                    int j = (int)er_rng_below(&a, M);
+                    while (er_csr_has(&R, u, j)) j = (j + 1) % M;
                     qs[B++] = j;
                 }
             for (int s = 0; s < 3; s++) {
@@ -497,7 +497,7 @@ TEST(threads_deterministic) {
         free(res[0]), free(res[1]);
     }
     free(tu), free(ti);
-    csr_free(&R);
+    er_csr_free(&R);
 }
 
 /* ---- command line ----------------------------------------------------------------------- */
@@ -513,12 +513,12 @@ static void synth_tsv(void) {
         REQUIRE(f[s]);
     }
     er_rng r;
-    rng_seed(&r, 77);
+    er_rng_seed(&r, 77);
     for (int u = 0; u < 40; u++)
         for (int i = 0; i < 30; i++) {
             int same = (u % 3) == (i % 3);
-            if (rng_uniform(&r) < (same ? 0.45 : 0.03)) {
-                double x = rng_uniform(&r);
+            if (er_rng_uniform(&r) < (same ? 0.45 : 0.03)) {
+                double x = er_rng_uniform(&r);
                 fprintf(f[x < 0.7 ? 0 : x < 0.85 ? 1 : 2], "%d\t%d\n", u, i);
             }
         }
@@ -577,7 +577,7 @@ TEST(cli_resume_equals_uninterrupted) {
     float *e;
     int nd;
     int64_t sh[ER_MAX_DIMS];
-    REQUIRE(npy_read_f32(p1, &e, &nd, sh) == 0);
+    REQUIRE(er_npy_read_f32(p1, &e, &nd, sh) == 0);
     CHECK(nd == 2 && sh[0] == json_integer_value(json_object_get(full, "users")) && sh[1] == 32);
     free(e), free(b1), free(b2);
     json_decref(full), json_decref(part), json_decref(res);
@@ -590,7 +590,7 @@ TEST(cli_text_emb_errors) {
     snprintf(i, sizeof i, "%s/i.npy", tmp());
     float z[41 * 8] = {0};
     int64_t su[2] = {40, 8}, si[2] = {7, 8};
-    REQUIRE(npy_write_f32(u, z, 2, su) == 0 && npy_write_f32(i, z, 2, si) == 0);
+    REQUIRE(er_npy_write_f32(u, z, 2, su) == 0 && er_npy_write_f32(i, z, 2, si) == 0);
     int rc = check_sh("%s cf --algo lightgcn --train %s/trn.tsv --test %s/tst.tsv --align con --text-emb %s,%s "
                       "--max-epochs 1 --quiet 2> %s/err.txt", check_bin(), tmp(), tmp(), u, i, tmp());
     CHECK_EQ_INT(rc, 1);
@@ -648,7 +648,7 @@ TEST(e2e_release_slice) {
     er_dataset ds;
     struct stat st;
     if (stat(MOVIES "/trn_mat.pkl", &st) != 0) SKIP("%s absent", MOVIES);
-    REQUIRE(dataset_open_dir(MOVIES, &ds) == 0);
+    REQUIRE(er_dataset_open_dir(MOVIES, &ds) == 0);
     const char *nm[3] = {"mv_trn.tsv", "mv_val.tsv", "mv_tst.tsv"};
     char p[3][256];
     int32_t maxi = 0, U = 1000;
@@ -664,17 +664,17 @@ TEST(e2e_release_slice) {
             }
         fclose(f);
     }
-    dataset_free(&ds);
+    er_dataset_free(&ds);
     int H = 24, M = maxi + 1;
     er_rng r;
-    rng_seed(&r, 8);
+    er_rng_seed(&r, 8);
     float *tu = malloc(sizeof(float) * U * H), *ti = malloc(sizeof(float) * M * H);
     fill(&r, tu, U * H, 1), fill(&r, ti, M * H, 1);
     char u[256], i[256];
     snprintf(u, sizeof u, "%s/mv_u.npy", tmp());
     snprintf(i, sizeof i, "%s/mv_i.npy", tmp());
     int64_t su[2] = {U, H}, si[2] = {M, H};
-    REQUIRE(npy_write_f32(u, tu, 2, su) == 0 && npy_write_f32(i, ti, 2, si) == 0);
+    REQUIRE(er_npy_write_f32(u, tu, 2, su) == 0 && er_npy_write_f32(i, ti, 2, si) == 0);
     free(tu), free(ti);
     char a[2048];
     snprintf(a, sizeof a, "--algo lightgcn --align con --text-emb %s,%s --train %s --val %s --test %s --max-epochs 3 "

@@ -54,7 +54,7 @@ TEST(encode_jsonl_matches_library_and_orders_by_id) {
     float *e = NULL;
     int nd = 0;
     int64_t shape[ER_MAX_DIMS];
-    REQUIRE(npy_read_f32(p, &e, &nd, shape) == EASYREC_OK);
+    REQUIRE(er_npy_read_f32(p, &e, &nd, shape) == EASYREC_OK);
     CHECK_EQ_INT(nd, 2);
     CHECK_EQ_INT(shape[0], 4);
     CHECK_EQ_INT(shape[1], 32);
@@ -73,7 +73,7 @@ TEST(encode_jsonl_matches_library_and_orders_by_id) {
                tmpdir, tmpdir, tmpdir) == 0);
     free(e);
     snprintf(p, sizeof p, "%s/t.npy", tmpdir);
-    REQUIRE(npy_read_f32(p, &e, &nd, shape) == EASYREC_OK);
+    REQUIRE(er_npy_read_f32(p, &e, &nd, shape) == EASYREC_OK);
     CHECK_EQ_INT(shape[0], 4);
     for (int i = 0; i < 4 * 32; i++) CHECK_NEAR(e[i], ref[i], 1e-6);
     free(e);
@@ -82,7 +82,7 @@ TEST(encode_jsonl_matches_library_and_orders_by_id) {
                "--no-normalize --max-length 8",
                check_bin(), tmpdir, tmpdir, tmpdir) == 0);
     snprintf(p, sizeof p, "%s/m.npy", tmpdir);
-    REQUIRE(npy_read_f32(p, &e, &nd, shape) == EASYREC_OK);
+    REQUIRE(er_npy_read_f32(p, &e, &nd, shape) == EASYREC_OK);
     double nn = 0;
     for (int k = 0; k < 32; k++) nn += (double)e[k] * e[k];
     CHECK(fabs(nn - 1.0) > 1e-3);

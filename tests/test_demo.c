@@ -38,9 +38,9 @@ TEST(test_quick_demo) {
     free(log);
     /* catalog */
     er_sparse m;
-    REQUIRE(sparse_pickle_load(path("catalog/travel/tst_mat.pkl"), &m) == 0);
+    REQUIRE(er_sparse_pickle_load(path("catalog/travel/tst_mat.pkl"), &m) == 0);
     CHECK(m.nnz > 0);
-    sparse_free(&m);
+    er_sparse_free(&m);
     json_error_t je;
     json_t *j = json_load_file(path("catalog/shift.json"), 0, &je);
     CHECK(j && json_is_string(json_object_get(j, "before")) && json_is_string(json_object_get(j, "after")));

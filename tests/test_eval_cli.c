@@ -104,7 +104,7 @@ static void write_npy(const char *name, const float *x, int64_t rows, int64_t co
     char p[256];
     snprintf(p, sizeof p, "%s/%s", tmp(), name);
     int64_t sh2[2] = {rows, cols};
-    REQUIRE(npy_write_f32(p, x, 2, sh2) == 0);
+    REQUIRE(er_npy_write_f32(p, x, 2, sh2) == 0);
 }
 
 TEST(text_inputs) {

@@ -1,7 +1,7 @@
-/* test_gemm.c — gemm (own AVX-512 kernel where the CPU has it, and CBLAS) against a plain
+/* test_gemm.c — er_gemm (own AVX-512 kernel where the CPU has it, and CBLAS) against a plain
  * double-precision loop, in all three forms the encoder uses (A·B^T, A·B, A^T·B), over
  * shapes that hit every edge of the blocking (M, N, K not multiples of the 12x32 tile or
- * the K/N blocks), strided operands, bias and accumulation; gemm_mt bit-identical for 1, 2
+ * the K/N blocks), strided operands, bias and accumulation; er_gemm_mt bit-identical for 1, 2
  * and 3 threads. Tolerance: 1e-5 relative to the sum of |products| (fp32 reassociation). */
 #include <stdlib.h>
 
@@ -22,7 +22,7 @@ static void run_shape(int ta, int tb, int M, int N, int K, int pad, int acc, int
     for (size_t i = 0; i < nb; i++) B[i] = (float)((int)(i * 40503u % 1999) - 999) / 999.0f;
     for (size_t i = 0; i < nc; i++) C0[i] = C[i] = (float)(i % 13) - 6.0f;
     for (int j = 0; j < N; j++) bias[j] = (float)(j % 11) * 0.25f - 1.0f;
-    gemm(ta, tb, M, N, K, A, lda, B, ldb, with_bias ? bias : NULL, C, ldc, acc);
+    er_gemm(ta, tb, M, N, K, A, lda, B, ldb, with_bias ? bias : NULL, C, ldc, acc);
     int bad = 0;
     for (int i = 0; i < M && !bad; i++)
         for (int j = 0; j < ldc && !bad; j++) {
@@ -41,15 +41,15 @@ static void run_shape(int ta, int tb, int M, int N, int K, int pad, int acc, int
         }
     if (bad)
         printf("    ta=%d tb=%d M=%d N=%d K=%d pad=%d acc=%d bias=%d (%s)\n", ta, tb, M, N, K, pad, acc, with_bias,
-               gemm_backend());
+               er_gemm_backend());
     CHECK(!bad);
     /* column-split threads: bit-identical for 1, 2 and 3 threads */
     float *C1 = malloc(sizeof(float) * (nc + 1)), *C2 = malloc(sizeof(float) * (nc + 1));
     for (size_t i = 0; i < nc; i++) C1[i] = C0[i];
-    gemm_mt(ta, tb, M, N, K, A, lda, B, ldb, with_bias ? bias : NULL, C1, ldc, acc, 1);
+    er_gemm_mt(ta, tb, M, N, K, A, lda, B, ldb, with_bias ? bias : NULL, C1, ldc, acc, 1);
     for (int th = 2; th <= 3; th++) {
         for (size_t i = 0; i < nc; i++) C2[i] = C0[i];
-        gemm_mt(ta, tb, M, N, K, A, lda, B, ldb, with_bias ? bias : NULL, C2, ldc, acc, th);
+        er_gemm_mt(ta, tb, M, N, K, A, lda, B, ldb, with_bias ? bias : NULL, C2, ldc, acc, th);
         CHECK(memcmp(C2, C1, sizeof(float) * nc) == 0);
     }
     free(C1), free(C2);
@@ -70,13 +70,13 @@ static void all_shapes(void) {
 TEST(gemm_default_backend) { all_shapes(); }
 
 TEST(gemm_own_kernel) {
-    if (!gemm_has_own_kernel()) SKIP("CPU has no AVX-512: the CBLAS path is the only one");
-    gemm_force_backend(1);
+    if (!er_gemm_has_own_kernel()) SKIP("CPU has no AVX-512: the CBLAS path is the only one");
+    er_gemm_force_backend(1);
     all_shapes();
 }
 
 TEST(gemm_cblas) {
-    gemm_force_backend(0);
+    er_gemm_force_backend(0);
     all_shapes();
 }
 

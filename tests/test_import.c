@@ -45,12 +45,12 @@ static void load_splits(const char *dir, er_csr m[3]) {
         char p[600];
         snprintf(p, sizeof p, "%s/%s", dir, names[s]);
         er_sparse sp;
-        int rc = sparse_pickle_load(p, &sp);
+        int rc = er_sparse_pickle_load(p, &sp);
         if (rc) printf("    %s\n", easyrec_last_error());
         REQUIRE(rc == 0);
-        REQUIRE(csr_from_sparse(&sp, &m[s]) == 0);
+        REQUIRE(er_csr_from_sparse(&sp, &m[s]) == 0);
         CHECK_EQ_INT(m[s].nnz, sp.nnz); /* no duplicates written */
-        sparse_free(&sp);
+        er_sparse_free(&sp);
     }
 }
 
@@ -68,7 +68,7 @@ static size_t check_splits(const er_csr m[3], int k, int items_in_train) {
             CHECK(m[s].nrows == U && m[s].ncols == I);
             for (int64_t j = m[s].indptr[u]; j < m[s].indptr[u + 1]; j++) {
                 int32_t i = m[s].indices[j];
-                for (int t = s + 1; t < 3; t++) overlap += csr_has(&m[t], u, i);
+                for (int t = s + 1; t < 3; t++) overlap += er_csr_has(&m[t], u, i);
                 ic[i]++;
                 if (s == 0) itr[i]++;
                 n++;
@@ -89,7 +89,7 @@ static size_t check_splits(const er_csr m[3], int k, int items_in_train) {
     return total;
 }
 static void free_splits(er_csr m[3]) {
-    for (int s = 0; s < 3; s++) csr_free(&m[s]);
+    for (int s = 0; s < 3; s++) er_csr_free(&m[s]);
 }
 
 static er_import_opts defaults(const char *in, const char *out) {
@@ -184,13 +184,13 @@ TEST(errors_are_clear) {
 /* random interactions: a k-core, split invariants, determinism */
 TEST(kcore_split_deterministic) {
     er_rng g;
-    rng_seed(&g, 11);
+    er_rng_seed(&g, 11);
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
     for (int k = 0; k < 6000; k++) { /* skewed: many users/items fall under the core */
-        uint64_t u = rng_below(&g, 400), i = rng_below(&g, 30 + rng_below(&g, 600));
-        fprintf(f, "%llu\t%llu\t%d\t%d\n", (unsigned long long)u, (unsigned long long)i, (int)rng_below(&g, 5) + 1, k);
+        uint64_t u = er_rng_below(&g, 400), i = er_rng_below(&g, 30 + er_rng_below(&g, 600));
+        fprintf(f, "%llu\t%llu\t%d\t%d\n", (unsigned long long)u, (unsigned long long)i, (int)er_rng_below(&g, 5) + 1, k);
     }
     fclose(f);
     REQUIRE(er_write_file_atomic(tpath("r.tsv"), buf, len) == 0);

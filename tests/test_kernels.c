@@ -2,7 +2,7 @@
  * accumulation, no blocking, no threads), its thread-count invariance (1 vs 3 threads, bit
  * for bit), and every backward against central finite differences of the `_ref` forward
  * (loss = sum(coef * out) accumulated in double). Also: inference and training run the same
- * layer code (model/forward.c er_layer_forward), checked by encoder_forward against the
+ * layer code (model/forward.c er_layer_forward), checked by er_encoder_forward against the
  * training forward on one batch. */
 #include <math.h>
 #include <stdlib.h>
@@ -104,8 +104,8 @@ TEST(layernorm_forward_backward) {
     CHECK(!memcmp(y, y3, sizeof y));
     for (int i = 0; i < NN * NC; i++) CHECK(s[i] == nx[i] + nr[i]);
     float dx[NN * NC], dw[NC] = {0}, db[NC] = {0}, dx3[NN * NC], dw3[NC] = {0}, db3[NC] = {0};
-    layernorm_backward(dx, dw, db, ncoef, s, mean, rstd, nw, NN, NC, 0, 1);
-    layernorm_backward(dx3, dw3, db3, ncoef, s, mean, rstd, nw, NN, NC, 0, 3);
+    er_layernorm_backward(dx, dw, db, ncoef, s, mean, rstd, nw, NN, NC, 0, 1);
+    er_layernorm_backward(dx3, dw3, db3, ncoef, s, mean, rstd, nw, NN, NC, 0, 3);
     CHECK(!memcmp(dx, dx3, sizeof dx) && !memcmp(dw, dw3, sizeof dw) && !memcmp(db, db3, sizeof db));
     double fd;
     for (int i = 0; i < NN * NC; i++) { /* d/dinp = d/dresid = d/dsum */
@@ -128,10 +128,10 @@ TEST(gelu_forward_backward_threads) {
     fill(x, n, 5.0f, 0.2f);
     for (int i = 0; i < n; i++) one[i] = 1.0f;
     memcpy(y1, x, sizeof x), memcpy(y3, x, sizeof x);
-    gelu_forward(y1, n, 1), gelu_forward(y3, n, 3);
+    er_gelu_forward(y1, n, 1), er_gelu_forward(y3, n, 3);
     CHECK(!memcmp(y1, y3, sizeof y1));
-    for (int i = 0; i < n; i += 13) CHECK_NEAR(y1[i], gelu_ref(x[i]), 1e-6 + 1e-6 * fabs(y1[i]));
-    gelu_backward(d1, x, one, n, 1), gelu_backward(d3, x, one, n, 3);
+    for (int i = 0; i < n; i += 13) CHECK_NEAR(y1[i], er_gelu_ref(x[i]), 1e-6 + 1e-6 * fabs(y1[i]));
+    er_gelu_backward(d1, x, one, n, 1), er_gelu_backward(d3, x, one, n, 3);
     CHECK(!memcmp(d1, d3, sizeof d1));
     for (int i = 0; i < n; i += 101) {
         double h = 1e-3, v = x[i];
@@ -358,25 +358,25 @@ TEST(inference_and_training_run_the_same_forward) {
     int32_t ids[N];
     for (int i = 0; i < N; i++) ids[i] = (int32_t)(i * 7 % 60) + 2;
     er_acts a;
-    REQUIRE(acts_init(&a, &c, N, B, 8) == EASYREC_OK);
+    REQUIRE(er_acts_init(&a, &c, N, B, 8) == EASYREC_OK);
     memcpy(a.off, off, sizeof off);
     memcpy(a.ids, ids, sizeof ids);
-    encoder_forward(m, &a, a.ids, B, 0);
+    er_encoder_forward(m, &a, a.ids, B, 0);
     er_train_acts t;
-    REQUIRE(train_acts_init(&t, &c, N, B, 8, 2) == EASYREC_OK);
+    REQUIRE(er_train_acts_init(&t, &c, N, B, 8, 2) == EASYREC_OK);
     memcpy(t.off, off, sizeof off);
     memcpy(t.ids, ids, sizeof ids);
     t.B = B;
-    encoder_forward_train(m, &t, NULL);
+    er_encoder_forward_train(m, &t, NULL);
     /* same code, same thread-independent kernels: the same bits (with the own GEMM, whose
      * elements do not depend on how the columns are split; CBLAS may block differently) */
     const float *tx = t.x + (size_t)c.n_layers * N * c.hidden;
-    if (!strcmp(gemm_backend(), "easyrec-avx512"))
+    if (!strcmp(er_gemm_backend(), "easyrec-avx512"))
         CHECK(!memcmp(a.x, tx, sizeof(float) * N * c.hidden));
     else
         CHECK(maxdiff(a.x, tx, (size_t)N * c.hidden) <= 1e-5);
-    train_acts_free(&t);
-    acts_free(&a);
+    er_train_acts_free(&t);
+    er_acts_free(&a);
     easyrec_model_free(m);
 }
 

@@ -37,7 +37,7 @@ static void check_set(const er_tensorset *ts, json_t *exp) {
     const char *name;
     json_t *e;
     json_object_foreach(exp, name, e) {
-        const er_tensor *t = tensorset_find(ts, name);
+        const er_tensor *t = er_tensorset_find(ts, name);
         if (!t) CHECK_FAILMSG("tensor %s missing", name);
         if (!t) continue;
         CHECK(!strcmp(er_dtype_name(t->dtype), json_string_value(json_object_get(e, "dtype"))));
@@ -46,7 +46,7 @@ static void check_set(const er_tensorset *ts, json_t *exp) {
         for (int d = 0; d < t->ndim; d++) CHECK_EQ_INT(t->shape[d], json_integer_value(json_array_get(shape, (size_t)d)));
         REQUIRE(t->numel == json_array_size(vals));
         float *f = malloc((t->numel + 1) * sizeof(float));
-        tensor_to_f32(t, f);
+        er_tensor_to_f32(t, f);
         for (size_t k = 0; k < t->numel; k++) {
             double want = (float)json_number_value(json_array_get(vals, k));
             if (f[k] != want) CHECK_FAILMSG("%s[%zu] = %.9g, expected %.9g", name, k, f[k], want);
@@ -64,15 +64,15 @@ static int failed_with(int rc, const er_tensorset *ts, int code, const char *msg
 
 static int st_fails(const void *buf, size_t len, int code, const char *msg) {
     er_tensorset ts;
-    int rc = safetensors_parse(buf, len, "x.safetensors", &ts);
-    if (rc == EASYREC_OK) tensorset_close(&ts);
+    int rc = er_safetensors_parse(buf, len, "x.safetensors", &ts);
+    if (rc == EASYREC_OK) er_tensorset_close(&ts);
     return failed_with(rc, &ts, code, msg);
 }
 
 static int tb_fails(const void *buf, size_t len, int code, const char *msg) {
     er_tensorset ts;
-    int rc = torchbin_parse(buf, len, "x.bin", &ts);
-    if (rc == EASYREC_OK) tensorset_close(&ts);
+    int rc = er_torchbin_parse(buf, len, "x.bin", &ts);
+    if (rc == EASYREC_OK) er_tensorset_close(&ts);
     return failed_with(rc, &ts, code, msg);
 }
 
@@ -121,7 +121,7 @@ TEST(test_bf16_and_strides) {
     for (int i = 0; i < 12; i++) v[i] = i;
     er_tensor t = {.dtype = ER_DT_I32, .ndim = 3, .shape = {2, 3, 2}, .stride = {1, 4, 2}, .data = (uint8_t *)v, .numel = 12};
     float out[12];
-    tensor_to_f32(&t, out);
+    er_tensor_to_f32(&t, out);
     int k = 0, good = 1;
     for (int a = 0; a < 2; a++)
         for (int b = 0; b < 3; b++)
@@ -130,17 +130,17 @@ TEST(test_bf16_and_strides) {
     /* broadcast (stride 0) and the other integer types */
     int64_t i64[2] = {-5, 1LL << 40};
     er_tensor b = {.dtype = ER_DT_I64, .ndim = 2, .shape = {2, 2}, .stride = {1, 0}, .data = (uint8_t *)i64, .numel = 4};
-    tensor_to_f32(&b, out);
+    er_tensor_to_f32(&b, out);
     CHECK(out[0] == -5 && out[1] == -5 && out[2] == ldexpf(1, 40) && out[3] == ldexpf(1, 40));
     uint8_t bytes[3] = {255, 0, 7};
     er_tensor u = {.dtype = ER_DT_U8, .ndim = 1, .shape = {3}, .stride = {1}, .data = bytes, .numel = 3};
-    tensor_to_f32(&u, out);
+    er_tensor_to_f32(&u, out);
     CHECK(out[0] == 255 && out[2] == 7);
     u.dtype = ER_DT_I8;
-    tensor_to_f32(&u, out);
+    er_tensor_to_f32(&u, out);
     CHECK(out[0] == -1);
     u.dtype = ER_DT_BOOL;
-    tensor_to_f32(&u, out);
+    er_tensor_to_f32(&u, out);
     CHECK(out[0] == 1 && out[1] == 0 && out[2] == 1);
     CHECK(er_dtype_is_float(ER_DT_BF16) && !er_dtype_is_float(ER_DT_I64));
     CHECK_EQ_INT(er_dtype_size(ER_DT_F64), 8);
@@ -150,16 +150,16 @@ TEST(test_bf16_and_strides) {
 
 TEST(test_safetensors_fixture) {
     er_tensorset ts;
-    int rc = safetensors_open(FIX "st.safetensors", &ts);
+    int rc = er_safetensors_open(FIX "st.safetensors", &ts);
     if (rc) CHECK_FAILMSG("%s", easyrec_last_error());
     REQUIRE(rc == 0);
     check_set(&ts, expected("st.safetensors"));
-    CHECK(tensorset_find(&ts, "__metadata__") == NULL);
-    CHECK(tensorset_find(&ts, "missing.weight") == NULL);
-    CHECK(tensorset_find(&ts, "") == NULL);
-    tensorset_close(&ts);
-    tensorset_close(&ts); /* zeroed: no-op */
-    CHECK(tensorset_find(&ts, "half") == NULL);
+    CHECK(er_tensorset_find(&ts, "__metadata__") == NULL);
+    CHECK(er_tensorset_find(&ts, "missing.weight") == NULL);
+    CHECK(er_tensorset_find(&ts, "") == NULL);
+    er_tensorset_close(&ts);
+    er_tensorset_close(&ts); /* zeroed: no-op */
+    CHECK(er_tensorset_find(&ts, "half") == NULL);
 }
 
 TEST(test_safetensors_truncated) {
@@ -212,52 +212,52 @@ TEST(test_safetensors_bad_headers) {
     er_tensorset ts;
     size_t len;
     uint8_t *b = st_build("{\"__metadata__\":{\"k\":\"v\"}}", NULL, 0, &len);
-    CHECK(safetensors_parse(b, len, "m", &ts) == 0 && ts.n == 0);
-    tensorset_close(&ts);
+    CHECK(er_safetensors_parse(b, len, "m", &ts) == 0 && ts.n == 0);
+    er_tensorset_close(&ts);
     free(b);
     float two[2] = {1.5f, -2.0f};
     b = st_build("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
                  "\"b\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[4,8]}}", two, 8, &len);
-    REQUIRE(safetensors_parse(b, len, "m", &ts) == 0);
+    REQUIRE(er_safetensors_parse(b, len, "m", &ts) == 0);
     float out[2];
-    tensor_to_f32(tensorset_find(&ts, "b"), out);
-    CHECK(out[0] == -2.0f && tensorset_find(&ts, "b")->ndim == 0);
-    tensorset_close(&ts);
+    er_tensor_to_f32(er_tensorset_find(&ts, "b"), out);
+    CHECK(out[0] == -2.0f && er_tensorset_find(&ts, "b")->ndim == 0);
+    er_tensorset_close(&ts);
     free(b);
 }
 
 TEST(test_safetensors_open_errors) {
     er_tensorset ts;
-    CHECK(failed_with(safetensors_open(FIX "absent.safetensors", &ts), &ts, EASYREC_ERR_IO, "absent.safetensors"));
-    CHECK(failed_with(safetensors_open(FIX "../loaders", &ts), &ts, EASYREC_ERR_FORMAT, NULL));
-    CHECK(failed_with(safetensors_open(FIX "arr_f4.npy", &ts), &ts, EASYREC_ERR_FORMAT, "arr_f4.npy"));
+    CHECK(failed_with(er_safetensors_open(FIX "absent.safetensors", &ts), &ts, EASYREC_ERR_IO, "absent.safetensors"));
+    CHECK(failed_with(er_safetensors_open(FIX "../loaders", &ts), &ts, EASYREC_ERR_FORMAT, NULL));
+    CHECK(failed_with(er_safetensors_open(FIX "arr_f4.npy", &ts), &ts, EASYREC_ERR_FORMAT, "arr_f4.npy"));
 }
 
 /* ---- torch zip checkpoints: the fixtures ------------------------------------------------ */
 
 TEST(test_torch_fixture) {
     er_tensorset ts;
-    int rc = torchbin_open(FIX "torch_sd.bin", &ts);
+    int rc = er_torchbin_open(FIX "torch_sd.bin", &ts);
     if (rc) CHECK_FAILMSG("%s", easyrec_last_error());
     REQUIRE(rc == 0);
     check_set(&ts, expected("torch_sd.bin"));
-    CHECK(tensorset_find(&ts, "note") == NULL); /* an int in the dict: skipped */
-    const er_tensor *base = tensorset_find(&ts, "base"), *vt = tensorset_find(&ts, "view_t");
-    const er_tensor *vo = tensorset_find(&ts, "view_off"), *ve = tensorset_find(&ts, "view_elem");
+    CHECK(er_tensorset_find(&ts, "note") == NULL); /* an int in the dict: skipped */
+    const er_tensor *base = er_tensorset_find(&ts, "base"), *vt = er_tensorset_find(&ts, "view_t");
+    const er_tensor *vo = er_tensorset_find(&ts, "view_off"), *ve = er_tensorset_find(&ts, "view_elem");
     REQUIRE(base && vt && vo && ve);
     CHECK(vt->data == base->data && vt->stride[0] == 1 && vt->stride[1] == 6); /* one shared copy */
     CHECK(vo->data == base->data + 6 * 4 && ve->data == base->data + 15 * 4);
     CHECK(!strcmp(ts.t[0].name, "0.weight")); /* file order kept */
-    tensorset_close(&ts);
+    er_tensorset_close(&ts);
 }
 
 TEST(test_torch_v2style) {
     er_tensorset ts;
-    int rc = torchbin_open(FIX "torch_v2style.bin", &ts);
+    int rc = er_torchbin_open(FIX "torch_v2style.bin", &ts);
     if (rc) CHECK_FAILMSG("%s", easyrec_last_error());
     REQUIRE(rc == 0);
     check_set(&ts, expected("torch_v2style.bin"));
-    tensorset_close(&ts);
+    er_tensorset_close(&ts);
 }
 
 /* ---- torch zip checkpoints: archives built here ----------------------------------------- */
@@ -387,15 +387,15 @@ TEST(test_torch_built_good) {
         size_t len;
         uint8_t *zb = zip_build(e, 3, deflate, &len);
         er_tensorset ts;
-        int rc = torchbin_parse(zb, len, "m.bin", &ts);
+        int rc = er_torchbin_parse(zb, len, "m.bin", &ts);
         free(zb); /* the set does not point into the archive */
         if (rc) CHECK_FAILMSG("%s", easyrec_last_error());
         REQUIRE(rc == 0 && ts.n == 2);
         float out[4];
-        tensor_to_f32(tensorset_find(&ts, "x"), out);
+        er_tensor_to_f32(er_tensorset_find(&ts, "x"), out);
         CHECK(out[0] == 2 && out[1] == 5 && out[2] == 3 && out[3] == 6);
-        CHECK(tensorset_find(&ts, "e")->numel == 0);
-        tensorset_close(&ts);
+        CHECK(er_tensorset_find(&ts, "e")->numel == 0);
+        er_tensorset_close(&ts);
     }
 }
 
@@ -485,16 +485,16 @@ TEST(test_torch_bad_archives) {
     zent flat[] = {{"data.pkl", p.b, p.n}, {"data/0", six, sizeof six}};
     z = zip_build(flat, 2, 0, &len);
     er_tensorset ts;
-    CHECK(torchbin_parse(z, len, "flat", &ts) == 0 && ts.n == 1); /* no top folder is fine */
-    tensorset_close(&ts);
+    CHECK(er_torchbin_parse(z, len, "flat", &ts) == 0 && ts.n == 1); /* no top folder is fine */
+    er_tensorset_close(&ts);
     free(z);
     CHECK(tb_fails("\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19", 14, EASYREC_ERR_UNSUPPORTED,
                    "legacy torch.save format (pre-1.6) not supported; re-save with torch>=1.6"));
     CHECK(tb_fails("{\"a\": 1}", 8, EASYREC_ERR_FORMAT, "not a zip archive"));
     CHECK(tb_fails("PK\x03\x04garbage", 11, EASYREC_ERR_FORMAT, "zip"));
     CHECK(tb_fails("", 0, EASYREC_ERR_FORMAT, NULL));
-    CHECK(failed_with(torchbin_open(FIX "absent.bin", &ts), &ts, EASYREC_ERR_IO, "absent.bin"));
-    CHECK(failed_with(torchbin_open(FIX "st.safetensors", &ts), &ts, EASYREC_ERR_FORMAT, "st.safetensors"));
+    CHECK(failed_with(er_torchbin_open(FIX "absent.bin", &ts), &ts, EASYREC_ERR_IO, "absent.bin"));
+    CHECK(failed_with(er_torchbin_open(FIX "st.safetensors", &ts), &ts, EASYREC_ERR_FORMAT, "st.safetensors"));
 }
 
 /* Cut the fixtures at every length and flip bytes all over them: errors, never crashes;
@@ -512,13 +512,13 @@ TEST(test_torch_truncated_and_corrupted) {
             rng = rng * 1103515245u + 12345u;
             buf[i] = (char)(saved ^ (1 + (rng >> 24) % 255));
             er_tensorset ts;
-            if (torchbin_parse((const uint8_t *)buf, len, "c", &ts) == 0) {
+            if (er_torchbin_parse((const uint8_t *)buf, len, "c", &ts) == 0) {
                 for (int k = 0; k < ts.n; k++) {
                     float *o = malloc((ts.t[k].numel + 1) * sizeof(float));
-                    tensor_to_f32(&ts.t[k], o);
+                    er_tensor_to_f32(&ts.t[k], o);
                     free(o);
                 }
-                tensorset_close(&ts);
+                er_tensorset_close(&ts);
             }
             buf[i] = saved;
         }

@@ -334,7 +334,7 @@ static float *read_npy(const char *path, int64_t *rows, int64_t *cols) {
     float *d = NULL;
     int nd = 0;
     int64_t shape[8];
-    if (npy_read_f32(path, &d, &nd, shape) != 0 || nd != 2) return NULL;
+    if (er_npy_read_f32(path, &d, &nd, shape) != 0 || nd != 2) return NULL;
     *rows = shape[0], *cols = shape[1];
     return d;
 }

@@ -42,7 +42,7 @@ static void check_fixture(const char *name, int expect_mlp, int expect_lm) {
     char dir[256];
     snprintf(dir, sizeof dir, "tests/fixtures/models/%s", name);
     easyrec_model *m = NULL;
-    int rc = model_load(dir, 1, &m);
+    int rc = er_model_load(dir, 1, &m);
     if (rc) printf("    %s: %s\n", dir, easyrec_last_error());
     REQUIRE(rc == EASYREC_OK);
     json_t *ref = load_ref(name);
@@ -122,20 +122,20 @@ static void check_fixture(const char *name, int expect_mlp, int expect_lm) {
     json_t *lr = json_object_get(ref, "mlm_logits_0");
     if (lr) {
         er_acts a;
-        REQUIRE(acts_init(&a, c, (size_t)n[0], 1, n[0]) == EASYREC_OK);
+        REQUIRE(er_acts_init(&a, c, (size_t)n[0], 1, n[0]) == EASYREC_OK);
         memcpy(a.ids, ids[0], (size_t)n[0] * sizeof(int32_t));
         a.off[0] = 0;
         a.off[1] = n[0];
-        encoder_forward(m, &a, a.ids, 1, 0);
+        er_encoder_forward(m, &a, a.ids, 1, 0);
         float *z = calloc((size_t)n[0] * C, sizeof(float));
         float *logits = calloc((size_t)n[0] * c->vocab_size, sizeof(float));
-        lm_head_forward(m, &a, 0, n[0], z, logits);
+        er_model_lm_head_forward(m, &a, 0, n[0], z, logits);
         double d = max_diff(logits, lr, (size_t)n[0] * c->vocab_size);
         if (!(d <= TOL)) printf("    %s: mlm logits diff %g\n", name, d);
         CHECK(d <= TOL);
         free(z);
         free(logits);
-        acts_free(&a);
+        er_acts_free(&a);
     }
     for (size_t b = 0; b < B; b++) free(ids[b]);
     free(ids);
@@ -156,7 +156,7 @@ TEST(bert_safetensors_f16) { check_fixture("bert_st_f16", 0, 0); }
 TEST(public_load_skips_the_mlm_head) {
     easyrec_model *m = NULL, *m2 = NULL;
     REQUIRE(easyrec_model_load("tests/fixtures/models/roberta_st_f32", &m) == EASYREC_OK);
-    REQUIRE(model_load("tests/fixtures/models/roberta_st_f32", 1, &m2) == EASYREC_OK);
+    REQUIRE(er_model_load("tests/fixtures/models/roberta_st_f32", 1, &m2) == EASYREC_OK);
     CHECK(!m->cfg.has_lm_head && m2->cfg.has_lm_head);
     CHECK(m->nparams < m2->nparams);
     CHECK(memcmp(m->w.wte, m2->w.wte, sizeof(float) * 512 * 32) == 0);
@@ -186,7 +186,7 @@ TEST(gelu_matches_erf_form) {
     for (float v = -12.0f; v <= 12.0f && n < 4096; v += 0.00713f) xs[n++] = v;
     float ys[4096];
     memcpy(ys, xs, sizeof(float) * n);
-    gelu_forward(ys, (size_t)n, 0);
+    er_gelu_forward(ys, (size_t)n, 0);
     for (int i = 0; i < n; i++) {
         double x = xs[i], ref = 0.5 * x * (1.0 + erf(x / sqrt(2.0)));
         if (!(fabs(ys[i] - ref) <= 2e-7 + 4e-7 * fabs(ref))) {
@@ -194,7 +194,7 @@ TEST(gelu_matches_erf_form) {
             break;
         }
     }
-    CHECK(gelu_ref(0.0f) == 0.0f);
+    CHECK(er_gelu_ref(0.0f) == 0.0f);
 }
 
 /* ---- bad model directories ---- */
@@ -292,7 +292,7 @@ TEST(init_save_load_round_trip) {
     char tmpl[] = "/tmp/easyrec-save-XXXXXX";
     REQUIRE(mkdtemp(tmpl));
     REQUIRE(easyrec_model_save(m, tmpl) == EASYREC_OK);
-    int rc = model_load(tmpl, 1, &m2);
+    int rc = er_model_load(tmpl, 1, &m2);
     if (rc) printf("    %s\n", easyrec_last_error());
     REQUIRE(rc == EASYREC_OK);
     CHECK_EQ_INT(m2->nparams, m->nparams);

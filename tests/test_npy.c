@@ -14,7 +14,7 @@ static int npy_fails(const char *buf, size_t len, int code, const char *msg) {
     float *d = (float *)1;
     int nd = -1;
     int64_t shape[ER_MAX_DIMS];
-    int rc = npy_parse_f32((const uint8_t *)buf, len, "a.npy", &d, &nd, shape);
+    int rc = er_npy_parse_f32((const uint8_t *)buf, len, "a.npy", &d, &nd, shape);
     if (rc == EASYREC_OK) {
         free(d);
         return 0;
@@ -59,7 +59,7 @@ TEST(test_read_fixtures) {
         float *d;
         int nd;
         int64_t shape[ER_MAX_DIMS];
-        int rc = npy_read_f32(path, &d, &nd, shape);
+        int rc = er_npy_read_f32(path, &d, &nd, shape);
         if (rc) CHECK_FAILMSG("%s: %s", name, easyrec_last_error());
         if (rc) continue;
         json_t *js = json_object_get(e, "shape"), *jv = json_object_get(e, "values");
@@ -81,7 +81,7 @@ TEST(test_write_roundtrip) {
     snprintf(path, sizeof path, "/tmp/easyrec_test_npy_%d.npy", (int)getpid());
     float v[6] = {1, -2, 3.5f, 0, 1e-30f, 7};
     int64_t shape[2] = {2, 3};
-    REQUIRE(npy_write_f32(path, v, 2, shape) == 0);
+    REQUIRE(er_npy_write_f32(path, v, 2, shape) == 0);
     char *buf;
     size_t len;
     REQUIRE(er_read_file(path, &buf, &len) == 0);
@@ -94,26 +94,26 @@ TEST(test_write_roundtrip) {
     float *d;
     int nd;
     int64_t got[ER_MAX_DIMS];
-    REQUIRE(npy_read_f32(path, &d, &nd, got) == 0);
+    REQUIRE(er_npy_read_f32(path, &d, &nd, got) == 0);
     CHECK(nd == 2 && got[0] == 2 && got[1] == 3 && !memcmp(d, v, sizeof v));
     free(d);
     /* 1-d "(3,)", 0-d "()" and empty "(0, 4)" */
     int64_t s1 = 3, s0[2] = {0, 4};
-    REQUIRE(npy_write_f32(path, v, 1, &s1) == 0);
-    REQUIRE(npy_read_f32(path, &d, &nd, got) == 0);
+    REQUIRE(er_npy_write_f32(path, v, 1, &s1) == 0);
+    REQUIRE(er_npy_read_f32(path, &d, &nd, got) == 0);
     CHECK(nd == 1 && got[0] == 3 && d[2] == 3.5f);
     free(d);
-    REQUIRE(npy_write_f32(path, v, 0, NULL) == 0);
-    REQUIRE(npy_read_f32(path, &d, &nd, got) == 0);
+    REQUIRE(er_npy_write_f32(path, v, 0, NULL) == 0);
+    REQUIRE(er_npy_read_f32(path, &d, &nd, got) == 0);
     CHECK(nd == 0 && d[0] == 1);
     free(d);
-    REQUIRE(npy_write_f32(path, v, 2, s0) == 0);
-    REQUIRE(npy_read_f32(path, &d, &nd, got) == 0);
+    REQUIRE(er_npy_write_f32(path, v, 2, s0) == 0);
+    REQUIRE(er_npy_read_f32(path, &d, &nd, got) == 0);
     CHECK(nd == 2 && got[0] == 0 && got[1] == 4 && d != NULL);
     free(d);
     unlink(path);
-    CHECK(npy_write_f32("/nonexistent-dir/x.npy", v, 1, &s1) == EASYREC_ERR_IO);
-    CHECK(npy_read_f32("/nonexistent-dir/x.npy", &d, &nd, got) == EASYREC_ERR_IO && d == NULL);
+    CHECK(er_npy_write_f32("/nonexistent-dir/x.npy", v, 1, &s1) == EASYREC_ERR_IO);
+    CHECK(er_npy_read_f32("/nonexistent-dir/x.npy", &d, &nd, got) == EASYREC_ERR_IO && d == NULL);
 }
 
 TEST(test_bad_files) {

@@ -13,14 +13,14 @@
 #define FIX "tests/fixtures/loaders/"
 
 /* Load a pickle given as a string literal (sizeof - 1 bytes). */
-#define LOAD(lit, p, root) pickle_load((const uint8_t *)(lit), sizeof(lit) - 1, "t", (p), (root))
+#define LOAD(lit, p, root) er_pickle_load((const uint8_t *)(lit), sizeof(lit) - 1, "t", (p), (root))
 
 static int load_fails(const char *bytes, size_t len, int want_code, const char *want_msg) {
     er_pickle *p = (er_pickle *)1;
     er_pobj *root = (er_pobj *)1;
-    int rc = pickle_load((const uint8_t *)bytes, len, "t", &p, &root);
+    int rc = er_pickle_load((const uint8_t *)bytes, len, "t", &p, &root);
     if (rc == EASYREC_OK) {
-        pickle_free(p);
+        er_pickle_free(p);
         return 0;
     }
     if (p || root) return 0;
@@ -46,12 +46,12 @@ TEST(test_scalars) {
     CHECK(r->items[6]->type == ER_P_NONE);
     CHECK(r->items[7]->type == ER_P_BOOL && r->items[7]->i == 1);
     CHECK(r->items[8]->type == ER_P_BOOL && r->items[8]->i == 0);
-    pickle_free(p);
+    er_pickle_free(p);
     /* LONG1 of 8 bytes: INT64_MIN; LONG4 of 2 bytes: 0x8000 -> -32768 */
     REQUIRE(LOAD("\x8a\x08\x00\x00\x00\x00\x00\x00\x00\x80\x8b\x02\x00\x00\x00\x00\x80\x86.", &p, &r) == 0);
     CHECK(r->items[0]->i == INT64_MIN);
     CHECK_EQ_INT(r->items[1]->i, -32768);
-    pickle_free(p);
+    er_pickle_free(p);
 }
 
 TEST(test_strings_and_memo) {
@@ -66,14 +66,14 @@ TEST(test_strings_and_memo) {
     CHECK(r->items[2] == r->items[0]);
     CHECK(r->items[3]->type == ER_P_STR && !strcmp(r->items[3]->s, "q"));
     CHECK(r->items[4]->type == ER_P_STR && r->items[4]->len == 0);
-    pickle_free(p);
+    er_pickle_free(p);
     /* BINBYTES8 / BINUNICODE8 / BYTEARRAY8 and a binary NUL inside */
     REQUIRE(LOAD("\x8e\x02\x00\x00\x00\x00\x00\x00\x00\x00\x01\x8d\x01\x00\x00\x00\x00\x00\x00\x00z"
                  "\x96\x01\x00\x00\x00\x00\x00\x00\x00w\x87.", &p, &r) == 0);
     CHECK(r->items[0]->len == 2 && r->items[0]->s[0] == 0 && r->items[0]->s[1] == 1);
     CHECK(r->items[1]->type == ER_P_STR && !strcmp(r->items[1]->s, "z"));
     CHECK(r->items[2]->type == ER_P_BYTES && !strcmp(r->items[2]->s, "w"));
-    pickle_free(p);
+    er_pickle_free(p);
 }
 
 TEST(test_containers) {
@@ -86,21 +86,21 @@ TEST(test_containers) {
     er_pobj *a = r->items[1];
     REQUIRE(a->type == ER_P_LIST && a->n == 3);
     CHECK(a->items[0]->i == 1 && a->items[1]->i == 2 && a->items[2]->i == 3);
-    CHECK(pickle_dict_get(r, "b")->type == ER_P_SET && pickle_dict_get(r, "b")->n == 1);
-    CHECK(pickle_dict_get(r, "c")->type == ER_P_SET);
-    CHECK(pickle_dict_get(r, "a")->i == 9);
-    CHECK(pickle_dict_get(r, "zz") == NULL);
-    CHECK(pickle_dict_get(a, "a") == NULL);
-    CHECK(pickle_item(a, 2)->i == 3 && pickle_item(a, 3) == NULL);
-    pickle_free(p);
+    CHECK(er_pickle_dict_get(r, "b")->type == ER_P_SET && er_pickle_dict_get(r, "b")->n == 1);
+    CHECK(er_pickle_dict_get(r, "c")->type == ER_P_SET);
+    CHECK(er_pickle_dict_get(r, "a")->i == 9);
+    CHECK(er_pickle_dict_get(r, "zz") == NULL);
+    CHECK(er_pickle_dict_get(a, "a") == NULL);
+    CHECK(er_pickle_item(a, 2)->i == 3 && er_pickle_item(a, 3) == NULL);
+    er_pickle_free(p);
     /* DICT and LIST from MARK, EMPTY_TUPLE, POP_MARK and DUP */
     REQUIRE(LOAD("(K\x01(K\x07\x31" "2l(X\x01\x00\x00\x00kK\x02" "d\x86)\x86.", &p, &r) == 0);
     REQUIRE(r->type == ER_P_TUPLE && r->n == 2);
     CHECK(r->items[0]->type == ER_P_TUPLE && r->items[0]->items[0]->type == ER_P_LIST);
     CHECK(r->items[0]->items[0]->n == 2 && r->items[0]->items[0]->items[0] == r->items[0]->items[0]->items[1]);
-    CHECK(pickle_dict_get(r->items[0]->items[1], "k")->i == 2);
+    CHECK(er_pickle_dict_get(r->items[0]->items[1], "k")->i == 2);
     CHECK(r->items[1]->type == ER_P_TUPLE && r->items[1]->n == 0);
-    pickle_free(p);
+    er_pickle_free(p);
 }
 
 TEST(test_globals_calls) {
@@ -111,20 +111,20 @@ TEST(test_globals_calls) {
                  "\x8c\x01m\x8c\x01n\x93)\x81\x85Q\x86.", &p, &r) == 0);
     REQUIRE(r->type == ER_P_TUPLE && r->n == 2);
     er_pobj *od = r->items[0];
-    CHECK(od->type == ER_P_CALL && !strcmp(pickle_call_name(od), "collections.OrderedDict"));
-    CHECK(pickle_is_global(od->fn, "collections.OrderedDict"));
+    CHECK(od->type == ER_P_CALL && !strcmp(er_pickle_call_name(od), "collections.OrderedDict"));
+    CHECK(er_pickle_is_global(od->fn, "collections.OrderedDict"));
     CHECK(od->args->type == ER_P_TUPLE && od->args->n == 0);
-    CHECK(pickle_dict_get(od->dict, "k")->i == 1);
+    CHECK(er_pickle_dict_get(od->dict, "k")->i == 1);
     CHECK(od->state && od->state->type == ER_P_DICT);
     er_pobj *pid = r->items[1];
     REQUIRE(pid->type == ER_P_PERSID && pid->n == 1);
     er_pobj *obj = pid->items[0]->items[0];
-    CHECK(!strcmp(pickle_call_name(obj), "m.n") && obj->list == NULL);
-    pickle_free(p);
+    CHECK(!strcmp(er_pickle_call_name(obj), "m.n") && obj->list == NULL);
+    er_pickle_free(p);
     /* NEWOBJ_EX with empty kwargs; APPENDS onto an object (list subclass) */
     REQUIRE(LOAD("\x8c\x01m\x8c\x01n\x93)}\x92(K\x01K\x02" "e.", &p, &r) == 0);
     CHECK(r->type == ER_P_CALL && r->list && r->list->n == 2);
-    pickle_free(p);
+    er_pickle_free(p);
 }
 
 TEST(test_cycle_and_dup) {
@@ -133,8 +133,8 @@ TEST(test_cycle_and_dup) {
     /* l = []; l.append(l) */
     REQUIRE(LOAD("]q\x00h\x00" "a.", &p, &r) == 0);
     CHECK(r->type == ER_P_LIST && r->n == 1 && r->items[0] == r);
-    pickle_free(p);
-    pickle_free(NULL);
+    er_pickle_free(p);
+    er_pickle_free(NULL);
 }
 
 TEST(test_errors) {
@@ -183,8 +183,8 @@ static void check_truncations(const char *path) {
     for (size_t cut = 0; cut < len; cut++) CHECK(load_fails(buf, cut, 0, NULL));
     er_pickle *p;
     er_pobj *r;
-    CHECK(pickle_load((const uint8_t *)buf, len, path, &p, &r) == 0);
-    pickle_free(p);
+    CHECK(er_pickle_load((const uint8_t *)buf, len, path, &p, &r) == 0);
+    er_pickle_free(p);
     free(buf);
 }
 
@@ -207,7 +207,7 @@ TEST(test_sparse_fixtures) {
         char path[256];
         snprintf(path, sizeof path, FIX "%s", name);
         er_sparse m;
-        int rc = sparse_pickle_load(path, &m);
+        int rc = er_sparse_pickle_load(path, &m);
         if (rc) CHECK_FAILMSG("%s: %s", name, easyrec_last_error());
         if (rc) continue;
         json_t *shape = json_object_get(e, "shape"), *row = json_object_get(e, "row");
@@ -220,10 +220,10 @@ TEST(test_sparse_fixtures) {
             CHECK_EQ_INT(m.col[k], json_integer_value(json_array_get(col, k)));
             CHECK_NEAR(m.val[k], json_real_value(json_array_get(data, k)), 0);
         }
-        sparse_free(&m);
+        er_sparse_free(&m);
     }
     json_decref(exp);
-    sparse_free(NULL);
+    er_sparse_free(NULL);
 }
 
 /* Patch the first occurrence of pat (len n) in buf by replacing it with rep (same len). */
@@ -238,9 +238,9 @@ static int patch(char *buf, size_t len, const char *pat, const char *rep, size_t
 
 static int sparse_fails(const char *buf, size_t len, int code, const char *msg) {
     er_sparse m;
-    int rc = sparse_pickle_parse((const uint8_t *)buf, len, "m.pkl", &m);
+    int rc = er_sparse_pickle_parse((const uint8_t *)buf, len, "m.pkl", &m);
     if (rc == EASYREC_OK) {
-        sparse_free(&m);
+        er_sparse_free(&m);
         return 0;
     }
     if (m.row || m.col || m.val || m.nnz) return 0;
@@ -286,7 +286,7 @@ TEST(test_sparse_bad) {
     REQUIRE(patch(buf, len, "\x00\x00\x00\x00\x01\x00\x00\x00\x03\x00\x00\x00", "\x00\x00\x00\x00\x03\x00\x00\x00\x01\x00\x00\x00", 12));
     CHECK(sparse_fails(buf, len, EASYREC_ERR_FORMAT, "indptr[2] decreases"));
     free(buf);
-    CHECK(sparse_pickle_load("tests/fixtures/loaders/absent.pkl", &(er_sparse){0}) == EASYREC_ERR_IO);
+    CHECK(er_sparse_pickle_load("tests/fixtures/loaders/absent.pkl", &(er_sparse){0}) == EASYREC_ERR_IO);
 }
 
 /* The EasyRec release matrices (../shared/data/easyrec), nnz as in its README. */
@@ -309,7 +309,7 @@ TEST(test_sparse_real_data) {
             if (!er_file_exists(path)) continue;
             found++;
             er_sparse m;
-            int rc = sparse_pickle_load(path, &m);
+            int rc = er_sparse_pickle_load(path, &m);
             if (rc) CHECK_FAILMSG("%s", easyrec_last_error());
             if (rc) continue;
             CHECK_EQ_INT(m.nrows, sets[i].users);
@@ -318,7 +318,7 @@ TEST(test_sparse_real_data) {
             int ones = 1;
             for (size_t k = 0; k < m.nnz; k++) ones &= m.val[k] == 1.0f;
             CHECK(ones);
-            sparse_free(&m);
+            er_sparse_free(&m);
         }
     }
     if (!found) SKIP("no *_mat.pkl under ../shared/data/easyrec");

@@ -118,14 +118,14 @@ static void make_dataset(const char *name) {
     char *dir = tpath(name);
     if (access(dir, F_OK) == 0) check_sh("rm -rf %s", dir);
     er_rng g;
-    rng_seed(&g, 5);
+    er_rng_seed(&g, 5);
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
     for (int u = 0; u < N_USERS; u++) {
         int used[N_ITEMS] = {0};
         for (int k = 0; k < 8; k++) {
-            int i = (int)rng_below(&g, N_ITEMS);
+            int i = (int)er_rng_below(&g, N_ITEMS);
             if (!used[i]) fprintf(f, "%d\t%d\n", u, i), used[i] = 1;
         }
     }
@@ -151,11 +151,11 @@ static void make_dataset(const char *name) {
     static const char *names[3] = {"trn_mat.pkl", "val_mat.pkl", "tst_mat.pkl"};
     for (int s = 0; s < 3; s++) {
         er_sparse sp;
-        csr_free(&splits[s]);
+        er_csr_free(&splits[s]);
         snprintf(p, sizeof p, "%s/%s", dir, names[s]);
-        REQUIRE(sparse_pickle_load(p, &sp) == 0);
-        REQUIRE(csr_from_sparse(&sp, &splits[s]) == 0);
-        sparse_free(&sp);
+        REQUIRE(er_sparse_pickle_load(p, &sp) == 0);
+        REQUIRE(er_csr_from_sparse(&sp, &splits[s]) == 0);
+        er_sparse_free(&sp);
     }
 }
 
@@ -171,13 +171,13 @@ static void check_complete(const char *dir, const char *file, size_t n) {
     char p[600];
     snprintf(p, sizeof p, "%s/%s", tpath(dir), file);
     er_texts t;
-    int rc = profiles_read_jsonl(p, &t);
+    int rc = er_profiles_read_jsonl(p, &t);
     if (rc) printf("    %s\n", easyrec_last_error());
     REQUIRE(rc == 0);
     CHECK(t.has_ids);
     CHECK_EQ_INT(t.n, n);
     CHECK_EQ_INT(count_lines(p), n);
-    texts_free(&t);
+    er_texts_free(&t);
 }
 
 /* every key of a journal exactly once; returns the number of records */
@@ -465,7 +465,7 @@ TEST(dry_run) {
 
 TEST(cleanup) {
     server_stop();
-    for (int s = 0; s < 3; s++) csr_free(&splits[s]);
+    for (int s = 0; s < 3; s++) er_csr_free(&splits[s]);
     if (!getenv("EASYREC_KEEP_TMP")) check_sh("rm -rf %s", tmp()); /* keep it to look into a failure */
 }
 

@@ -52,7 +52,7 @@ static void rand_unit(er_rng *r, float *x, size_t n, int D) {
     for (size_t i = 0; i < n; i++) {
         double s = 0;
         for (int d = 0; d < D; d++) {
-            x[i * D + d] = (float)(rng_uniform(r) * 2 - 1);
+            x[i * D + d] = (float)(er_rng_uniform(r) * 2 - 1);
             s += (double)x[i * D + d] * x[i * D + d];
         }
         for (int d = 0; d < D; d++) x[i * D + d] /= (float)sqrt(s);
@@ -61,7 +61,7 @@ static void rand_unit(er_rng *r, float *x, size_t n, int D) {
 
 TEST(topk_equals_brute_force) {
     er_rng r;
-    rng_seed(&r, 7);
+    er_rng_seed(&r, 7);
     const int I = 5000, D = 48, Q = 70; /* Q > one block of 64 queries; I > one panel */
     float *items = malloc(sizeof(float) * I * D), *q = malloc(sizeof(float) * Q * D);
     rand_unit(&r, items, I, D);
@@ -72,7 +72,7 @@ TEST(topk_equals_brute_force) {
     er_exclude ex[Q];
     int32_t exrows[Q][5];
     for (int i = 0; i < Q; i++) {
-        for (int e = 0; e < 5; e++) exrows[i][e] = (int32_t)(rng_next(&r) % (I + 3)) - 1; /* some out of range */
+        for (int e = 0; e < 5; e++) exrows[i][e] = (int32_t)(er_rng_next(&r) % (I + 3)) - 1; /* some out of range */
         ex[i] = (er_exclude){exrows[i], i % 3 ? 5 : 0};
     }
     REQUIRE(er_recommend(items, I, D, q, Q, k, ex, 1, NULL, h1, n1) == 0);
@@ -220,9 +220,9 @@ TEST(command_end_to_end) {
     int nd;
     int64_t si[8], su[8];
     snprintf(p, sizeof p, "%s/I.npy", t);
-    REQUIRE(npy_read_f32(p, &I, &nd, si) == 0);
+    REQUIRE(er_npy_read_f32(p, &I, &nd, si) == 0);
     snprintf(p, sizeof p, "%s/U.npy", t);
-    REQUIRE(npy_read_f32(p, &U, &nd, su) == 0);
+    REQUIRE(er_npy_read_f32(p, &U, &nd, su) == 0);
     int D = (int)si[1], n;
     json_t *recs = read_jsonl((snprintf(p, sizeof p, "%s/recs.jsonl", t), p), &n);
     REQUIRE(n == 2 && json_array_size(recs) == 2);
@@ -261,10 +261,10 @@ TEST(command_end_to_end) {
     REQUIRE(check_sh("%s recommend --model %s/model --catalog %s --data %s --exclude-train --k 8 --quiet --output %s/d.jsonl",
                      check_bin(), t, tiny, tiny, t) == 0);
     er_dataset ds;
-    REQUIRE(dataset_open_dir(tiny, &ds) == 0);
+    REQUIRE(er_dataset_open_dir(tiny, &ds) == 0);
     recs = read_jsonl((snprintf(p, sizeof p, "%s/d.jsonl", t), p), &n);
     int32_t *rows, nr;
-    REQUIRE(csr_nonempty_rows(&ds.split[ER_SPLIT_TST], &rows, &nr) == 0);
+    REQUIRE(er_csr_nonempty_rows(&ds.split[ER_SPLIT_TST], &rows, &nr) == 0);
     CHECK_EQ_INT(n, nr);
     int leaked = 0, counts_ok = 1;
     for (int i = 0; i < n && i < nr; i++) {
@@ -273,13 +273,13 @@ TEST(command_end_to_end) {
         CHECK_EQ_INT(u, rows[i]);
         counts_ok &= (int64_t)json_array_size(items) == ds.n_items - csr_row_len(&ds.split[ER_SPLIT_TRN], u);
         for (size_t j = 0; j < json_array_size(items); j++)
-            leaked += csr_has(&ds.split[ER_SPLIT_TRN], u, (int32_t)json_integer_value(json_object_get(json_array_get(items, j), "item_id")));
+            leaked += er_csr_has(&ds.split[ER_SPLIT_TRN], u, (int32_t)json_integer_value(json_object_get(json_array_get(items, j), "item_id")));
     }
     CHECK(counts_ok);
     CHECK_EQ_INT(leaked, 0);
     free(rows);
     json_decref(recs);
-    dataset_free(&ds);
+    er_dataset_free(&ds);
     /* usage errors */
     CHECK(check_sh("%s recommend --model %s/model --catalog %s/items.jsonl 2>/dev/null", check_bin(), t, t) == 2);
     CHECK(check_sh("%s recommend --model %s/model --catalog %s/items.jsonl --text a --exclude-train 2>&1 | grep -q 'needs a training matrix'",

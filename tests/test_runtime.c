@@ -86,10 +86,10 @@ TEST(host_blas_threads_unchanged) {
     /* evaluation's dense scorer */
     er_dense_scorer d = {e, f, NT, 32};
     er_scorer sc;
-    dense_scorer(&d, &sc);
+    er_dense_scorer_bind(&d, &sc);
     int32_t users[8] = {0, 1, 2, 3, 4, 5, 6, 7}, ranked[8 * 5];
     er_rank_opts ro = {NT, 5, {NULL, NULL}, 2, 0};
-    CHECK(topk_rank(&sc, users, 8, &ro, ranked) == EASYREC_OK);
+    CHECK(er_topk_rank(&sc, users, 8, &ro, ranked) == EASYREC_OK);
     CHECK_EQ_INT(openblas_get_num_threads(), before);
     free(e);
     free(f);
@@ -199,14 +199,14 @@ TEST(cancellation) {
 
 static void poison_key(easyrec_model *m) {
     size_t n = 0;
-    float *w = params_find(&m->cfg, &m->w, "encoder.layer.0.attention.self.key.weight", &n);
+    float *w = er_params_find(&m->cfg, &m->w, "encoder.layer.0.attention.self.key.weight", &n);
     REQUIRE(w && n > 40);
     w[40] = NAN;
 }
 
 static void overflow_last_ln(easyrec_model *m) {
     size_t n = 0;
-    float *w = params_find(&m->cfg, &m->w, "encoder.layer.0.output.LayerNorm.weight", &n);
+    float *w = er_params_find(&m->cfg, &m->w, "encoder.layer.0.output.LayerNorm.weight", &n);
     REQUIRE(w);
     for (size_t i = 0; i < n; i++) w[i] = 3e38f;
 }

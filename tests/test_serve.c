@@ -396,7 +396,7 @@ static void offline_vec(const char *text, float *out) {
     float *e;
     int nd;
     int64_t sh[8];
-    REQUIRE(npy_read_f32(p, &e, &nd, sh) == 0 && sh[1] == 32);
+    REQUIRE(er_npy_read_f32(p, &e, &nd, sh) == 0 && sh[1] == 32);
     memcpy(out, e, 32 * sizeof(float));
     free(e);
 }

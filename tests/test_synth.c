@@ -79,18 +79,18 @@ TEST(test_layout_and_splits) {
     char dir[256];
     snprintf(dir, sizeof dir, "%s/d/sports", tmp());
     er_dataset ds;
-    REQUIRE(dataset_open_dir(dir, &ds) == 0);
+    REQUIRE(er_dataset_open_dir(dir, &ds) == 0);
     CHECK_EQ_INT(ds.n_users, 40);
     CHECK_EQ_INT(ds.n_items, 40);
     CHECK_EQ_INT(ds.n_sets, 4);
     for (int s = 0; s < ds.n_sets; s++) {
         er_texts t;
-        REQUIRE(dataset_read_profiles(&ds, ds.sets[s].item_path, 0, &t) == 0);
-        texts_free(&t);
-        REQUIRE(dataset_read_profiles(&ds, ds.sets[s].user_path, 1, &t) == 0);
-        texts_free(&t);
+        REQUIRE(er_dataset_read_profiles(&ds, ds.sets[s].item_path, 0, &t) == 0);
+        er_texts_free(&t);
+        REQUIRE(er_dataset_read_profiles(&ds, ds.sets[s].user_path, 1, &t) == 0);
+        er_texts_free(&t);
     }
-    dataset_free(&ds);
+    er_dataset_free(&ds);
     /* splits: disjoint, every user has >= 1 test and >= 3 training items */
     er_sparse m[3];
     static const char *const names[3] = {"trn_mat.pkl", "val_mat.pkl", "tst_mat.pkl"};
@@ -101,7 +101,7 @@ TEST(test_layout_and_splits) {
     for (int s = 0; s < 3; s++) {
         char p[300];
         snprintf(p, sizeof p, "%s/%s", dir, names[s]);
-        REQUIRE(sparse_pickle_load(p, &m[s]) == 0);
+        REQUIRE(er_sparse_pickle_load(p, &m[s]) == 0);
         CHECK_EQ_INT(m[s].nrows, 40);
         CHECK_EQ_INT(m[s].ncols, 40);
         for (size_t k = 0; k < m[s].nnz; k++) {
@@ -113,7 +113,7 @@ TEST(test_layout_and_splits) {
             if (s == 2) tst_per_user[u]++;
         }
         total += (long)m[s].nnz;
-        sparse_free(&m[s]);
+        er_sparse_free(&m[s]);
     }
     CHECK_EQ_INT(total, st.d[0].interactions);
     for (int u = 0; u < 40; u++) {

@@ -94,16 +94,16 @@ TEST(published_ids) {
     CHECK_EQ_INT(easyrec_tokenizer_vocab_size(tok), 50265);
     CHECK_EQ_INT(easyrec_tokenizer_pad_id(tok), 1);
     CHECK(easyrec_tokenizer_kind_of(tok) == EASYREC_TOKENIZER_BPE);
-    const tokenizer_specials *sp = tokenizer_specials_of(tok);
+    const tokenizer_specials *sp = er_tokenizer_specials_of(tok);
     CHECK(sp->bos == 0 && sp->pad == 1 && sp->eos == 2 && sp->unk == 3 && sp->mask == 50264);
     CHECK_EQ_INT(easyrec_tokenizer_token_id(tok, "<mask>"), 50264);
     CHECK_EQ_INT(easyrec_tokenizer_token_id(tok, "Hello"), 31414);
     CHECK_EQ_INT(easyrec_tokenizer_token_id(tok, "\xc4\xa0Hello"), 20920); /* "ĠHello" */
     CHECK_EQ_INT(easyrec_tokenizer_token_id(tok, "no-such-token-xyz"), EASYREC_ERR_ARG);
     size_t len;
-    const char *s = tokenizer_id_to_token(tok, 20920, &len);
+    const char *s = er_tokenizer_id_to_token(tok, 20920, &len);
     CHECK(s && len == 7 && !memcmp(s, "\xc4\xa0Hello", 7));
-    CHECK(tokenizer_id_to_token(tok, 99999, &len) == NULL);
+    CHECK(er_tokenizer_id_to_token(tok, 99999, &len) == NULL);
 }
 
 TEST(specials_in_text) {
@@ -119,10 +119,10 @@ TEST(specials_in_text) {
     CHECK_EQ_INT(n, 7);
     int32_t want[] = {0, 0, 2, 1, 3, 50264, 2};
     for (int i = 0; i < 7 && i < n; i++) CHECK_EQ_INT(ids[i], want[i]);
-    /* tokenizer_encode without specials */
-    n = tokenizer_encode(tok, "Hello world", 11, 0, 0, ids, 64);
+    /* er_tokenizer_encode without specials */
+    n = er_tokenizer_encode(tok, "Hello world", 11, 0, 0, ids, 64);
     CHECK(n == 2 && ids[0] == 31414 && ids[1] == 232);
-    n = tokenizer_encode(tok, "Hello world", 11, 1, 1, ids, 64);
+    n = er_tokenizer_encode(tok, "Hello world", 11, 1, 1, ids, 64);
     CHECK(n == 3 && ids[0] == 0 && ids[1] == 31414 && ids[2] == 2);
 }
 
@@ -171,10 +171,10 @@ TEST(invalid_utf8) {
         uint8_t *b = tu_unhex(json_string_value(json_object_get(c, "bytes")), &n);
         uint8_t *r = tu_unhex(json_string_value(json_object_get(c, "replaced")), &rn);
         uint8_t out[256];
-        CHECK_EQ_INT(utf8_replaced_len(b, n), rn);
-        utf8_replace(b, n, out);
+        CHECK_EQ_INT(er_utf8_replaced_len(b, n), rn);
+        er_utf8_replace(b, n, out);
         if (memcmp(out, r, rn)) CHECK_FAILMSG("replacement of %s differs from CPython", json_string_value(json_object_get(c, "bytes")));
-        CHECK_EQ_INT(utf8_valid(b, n), n == rn && !memcmp(b, r, n));
+        CHECK_EQ_INT(er_utf8_valid(b, n), n == rn && !memcmp(b, r, n));
         if (tok) CHECK(tu_check_case(tok, (const char *)b, n, 0, json_object_get(c, "roberta_ids")));
         free(b);
         free(r);
@@ -402,7 +402,7 @@ TEST(load_time) {
 TEST(cleanup) {
     easyrec_tokenizer_free(roberta());
     easyrec_tokenizer_free(NULL);
-    tokenizer_thread_cleanup();
+    er_tokenizer_thread_cleanup();
 }
 
 CHECK_MAIN(CASE(shared_roberta_cases), CASE(readme_cases), CASE(edge_cases), CASE(published_ids),

@@ -22,12 +22,12 @@ static void normalize(float *v, int D) {
     for (int k = 0; k < D; k++) v[k] = (float)(v[k] / sqrt(s));
 }
 
-/* the reference: exact scores of every item, topk_select */
+/* the reference: exact scores of every item, er_topk_select */
 static void reference(const float *items, int32_t n, int D, const float *q, int k, int32_t *out) {
     float *s = malloc(sizeof(float) * (size_t)n);
     er_topk_entry *heap = malloc(sizeof(*heap) * (size_t)k);
     for (int32_t i = 0; i < n; i++) s[i] = er_exact_dot(q, items + (size_t)i * D, D);
-    topk_select(s, n, k, heap, out);
+    er_topk_select(s, n, k, heap, out);
     free(s), free(heap);
 }
 

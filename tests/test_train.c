@@ -44,7 +44,7 @@ static void load_seqs(json_t *arr, int32_t *ids, int *off, int *k, int *tok) {
 
 static void fixture_load(fixture *f) {
     memset(f, 0, sizeof(*f));
-    int rc = model_load(FIX "/model", 1, &f->m);
+    int rc = er_model_load(FIX "/model", 1, &f->m);
     if (rc) printf("    %s\n", easyrec_last_error());
     REQUIRE(rc == EASYREC_OK);
     json_error_t e;
@@ -82,12 +82,12 @@ static float *step_grads(fixture *f, int threads, const er_dropout *drop, double
     const easyrec_config *c = &f->m->cfg;
     float *gbuf = calloc(f->m->nparams, sizeof(float));
     er_params g;
-    params_assign(c, &g, gbuf);
+    er_params_assign(c, &g, gbuf);
     er_step s;
-    REQUIRE(step_init(&s, c, f->b.n, (size_t)f->b.off[6 * f->b.n], 64, threads) == EASYREC_OK);
-    *loss = train_step(f->m, &g, &s, &f->b, (float)json_real_value(json_object_get(f->ref, "temp")),
+    REQUIRE(er_step_init(&s, c, f->b.n, (size_t)f->b.off[6 * f->b.n], 64, threads) == EASYREC_OK);
+    *loss = er_train_step(f->m, &g, &s, &f->b, (float)json_real_value(json_object_get(f->ref, "temp")),
                        (float)json_real_value(json_object_get(f->ref, "mlm_weight")), 1.0f, drop, lc, lm);
-    step_free(&s);
+    er_step_free(&s);
     return gbuf;
 }
 
@@ -101,18 +101,18 @@ TEST(step_loss_and_every_gradient_match_pytorch) {
     CHECK_NEAR(lm, json_real_value(json_object_get(f.ref, "loss_mlm")), 1e-5 * 7);
     CHECK_NEAR(loss, json_real_value(json_object_get(f.ref, "loss")), 1e-5 * 3);
     er_params g;
-    params_assign(&f.m->cfg, &g, gbuf);
+    er_params_assign(&f.m->cfg, &g, gbuf);
     er_tensorset ts;
-    REQUIRE(safetensors_open(FIX "/grads.safetensors", &ts) == EASYREC_OK);
+    REQUIRE(er_safetensors_open(FIX "/grads.safetensors", &ts) == EASYREC_OK);
     int checked = 0;
     for (int i = 0; i < ts.n; i++) {
         const er_tensor *t = &ts.t[i];
         size_t numel = 0;
-        float *ours = params_find(&f.m->cfg, &g, t->name, &numel);
+        float *ours = er_params_find(&f.m->cfg, &g, t->name, &numel);
         if (!ours) printf("    no parameter for %s\n", t->name);
         REQUIRE(ours && numel == t->numel);
         float *ref = malloc(numel * sizeof(float));
-        tensor_to_f32(t, ref);
+        er_tensor_to_f32(t, ref);
         double md = 0, mx = 0;
         for (size_t k = 0; k < numel; k++) {
             md = fmax(md, fabs(ours[k] - ref[k]));
@@ -128,7 +128,7 @@ TEST(step_loss_and_every_gradient_match_pytorch) {
     }
     /* every trainable tensor of the model was compared */
     CHECK_EQ_INT(checked, 5 + 16 * f.m->cfg.n_layers + 2 + 6);
-    tensorset_close(&ts);
+    er_tensorset_close(&ts);
     free(gbuf);
     fixture_free(&f);
 }
@@ -141,36 +141,36 @@ TEST(adamw_matches_torch_three_steps) {
     float *grad = calloc(n, sizeof(float)), *mm = calloc(n, sizeof(float)), *vv = calloc(n, sizeof(float));
     uint8_t *mask = calloc(n, 1);
     er_params g;
-    params_assign(c, &g, grad);
+    er_params_assign(c, &g, grad);
     er_tensorset gs, want;
-    REQUIRE(safetensors_open(FIX "/grads.safetensors", &gs) == EASYREC_OK);
-    REQUIRE(safetensors_open(FIX "/adamw.safetensors", &want) == EASYREC_OK);
+    REQUIRE(er_safetensors_open(FIX "/grads.safetensors", &gs) == EASYREC_OK);
+    REQUIRE(er_safetensors_open(FIX "/adamw.safetensors", &want) == EASYREC_OK);
     for (int i = 0; i < gs.n; i++) {
         size_t numel;
-        float *dst = params_find(c, &g, gs.t[i].name, &numel);
+        float *dst = er_params_find(c, &g, gs.t[i].name, &numel);
         REQUIRE(dst);
-        tensor_to_f32(&gs.t[i], dst);
+        er_tensor_to_f32(&gs.t[i], dst);
         const char *nm = gs.t[i].name;
         int decay = !(strstr(nm, ".bias") && strlen(strstr(nm, ".bias")) == 5) && !strstr(nm, "LayerNorm") &&
                     !strstr(nm, "layer_norm");
         memset(mask + (dst - grad), decay, numel);
     }
     er_adamw h = {1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f};
-    for (long t = 1; t <= 3; t++) adamw_step(&h, f.m->buf, grad, mm, vv, n, t, mask, 2);
+    for (long t = 1; t <= 3; t++) er_adamw_step(&h, f.m->buf, grad, mm, vv, n, t, mask, 2);
     double md = 0;
     for (int i = 0; i < want.n; i++) {
         size_t numel;
-        const float *p = params_find(c, &f.m->w, want.t[i].name, &numel);
+        const float *p = er_params_find(c, &f.m->w, want.t[i].name, &numel);
         REQUIRE(p);
         float *ref = malloc(numel * sizeof(float));
-        tensor_to_f32(&want.t[i], ref);
+        er_tensor_to_f32(&want.t[i], ref);
         for (size_t k = 0; k < numel; k++) md = fmax(md, fabs(p[k] - ref[k]));
         free(ref);
     }
     if (!(md <= 1e-5)) printf("    max |param - torch| = %g\n", md);
     CHECK(md <= 1e-5);
-    tensorset_close(&gs);
-    tensorset_close(&want);
+    er_tensorset_close(&gs);
+    er_tensorset_close(&want);
     free(grad), free(mm), free(vv), free(mask);
     fixture_free(&f);
 }
@@ -208,7 +208,7 @@ TEST(layernorm_backward_finite_differences) {
     for (int i = 0; i < N * C; i++) x[i] = sinf(i * 1.3f) * 2, coef[i] = cosf(i * 0.7f);
     for (int i = 0; i < C; i++) w[i] = 1 + 0.1f * i, b[i] = 0.05f * i;
     er_layernorm_forward(out, NULL, mean, rstd, x, NULL, w, b, N, C, 1e-5f, 1);
-    layernorm_backward(dx, dw, db, coef, x, mean, rstd, w, N, C, 0, 1);
+    er_layernorm_backward(dx, dw, db, coef, x, mean, rstd, w, N, C, 0, 1);
     float h = 1e-2f;
     for (int i = 0; i < N * C; i++) {
         float s = x[i];
@@ -236,7 +236,7 @@ TEST(layernorm_backward_finite_differences) {
 TEST(gelu_backward_finite_differences) {
     for (float v = -6.0f; v <= 6.0f; v += 0.37f) {
         float d, one = 1.0f;
-        gelu_backward(&d, &v, &one, 1, 1);
+        er_gelu_backward(&d, &v, &one, 1, 1);
         double h = 1e-3, fp = (v + h) * 0.5 * (1 + erf((v + h) / sqrt(2.0))), fm = (v - h) * 0.5 * (1 + erf((v - h) / sqrt(2.0)));
         CHECK_NEAR(d, (fp - fm) / (2 * h), 1e-5);
     }
@@ -268,13 +268,13 @@ static void step_finite_differences(const er_dropout *drop) {
     double l, lc, lm;
     float *g = step_grads(&f, 1, drop, &l, &lc, &lm);
     er_params gp;
-    params_assign(&f.m->cfg, &gp, g);
+    er_params_assign(&f.m->cfg, &gp, g);
     er_tensorset ts; /* every tensor the PyTorch reference has a gradient for */
-    REQUIRE(safetensors_open(FIX "/grads.safetensors", &ts) == EASYREC_OK);
+    REQUIRE(er_safetensors_open(FIX "/grads.safetensors", &ts) == EASYREC_OK);
     for (int i = 0; i < ts.n; i++) {
         const char *name = ts.t[i].name;
         size_t numel;
-        float *p = params_find(&f.m->cfg, &f.m->w, name, &numel), *gg = params_find(&f.m->cfg, &gp, name, &numel);
+        float *p = er_params_find(&f.m->cfg, &f.m->w, name, &numel), *gg = er_params_find(&f.m->cfg, &gp, name, &numel);
         REQUIRE(p && gg);
         /* the entry with the largest gradient: a clear signal for a float finite difference */
         size_t k = 0;
@@ -290,7 +290,7 @@ static void step_finite_differences(const er_dropout *drop) {
         if (!(fabs(fd - gg[k]) <= 0.02 * fabs(gg[k]) + 1e-3)) printf("    %s[%zu]: fd %g analytic %g\n", name, k, fd, gg[k]);
         CHECK(fabs(fd - gg[k]) <= 0.02 * fabs(gg[k]) + 1e-3);
     }
-    tensorset_close(&ts);
+    er_tensorset_close(&ts);
     free(g);
     fixture_free(&f);
 }

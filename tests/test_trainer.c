@@ -96,7 +96,7 @@ TEST(validation_selects_and_writes_a_loadable_checkpoint) {
     char dir[128];
     snprintf(dir, sizeof dir, "%s/val", tmp);
     easyrec_model *m = NULL;
-    int rc = model_load(dir, 1, &m);
+    int rc = er_model_load(dir, 1, &m);
     if (rc) printf("    %s\n", easyrec_last_error());
     REQUIRE(rc == EASYREC_OK);
     CHECK(m->cfg.has_mlp && m->cfg.has_lm_head && m->tok != NULL);
@@ -108,7 +108,7 @@ TEST(validation_selects_and_writes_a_loadable_checkpoint) {
 /* gradient caching over micro-batches == one step on the whole batch (contrastive part) */
 TEST(gradient_caching_equals_one_large_batch) {
     easyrec_model *m = NULL;
-    REQUIRE(model_load("tests/fixtures/train/model", 1, &m) == EASYREC_OK);
+    REQUIRE(er_model_load("tests/fixtures/train/model", 1, &m) == EASYREC_OK);
     /* 4 triples of fixed sequences; MLM copies unmasked (labels -100) */
     enum { n = 4, T = 6 };
     int32_t ids[6 * n * T];
@@ -126,13 +126,13 @@ TEST(gradient_caching_equals_one_large_batch) {
     size_t np = m->nparams;
     float *g1 = calloc(np, sizeof(float)), *g2 = calloc(np, sizeof(float));
     er_params p1, p2;
-    params_assign(&m->cfg, &p1, g1);
-    params_assign(&m->cfg, &p2, g2);
+    er_params_assign(&m->cfg, &p1, g1);
+    er_params_assign(&m->cfg, &p2, g2);
     er_step st;
-    REQUIRE(step_init(&st, &m->cfg, n, 6 * n * T, T, 2) == EASYREC_OK);
+    REQUIRE(er_step_init(&st, &m->cfg, n, 6 * n * T, T, 2) == EASYREC_OK);
     er_dropout d = {0.0f, 0};
     double lc, lm;
-    train_step(m, &p1, &st, &whole, 0.05f, 0.0f, 1.0f, &d, &lc, &lm);
+    er_train_step(m, &p1, &st, &whole, 0.05f, 0.0f, 1.0f, &d, &lc, &lm);
     /* two micro-batches of 2 triples: sequences regrouped per micro */
     int C = m->cfg.hidden;
     float e[3 * n * 32], de[3 * n * 32], dmi[3 * 2 * 32];
@@ -151,14 +151,14 @@ TEST(gradient_caching_equals_one_large_batch) {
     er_batch mb[2] = {{2, 12, mids[0], moff[0], mlab[0]}, {2, 12, mids[1], moff[1], mlab[1]}};
     float tmpe[3 * 2 * 32];
     for (int mi = 0; mi < 2; mi++) {
-        train_embed(m, &st, &mb[mi], &d, tmpe);
+        er_train_embed(m, &st, &mb[mi], &d, tmpe);
         for (int part = 0; part < 3; part++) memcpy(e + (part * n + 2 * mi) * C, tmpe + part * 2 * C, 2 * C * 4);
     }
     double lc2 = cl_loss(e, de, n, C, 0.05f);
     CHECK_NEAR(lc2, lc, 1e-5 * fabs(lc));
     for (int mi = 0; mi < 2; mi++) {
         for (int part = 0; part < 3; part++) memcpy(dmi + part * 2 * C, de + (part * n + 2 * mi) * C, 2 * C * 4);
-        train_step_cached(m, &p2, &st, &mb[mi], dmi, 0.0f, 0.5f, &d);
+        er_train_step_cached(m, &p2, &st, &mb[mi], dmi, 0.0f, 0.5f, &d);
     }
     double md = 0, mx = 0;
     for (size_t i = 0; i < np; i++) md = fmax(md, fabs(g1[i] - g2[i])), mx = fmax(mx, fabs(g1[i]));
@@ -168,14 +168,14 @@ TEST(gradient_caching_equals_one_large_batch) {
     er_batch nomlm = {n, 3 * n, ids, off, labels};
     memset(g2, 0, np * sizeof(float));
     double lc3, lm3;
-    train_step(m, &p2, &st, &nomlm, 0.05f, 0.0f, 1.0f, &d, &lc3, &lm3);
+    er_train_step(m, &p2, &st, &nomlm, 0.05f, 0.0f, 1.0f, &d, &lc3, &lm3);
     CHECK_NEAR(lc3, lc, 1e-6 * fabs(lc));
     CHECK(lm3 == 0.0);
     md = 0;
     for (size_t i = 0; i < np; i++) md = fmax(md, fabs(g1[i] - g2[i]));
     if (!(md <= 1e-5 * mx)) printf("    no-MLM max diff %g of max %g\n", md, mx);
     CHECK(md <= 1e-5 * mx);
-    step_free(&st);
+    er_step_free(&st);
     free(g1), free(g2);
     easyrec_model_free(m);
 }
@@ -187,15 +187,15 @@ TEST(domain_batches_keep_each_step_in_one_dataset) {
     REQUIRE(easyrec_tokenizer_load("../shared/vocab/roberta-base", &tok) == EASYREC_OK);
     const char *dirs[] = {ER_FIXTURES "/train/data/d1", ER_FIXTURES "/train/data/d2"};
     er_train_data td;
-    REQUIRE(train_data_open(&td, dirs, 2, tok, 7, 64, 5, 0.15f, 3) == EASYREC_OK);
+    REQUIRE(er_train_data_open(&td, dirs, 2, tok, 7, 64, 5, 0.15f, 3) == EASYREC_OK);
     size_t n = td.n_ex, group = 4, full = 0, cnt[2] = {0, 0};
     for (size_t i = 0; i < n; i++) cnt[td.ex[i].d]++;
     REQUIRE(cnt[0] >= group && cnt[1] >= group);
     full = cnt[0] / group * group + cnt[1] / group * group;
     size_t *mixed = malloc(n * sizeof(size_t)), *grouped = malloc(n * sizeof(size_t));
     char *seen = calloc(n, 1);
-    REQUIRE(train_data_epoch_order(&td, 1, 0, mixed) == EASYREC_OK);
-    REQUIRE(train_data_epoch_order(&td, 1, group, grouped) == EASYREC_OK);
+    REQUIRE(er_train_data_epoch_order(&td, 1, 0, mixed) == EASYREC_OK);
+    REQUIRE(er_train_data_epoch_order(&td, 1, group, grouped) == EASYREC_OK);
     int perm_ok = 1, one_domain = 1, mixed_somewhere = 0;
     for (size_t i = 0; i < n; i++) {
         if (grouped[i] >= n || seen[grouped[i]]++) perm_ok = 0;
@@ -207,10 +207,10 @@ TEST(domain_batches_keep_each_step_in_one_dataset) {
     CHECK(mixed_somewhere); /* the default order does mix datasets within a step */
     /* another epoch, another order */
     size_t *next = malloc(n * sizeof(size_t));
-    REQUIRE(train_data_epoch_order(&td, 2, group, next) == EASYREC_OK);
+    REQUIRE(er_train_data_epoch_order(&td, 2, group, next) == EASYREC_OK);
     CHECK(memcmp(next, grouped, n * sizeof(size_t)) != 0);
     free(mixed), free(grouped), free(next), free(seen);
-    train_data_free(&td);
+    er_train_data_free(&td);
     easyrec_tokenizer_free(tok);
     /* end to end; resuming without the flag is refused (it fixes the data order) */
     setup();
@@ -294,7 +294,7 @@ TEST(library_prints_nothing_reports_progress_and_cancels) {
     REQUIRE(check_sh("ln -sfn $(realpath %s/train/data/d1) '%s'", ER_FIXTURES, quoted) == 0);
     const char *data[] = {ER_FIXTURES "/train/data/d1", ER_FIXTURES "/train/data/d2"}, *val[] = {quoted};
     er_train_opts o;
-    train_opts_init(&o);
+    er_train_opts_init(&o);
     o.init_dir = init, o.data = data, o.n_data = 2, o.val = val, o.n_val = 1, o.output = out;
     o.epochs = 3, o.batch = 3, o.accum = 2, o.lr = 1e-3f, o.eval_steps = 2, o.threads = 2;
     volatile sig_atomic_t cancel = 0;
@@ -304,7 +304,7 @@ TEST(library_prints_nothing_reports_progress_and_cancels) {
     int saved = dup(2), fd = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     REQUIRE(saved >= 0 && fd >= 0);
     dup2(fd, 2);
-    int rc = train_run(&o);
+    int rc = er_train_run(&o);
     fflush(stderr);
     dup2(saved, 2);
     close(fd), close(saved);

@@ -21,12 +21,12 @@
 static float X[N * D];
 static void make_clusters(void) {
     er_rng r;
-    rng_seed(&r, 7);
+    er_rng_seed(&r, 7);
     float c[NC][D];
     for (int k = 0; k < NC; k++)
-        for (int j = 0; j < D; j++) c[k][j] = (float)(4 * rng_normal(&r));
+        for (int j = 0; j < D; j++) c[k][j] = (float)(4 * er_rng_normal(&r));
     for (int i = 0; i < N; i++)
-        for (int j = 0; j < D; j++) X[i * D + j] = c[i / PER][j] + (float)rng_normal(&r);
+        for (int j = 0; j < D; j++) X[i * D + j] = c[i / PER][j] + (float)er_rng_normal(&r);
 }
 
 TEST(test_trustworthiness_reference) {
@@ -75,8 +75,8 @@ TEST(test_tsne_quality) {
         CHECK(!memcmp(Y, Y2, sizeof Y)); /* thread count does not change the bits */
     }
     er_rng r;
-    rng_seed(&r, 3);
-    for (int i = 0; i < 2 * N; i++) R[i] = (float)rng_normal(&r);
+    er_rng_seed(&r, 3);
+    for (int i = 0; i < 2 * N; i++) R[i] = (float)er_rng_normal(&r);
     CHECK(er_trustworthiness(X, D, R, 2, N, 10) < 0.7); /* the threshold means something */
     er_tsne_opts o;
     er_tsne_defaults(&o);
@@ -99,9 +99,9 @@ TEST(test_cli) {
     char p[256], *buf = NULL;
     size_t n;
     snprintf(p, sizeof p, "%s/a.npy", tmp());
-    REQUIRE(npy_write_f32(p, X, 2, (int64_t[]){N / 2, D}) == 0);
+    REQUIRE(er_npy_write_f32(p, X, 2, (int64_t[]){N / 2, D}) == 0);
     snprintf(p, sizeof p, "%s/b.npy", tmp());
-    REQUIRE(npy_write_f32(p, X + N / 2 * D, 2, (int64_t[]){N / 2, D}) == 0);
+    REQUIRE(er_npy_write_f32(p, X + N / 2 * D, 2, (int64_t[]){N / 2, D}) == 0);
     snprintf(p, sizeof p, "%s/labels.txt", tmp());
     FILE *f = fopen(p, "w");
     REQUIRE(f);
@@ -121,7 +121,7 @@ TEST(test_cli) {
     int nd;
     int64_t sh[ER_MAX_DIMS];
     snprintf(p, sizeof p, "%s/y.npy", t);
-    REQUIRE(npy_read_f32(p, &Y, &nd, sh) == 0);
+    REQUIRE(er_npy_read_f32(p, &Y, &nd, sh) == 0);
     CHECK(nd == 2 && sh[0] == N && sh[1] == 2);
     CHECK(er_trustworthiness(X, D, Y, 2, N, 10) >= 0.9);
     free(Y);

@@ -34,7 +34,7 @@ TEST(cased_cases) { run_fixture("tests/fixtures/wordpiece/cased"); }
 TEST(specials_and_decode) {
     easyrec_tokenizer *tok;
     REQUIRE(easyrec_tokenizer_load("tests/fixtures/wordpiece/uncased", &tok) == EASYREC_OK);
-    const tokenizer_specials *sp = tokenizer_specials_of(tok);
+    const tokenizer_specials *sp = er_tokenizer_specials_of(tok);
     CHECK(sp->pad == 0 && sp->unk == 1 && sp->bos == 2 && sp->eos == 3 && sp->mask == 4);
     int32_t ids[64];
     char out[256];

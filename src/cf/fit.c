@@ -28,7 +28,7 @@ int er_cf_evaluate(er_cf_model *m, const er_dataset *ds, int split, double *reca
     int D = er_cf_out_dim(m);
     er_dense_scorer dsc = {.user = F, .item = F + (size_t)N * D, .n_items = M, .dim = D};
     er_scorer sc;
-    dense_scorer(&dsc, &sc);
+    er_dense_scorer_bind(&dsc, &sc);
     er_eval_setup st;
     memset(&st, 0, sizeof(st));
     st.ds = ds;
@@ -37,7 +37,7 @@ int er_cf_evaluate(er_cf_model *m, const er_dataset *ds, int split, double *reca
     for (int k = 0; k < ER_CF_NK; k++) st.ks[k] = er_cf_ks[k];
     st.threads = er_cf_model_config(m)->threads;
     er_set_result r;
-    int rc = eval_run(&st, &sc, &r);
+    int rc = er_eval_run(&st, &sc, &r);
     if (rc) return rc;
     for (int k = 0; k < ER_CF_NK; k++) recall[k] = r.recall[k], ndcg[k] = r.ndcg[k];
     return EASYREC_OK;
@@ -69,7 +69,7 @@ int er_cf_fit(er_cf_model *m, const er_dataset *ds, const er_cf_fit_opts *o, er_
     }
     for (int32_t u = 0; u < N; u++)
         for (int64_t k = trn->indptr[u]; k < trn->indptr[u + 1]; k++) su[k] = u, si[k] = trn->indices[k];
-    rng_seed(&pr.rng, o->seed ^ 0x5eed5a3b1e5ULL);
+    er_rng_seed(&pr.rng, o->seed ^ 0x5eed5a3b1e5ULL);
     if (o->resume && o->save_dir) {
         rc = er_cf_state_load(o->save_dir, m, &pr);
         if (rc == EASYREC_ERR_IO) rc = EASYREC_OK, er_clear_error(); /* nothing saved yet: start */
@@ -85,13 +85,13 @@ int er_cf_fit(er_cf_model *m, const er_dataset *ds, const er_cf_fit_opts *o, er_
         /* negatives, then a shuffle (both from the run's generator, in this order) */
         for (size_t k = 0; k < T; k++) {
             int32_t j;
-            do j = (int32_t)rng_below(&pr.rng, (uint64_t)M);
-            while (csr_has(trn, su[k], j));
+            do j = (int32_t)er_rng_below(&pr.rng, (uint64_t)M);
+            while (er_csr_has(trn, su[k], j));
             sn[k] = j;
         }
         for (size_t k = 0; k < T; k++) perm[k] = (int32_t)k;
         for (size_t k = T - 1; k > 0; k--) {
-            size_t j = (size_t)rng_below(&pr.rng, k + 1);
+            size_t j = (size_t)er_rng_below(&pr.rng, k + 1);
             int32_t t = perm[k];
             perm[k] = perm[j];
             perm[j] = t;

@@ -90,7 +90,7 @@ static void chunked_gemm(int ta, int n, int N, int K, const float *A, int lda, c
     for (int c = 0; c < chunks; c++) {
         int r0 = c * CH, m = n - r0 < CH ? n - r0 : CH;
         const float *a = ta ? A + r0 : A + (size_t)r0 * lda;
-        gemm(ta, 0, m, N, K, a, lda, B, ldb, NULL, C + (size_t)r0 * N, N, accumulate);
+        er_gemm(ta, 0, m, N, K, a, lda, B, ldb, NULL, C + (size_t)r0 * N, N, accumulate);
     }
 }
 
@@ -129,7 +129,7 @@ double er_cf_nce(const float *A, const float *Bm, int na, const float *C, int nc
     for (int b = 0; b < nblk; b++) {
         int r0 = b * RB, rb = na - r0 < RB ? na - r0 : RB;
         float *S = tiles + (size_t)thread_id() * tile;
-        gemm(0, 1, rb, nc, D, ah + (size_t)r0 * D, D, ch, D, NULL, S, nc, 0); /* S (rb, nc) = Â_blk Ĉᵀ */
+        er_gemm(0, 1, rb, nc, D, ah + (size_t)r0 * D, D, ch, D, NULL, S, nc, 0); /* S (rb, nc) = Â_blk Ĉᵀ */
         for (int r = 0; r < rb; r++) {
             float *s = S + (size_t)r * nc, mx = -INFINITY;
 #pragma omp simd reduction(max : mx)
@@ -150,7 +150,7 @@ double er_cf_nce(const float *A, const float *Bm, int na, const float *C, int nc
 #pragma omp simd
             for (int c = 0; c < nc; c++) s[c] *= w;
         }
-        gemm(0, 0, rb, D, nc, S, nc, ch, D, NULL, dah + (size_t)r0 * D, D, 0); /* dÂ_blk = P Ĉ */
+        er_gemm(0, 0, rb, D, nc, S, nc, ch, D, NULL, dah + (size_t)r0 * D, D, 0); /* dÂ_blk = P Ĉ */
     }
     if (dC) {
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
@@ -160,14 +160,14 @@ double er_cf_nce(const float *A, const float *Bm, int na, const float *C, int nc
             for (int k = 0; k < cc * D; k++) out[k] = 0.0f;
             for (int r0 = 0; r0 < na; r0 += TR) {
                 int rb = na - r0 < TR ? na - r0 : TR;
-                gemm(0, 1, rb, cc, D, ah + (size_t)r0 * D, D, ch + (size_t)c0 * D, D, NULL, T, cc, 0);
+                er_gemm(0, 1, rb, cc, D, ah + (size_t)r0 * D, D, ch + (size_t)c0 * D, D, NULL, T, cc, 0);
                 for (int r = 0; r < rb; r++) {
                     float *t = T + (size_t)r * cc, mx = rmx[r0 + r], w = ginv / rz[r0 + r];
 #pragma omp simd
                     for (int c = 0; c < cc; c++) t[c] = expf(t[c] * it - mx) * w;
                 }
                 /* dĈ_chunk (cc, D) += Tᵀ (cc, rb) · Â_rows (rb, D) */
-                gemm(1, 0, cc, D, rb, T, cc, ah + (size_t)r0 * D, D, NULL, out, D, 1);
+                er_gemm(1, 0, cc, D, rb, T, cc, ah + (size_t)r0 * D, D, NULL, out, D, 1);
             }
         }
     }
@@ -199,7 +199,7 @@ double er_cf_recon(const float *X, const float *Y, int m, int H, double tau, dou
     double loss = 0;
     for (int r0 = 0; r0 < m; r0 += RB) {
         int rb = m - r0 < RB ? m - r0 : RB;
-        gemm_mt(0, 1, rb, m, H, xh + (size_t)r0 * H, H, yh, H, NULL, S, m, 0, threads);
+        er_gemm_mt(0, 1, rb, m, H, xh + (size_t)r0 * H, H, yh, H, NULL, S, m, 0, threads);
         double bl = 0;
 #pragma omp parallel for num_threads(threads) reduction(+ : bl) schedule(static)
         for (int r = 0; r < rb; r++) {

@@ -1,6 +1,6 @@
 /* mlp.c — the alignment MLP of RLMRec-Con / -Gen: Linear -> LeakyReLU(0.01) -> Linear.
  * Products over rows go in fixed 128-row chunks (one thread each) and weight gradients split
- * by columns (gemm_mt), so any thread count gives the same bits. */
+ * by columns (er_gemm_mt), so any thread count gives the same bits. */
 #include <string.h>
 
 #include "cf/cf.h"
@@ -9,14 +9,14 @@
 #define ROWS 128
 #define SLOPE 0.01f
 
-/* C (n, N) [+]= A (n, K) · op(B) + bias, rows in fixed chunks: tb as in gemm. */
+/* C (n, N) [+]= A (n, K) · op(B) + bias, rows in fixed chunks: tb as in er_gemm. */
 static void rows_gemm(int tb, int n, int N, int K, const float *A, const float *B, int ldb, const float *bias,
                       float *C, int accumulate, int threads) {
     int chunks = (n + ROWS - 1) / ROWS;
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
     for (int c = 0; c < chunks; c++) {
         int r0 = c * ROWS, m = n - r0 < ROWS ? n - r0 : ROWS;
-        gemm(0, tb, m, N, K, A + (size_t)r0 * K, K, B, ldb, bias, C + (size_t)r0 * N, N, accumulate);
+        er_gemm(0, tb, m, N, K, A + (size_t)r0 * K, K, B, ldb, bias, C + (size_t)r0 * N, N, accumulate);
     }
 }
 
@@ -56,7 +56,7 @@ void er_cf_mlp_backward(const er_cf_mlp *w, const er_cf_mlp *g, const float *X, 
     if (threads < 1) threads = 1;
     if (n <= 0) return;
     /* dw2 (out, hid) += dYᵀ (out, n) · hact (n, hid);  db2 += Σ_r dY */
-    gemm_mt(1, 0, w->out, w->hid, n, dY, w->out, hact, w->hid, NULL, g->w2, w->hid, 1, threads);
+    er_gemm_mt(1, 0, w->out, w->hid, n, dY, w->out, hact, w->hid, NULL, g->w2, w->hid, 1, threads);
     colsum_add(dY, n, w->out, g->b2);
     /* dh (n, hid) = (dY (n, out) · w2 (out, hid)) ⊙ leaky'(hpre) */
     rows_gemm(0, n, w->hid, w->out, dY, w->w2, w->hid, NULL, dh, 0, threads);
@@ -64,7 +64,7 @@ void er_cf_mlp_backward(const er_cf_mlp *w, const er_cf_mlp *g, const float *X, 
 #pragma omp parallel for simd num_threads(threads) schedule(static)
     for (size_t k = 0; k < nh; k++) dh[k] = hpre[k] > 0.0f ? dh[k] : SLOPE * dh[k];
     /* dw1 (hid, in) += dhᵀ (hid, n) · X (n, in);  db1 += Σ_r dh */
-    gemm_mt(1, 0, w->hid, w->in, n, dh, w->hid, X, w->in, NULL, g->w1, w->in, 1, threads);
+    er_gemm_mt(1, 0, w->hid, w->in, n, dh, w->hid, X, w->in, NULL, g->w1, w->in, 1, threads);
     colsum_add(dh, n, w->hid, g->b1);
     /* dX (n, in) = dh (n, hid) · w1 (hid, in) */
     if (dX) rows_gemm(0, n, w->in, w->hid, dh, w->w1, w->in, NULL, dX, 0, threads);

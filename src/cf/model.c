@@ -72,7 +72,7 @@ void er_cf_config_defaults(er_cf_config *c, er_cf_algo algo, er_cf_align align) 
 }
 
 static void uniform_fill(er_rng *r, float *x, size_t n, double bound) {
-    for (size_t k = 0; k < n; k++) x[k] = (float)((2.0 * rng_uniform(r) - 1.0) * bound);
+    for (size_t k = 0; k < n; k++) x[k] = (float)((2.0 * er_rng_uniform(r) - 1.0) * bound);
 }
 
 int er_cf_model_new(const er_cf_config *c, const er_csr *trn, const float *tu, const float *ti, int H, er_rng *rng,
@@ -378,7 +378,7 @@ int er_cf_step(er_cf_model *m, const int32_t *users, const int32_t *pos, const i
     if (rc) return rc;
     er_adamw h = {.lr = (float)m->c.lr, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 0.0f};
     m->t++;
-    adamw_step(&h, m->p, m->gr, m->m1, m->m2, m->np, m->t, NULL, m->c.threads);
+    er_adamw_step(&h, m->p, m->gr, m->m1, m->m2, m->np, m->t, NULL, m->c.threads);
     m->emb_valid = 0;
     return EASYREC_OK;
 }
@@ -386,7 +386,7 @@ int er_cf_step(er_cf_model *m, const int32_t *users, const int32_t *pos, const i
 void er_cf_draw_random(er_cf_model *m, er_rng *rng, er_cf_draw *dr) {
     memset(dr, 0, sizeof(*dr));
     if (m->c.algo == ER_CF_LIGHTGCN && m->c.keep_rate < 1.0) {
-        for (int64_t e = 0; e < m->g.nnz; e++) m->keep[e] = rng_uniform(rng) < m->c.keep_rate;
+        for (int64_t e = 0; e < m->g.nnz; e++) m->keep[e] = er_rng_uniform(rng) < m->c.keep_rate;
         dr->keep = m->keep;
     }
     if (m->c.align == ER_CF_ALIGN_GEN) {
@@ -396,7 +396,7 @@ void er_cf_draw_random(er_cf_model *m, er_rng *rng, er_cf_draw *dr) {
         if (ns > m->n) ns = m->n;
         for (int32_t i = 0; i < m->n; i++) m->perm[i] = i;
         for (int s = 0; s < ns; s++) {
-            int32_t j = s + (int32_t)rng_below(rng, (uint64_t)(m->n - s));
+            int32_t j = s + (int32_t)er_rng_below(rng, (uint64_t)(m->n - s));
             int32_t t = m->perm[s];
             m->perm[s] = m->perm[j];
             m->perm[j] = t;

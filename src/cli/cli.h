@@ -45,7 +45,7 @@ int cli_default_threads(void);
 #define CLI_POOLING_HELP "pooling (default: easyrec when the model has the mlp.dense head, else cls)"
 easyrec_pooling cli_pooling(int choice);
 
-/* --gemm auto|own|blas (env EASYREC_GEMM): the matrix-product backend; the index is an
+/* --er_gemm auto|own|blas (env EASYREC_GEMM): the matrix-product backend; the index is an
  * easyrec_gemm value. Needs cli/opt.h. */
 #define CLI_GEMM_OPT(dst)                                                                                    \
     OPT_C("gemm", dst, "auto|own|blas",                                                                      \

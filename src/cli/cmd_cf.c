@@ -33,7 +33,7 @@ static int read_text_emb(const char *spec, er_dataset *ds, float **tu, float **t
     float *d[2] = {NULL, NULL};
     int64_t sh[2][ER_MAX_DIMS];
     for (int k = 0; k < 2; k++) {
-        int nd, rc = npy_read_f32(path[k], &d[k], &nd, sh[k]);
+        int nd, rc = er_npy_read_f32(path[k], &d[k], &nd, sh[k]);
         if (rc) {
             free(d[0]);
             return rc;
@@ -50,7 +50,7 @@ static int read_text_emb(const char *spec, er_dataset *ds, float **tu, float **t
     }
     /* text files with numeric ids: embeddings may cover ids nobody interacted with */
     if (ds->from_text && sh[0][0] <= ER_CSR_MAX_DIM && sh[1][0] <= ER_CSR_MAX_DIM)
-        dataset_grow(ds, (int32_t)sh[0][0], (int32_t)sh[1][0]), er_clear_error();
+        er_dataset_grow(ds, (int32_t)sh[0][0], (int32_t)sh[1][0]), er_clear_error();
     int64_t want[2] = {ds->n_users, ds->n_items};
     static const char *const side[2] = {"users", "items"};
     for (int k = 0; k < 2; k++)
@@ -138,25 +138,25 @@ int cmd_cf(int argc, char **argv) {
     c.threads = threads;
 
     er_dataset ds;
-    int rc = data ? dataset_open_dir(data, &ds) : dataset_open_text(trn, val, tst, NULL, NULL, &ds);
+    int rc = data ? er_dataset_open_dir(data, &ds) : er_dataset_open_text(trn, val, tst, NULL, NULL, &ds);
     if (rc) return cli_fail(NULL);
     if (!ds.has_split[ER_SPLIT_TRN]) {
-        dataset_free(&ds);
+        er_dataset_free(&ds);
         return cli_fail("cf: the dataset has no training split (trn_mat.pkl)");
     }
     float *tu = NULL, *ti = NULL;
     int H = 0;
     if (text && (rc = read_text_emb(text, &ds, &tu, &ti, &H))) {
-        dataset_free(&ds);
+        er_dataset_free(&ds);
         return cli_fail(NULL);
     }
     er_rng rng;
-    rng_seed(&rng, (uint64_t)seed);
+    er_rng_seed(&rng, (uint64_t)seed);
     er_cf_model *m = NULL;
     rc = er_cf_model_new(&c, &ds.split[ER_SPLIT_TRN], tu, ti, H, &rng, &m);
     free(tu), free(ti);
     if (rc) {
-        dataset_free(&ds);
+        er_dataset_free(&ds);
         return cli_fail(NULL);
     }
     er_cf_fit_opts fo = {.batch = batch, .test_step = test_step, .patience = patience, .max_epochs = max_epochs,
@@ -168,13 +168,13 @@ int cmd_cf(int argc, char **argv) {
         const float *F = er_cf_embeddings(m);
         int64_t su[2] = {er_cf_n_users(m), er_cf_out_dim(m)}, si[2] = {er_cf_n_items(m), er_cf_out_dim(m)};
         char *pu = er_path_join(save, "user_emb.npy"), *pi = er_path_join(save, "item_emb.npy");
-        rc = !pu || !pi ? EASYREC_ERR_NOMEM : npy_write_f32(pu, F, 2, su);
-        if (!rc) rc = npy_write_f32(pi, F + (size_t)su[0] * su[1], 2, si);
+        rc = !pu || !pi ? EASYREC_ERR_NOMEM : er_npy_write_f32(pu, F, 2, su);
+        if (!rc) rc = er_npy_write_f32(pi, F + (size_t)su[0] * su[1], 2, si);
         free(pu), free(pi);
     }
     if (rc) {
         er_cf_model_free(m);
-        dataset_free(&ds);
+        er_dataset_free(&ds);
         return cli_fail(NULL);
     }
     static const char *const algos[] = {"lightgcn", "gccf"}, *const aligns[] = {"none", "con", "gen"};
@@ -240,6 +240,6 @@ int cmd_cf(int argc, char **argv) {
         }
     }
     er_cf_model_free(m);
-    dataset_free(&ds);
+    er_dataset_free(&ds);
     return 0;
 }

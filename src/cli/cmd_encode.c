@@ -92,24 +92,24 @@ int cmd_encode(int argc, char **argv) {
     if (same_file(input, output))
         return opt_usage_error(&cmd, "--output %s is the input file; choose another output", output);
     er_texts t;
-    rc = text ? profiles_read_lines(input, &t) : profiles_read_jsonl(input, &t);
+    rc = text ? er_profiles_read_lines(input, &t) : er_profiles_read_jsonl(input, &t);
     if (rc) return cli_fail(NULL);
     if (t.n == 0) {
-        texts_free(&t);
+        er_texts_free(&t);
         er_error(EASYREC_ERR_FORMAT, "%s: no profiles to encode (the input is empty); nothing written", input);
         return cli_fail(NULL);
     }
     /* under mpirun rank r encodes rows [lo, hi) and rank 0 gathers and writes all of them */
     er_comm *comm = NULL;
     if (cli_comm(&comm)) {
-        texts_free(&t);
+        er_texts_free(&t);
         return cli_fail(NULL);
     }
     if (comm->rank) quiet = 1;
     size_t lo = t.n * (size_t)comm->rank / (size_t)comm->size, hi = t.n * (size_t)(comm->rank + 1) / (size_t)comm->size;
     easyrec_model *m = NULL;
     if (cli_load_model(model, precision, isa, !quiet, &m)) {
-        texts_free(&t);
+        er_texts_free(&t);
         return 1;
     }
     int D = easyrec_model_dim(m), status = 0;
@@ -165,7 +165,7 @@ int cmd_encode(int argc, char **argv) {
     }
     if (status) goto done;
     int64_t shape[2] = {(int64_t)t.n, D};
-    if (npy_write_f32(output, out, 2, shape)) {
+    if (er_npy_write_f32(output, out, 2, shape)) {
         status = cli_fail(NULL);
         goto done;
     }
@@ -174,7 +174,7 @@ done:
     easyrec_ctx_free(ctx);
     easyrec_model_free(m);
     free(out);
-    texts_free(&t);
+    er_texts_free(&t);
     return status;
 }
 

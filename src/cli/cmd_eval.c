@@ -110,7 +110,7 @@ static int print_json(const eval_args *a, const er_eval_report *o) {
         json_array_append_new(sets, metrics_json(s, &o->sets[r], json_pack("{s:s, s:s}", "name", o->sets[r].name,
                                                                               "user_text", o->user_text[r])));
     json_t *j = json_pack("{s:s, s:s, s:s, s:s?, s:i, s:i, s:b, s:o, s:o, s:o, s:i, s:s, s:f}", "data",
-                          a->data ? a->data : a->tst, "split", dataset_split_name(s->split), "scorer",
+                          a->data ? a->data : a->tst, "split", er_dataset_split_name(s->split), "scorer",
                           er_eval_scorer_name(a->rq.scorer), "model", a->model, "n_users", o->n_users, "n_items",
                           o->n_items, "mask_val", s->mask_val, "k", ks, "sets", sets, "mean",
                           metrics_json(s, &o->mean, json_object()), "n_runs", o->n, "ties",
@@ -126,7 +126,7 @@ static int print_json(const eval_args *a, const er_eval_report *o) {
 static void print_table(const eval_args *a, const er_eval_report *o) {
     const er_eval_setup *s = &a->rq.setup;
     printf("%s: %s split, %d users with %s interactions, %d items; training items excluded, %s\n",
-           a->data ? a->data : a->tst, dataset_split_name(s->split), o->n_users, dataset_split_name(s->split),
+           a->data ? a->data : a->tst, er_dataset_split_name(s->split), o->n_users, er_dataset_split_name(s->split),
            o->n_items,
            s->split == ER_SPLIT_TST ? (s->mask_val ? "validation items excluded" : "validation items kept (as the original)")
                                     : "test items kept");
@@ -151,8 +151,8 @@ static void print_table(const eval_args *a, const er_eval_report *o) {
 static int write_id_maps(const char *dir, const er_dataset *ds) {
     if (mkdir(dir, 0777) && errno != EEXIST) return er_error(EASYREC_ERR_IO, "--id-maps %s: %s", dir, strerror(errno));
     char *u = er_path_join(dir, "users.tsv"), *i = er_path_join(dir, "items.tsv");
-    int rc = !u || !i ? EASYREC_ERR_NOMEM : idmap_write(&ds->users, "user\toriginal", u);
-    if (!rc) rc = idmap_write(&ds->items, "item\toriginal", i);
+    int rc = !u || !i ? EASYREC_ERR_NOMEM : er_idmap_write(&ds->users, "user\toriginal", u);
+    if (!rc) rc = er_idmap_write(&ds->items, "item\toriginal", i);
     free(u);
     free(i);
     return rc;
@@ -225,7 +225,7 @@ int cmd_eval(int argc, char **argv) {
     er_dataset ds;
     float *U = NULL, *I = NULL;
     easyrec_model *m = NULL;
-    rc = a.data ? dataset_open_dir(a.data, &ds) : dataset_open_text(a.trn, a.val, a.tst, a.iprof, a.uprof, &ds);
+    rc = a.data ? er_dataset_open_dir(a.data, &ds) : er_dataset_open_text(a.trn, a.val, a.tst, a.iprof, a.uprof, &ds);
     if (rc) return cli_fail(NULL);
     er_eval_report rep;
     if ((rc = er_eval_check(&ds, &a.rq)) || (a.id_maps && ds.from_text && (rc = write_id_maps(a.id_maps, &ds)))) goto fail;
@@ -259,6 +259,6 @@ out:
     easyrec_model_free(m);
     free(U);
     free(I);
-    dataset_free(&ds);
+    er_dataset_free(&ds);
     return rc;
 }

@@ -133,15 +133,15 @@ static int profile_line(json_t *o, size_t lineno, void *user) {
 
 /* the users of ds's split with their text (profiles, or their first training items) */
 static int dataset_queries(const er_dataset *ds, int split, int user_items, queries *q) {
-    const char *why = eval_set_unusable(ds, 0, (er_utext){ER_UTEXT_AUTO, user_items});
+    const char *why = er_eval_set_unusable(ds, 0, (er_utext){ER_UTEXT_AUTO, user_items});
     if (why) return er_error(EASYREC_ERR_ARG, "dataset: profile set 'original': %s", why);
-    if (!ds->has_split[split]) return er_error(EASYREC_ERR_ARG, "dataset: no %s split", dataset_split_name(split));
+    if (!ds->has_split[split]) return er_error(EASYREC_ERR_ARG, "dataset: no %s split", er_dataset_split_name(split));
     er_texts items, users;
     char rule[32];
-    int rc = eval_set_texts(ds, 0, (er_utext){ER_UTEXT_AUTO, user_items}, &items, &users, rule, sizeof rule);
+    int rc = er_eval_set_texts(ds, 0, (er_utext){ER_UTEXT_AUTO, user_items}, &items, &users, rule, sizeof rule);
     if (rc) return rc;
     int32_t *rows = NULL, nr = 0;
-    rc = csr_nonempty_rows(&ds->split[split], &rows, &nr);
+    rc = er_csr_nonempty_rows(&ds->split[split], &rows, &nr);
     for (int32_t i = 0; i < nr && !rc; i++) {
         char buf[16];
         snprintf(buf, sizeof buf, "%d", rows[i]);
@@ -149,8 +149,8 @@ static int dataset_queries(const er_dataset *ds, int split, int user_items, quer
         rc = uid && t ? queries_push(q, uid, 1, t, users.len[rows[i]]) : (free(uid), free(t), EASYREC_ERR_NOMEM);
     }
     free(rows);
-    texts_free(&items);
-    texts_free(&users);
+    er_texts_free(&items);
+    er_texts_free(&users);
     return rc;
 }
 
@@ -273,7 +273,7 @@ int cmd_recommend(int argc, char **argv) {
         goto fail;
     }
     if (data) {
-        if (dataset_open_dir(data, &ds)) goto fail;
+        if (er_dataset_open_dir(data, &ds)) goto fail;
         have_ds = 1;
         if (dataset_queries(&ds, split, user_items, &q)) goto fail;
     } else if (text) {
@@ -288,7 +288,7 @@ int cmd_recommend(int argc, char **argv) {
         struct stat st;
         if (have_ds) src = &ds;
         else if (stat(catalog, &st) == 0 && S_ISDIR(st.st_mode)) {
-            if (dataset_open_dir(catalog, &cds)) goto fail;
+            if (er_dataset_open_dir(catalog, &cds)) goto fail;
             have_cds = 1;
             src = &cds;
         }
@@ -381,8 +381,8 @@ fail:
     free(nh);
     easyrec_ctx_free(ctx);
     easyrec_model_free(m);
-    if (have_ds) dataset_free(&ds);
-    if (have_cds) dataset_free(&cds);
+    if (have_ds) er_dataset_free(&ds);
+    if (have_cds) er_dataset_free(&cds);
     queries_free(&q);
     er_catalog_free(&cat);
     return status;

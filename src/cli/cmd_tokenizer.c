@@ -1,5 +1,5 @@
 /* cmd_tokenizer.c — `easyrec tokenizer train --input FILE... --vocab-size N --output DIR
- * [--min-frequency N]`: learn a byte-level BPE vocabulary (src/tokenizer/bpe_train.c) and
+ * [--min-frequency N]`: learn a byte-level BPE vocabulary (src/tokenizer/er_bpe_train.c) and
  * write vocab.json, merges.txt and tokenizer_config.json into DIR. Input files: every
  * --input value and every positional argument ("--input a b c" as before). */
 #include <stdio.h>
@@ -55,7 +55,7 @@ int cmd_tokenizer(int argc, char **argv) {
         goto out_free;
     }
     bpe_train_stats st;
-    if (bpe_train(inputs, n_inputs, &o, out, &st)) {
+    if (er_bpe_train(inputs, n_inputs, &o, out, &st)) {
         rc = cli_fail(NULL);
     } else {
         fprintf(stderr, "easyrec: %lld pieces (%lld distinct), %d merges, vocabulary of %d written to %s\n",

@@ -60,9 +60,9 @@ static void print_progress(void *user, const er_train_event *ev) {
 
 int cmd_train(int argc, char **argv) {
     er_train_opts o;
-    train_opts_init(&o);
+    er_train_opts_init(&o);
     const char *data = NULL, *val = NULL;
-    int config = -1, threads = cli_default_threads(), gemm = 0;
+    int config = -1, threads = cli_default_threads(), er_gemm = 0;
     double lr = o.lr, wd = o.weight_decay, clip = o.clip, temp = o.temp, mlmw = o.mlm_weight, mlmp = o.mlm_prob,
            drop = o.dropout;
     int64_t eval_steps = o.eval_steps, max_steps = 0, seed = (int64_t)o.seed;
@@ -105,7 +105,7 @@ int cmd_train(int argc, char **argv) {
         OPT_F("domain-batches", &o.domain_batches,
               "every step's examples from one dataset (default: datasets mixed within batches, as the original)"),
         OPT_F("quiet", &o.quiet, "no progress on stderr"),
-        CLI_GEMM_OPT(&gemm),
+        CLI_GEMM_OPT(&er_gemm),
         {0}};
     cli_cmd cmd = {"train", "(--init DIR | --config NAME --vocab DIR) --data D1,D2,... --output DIR [options]",
                    "Train an EasyRec encoder (contrastive + MLM, docs/train.md). The contrastive loss covers\n"
@@ -166,8 +166,8 @@ int cmd_train(int argc, char **argv) {
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
-    er_gemm_set_backend(gemm); /* this thread's choice; gemm_mt hands it to its workers */
-    rc = train_run(&o);
+    er_gemm_set_backend(er_gemm); /* this thread's choice; er_gemm_mt hands it to its workers */
+    rc = er_train_run(&o);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     if (ps.mid_line) fputc('\n', stderr);

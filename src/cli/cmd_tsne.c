@@ -33,7 +33,7 @@ static int load_embs(const char *list, float **X, int *n, int *d) {
         float *a;
         int nd;
         int64_t sh[ER_MAX_DIMS];
-        rc = npy_read_f32(tok, &a, &nd, sh);
+        rc = er_npy_read_f32(tok, &a, &nd, sh);
         if (rc) break;
         if (nd != 2 || sh[0] < 1 || sh[1] < 1 || sh[0] > 10000000 || (*d && sh[1] != *d)) {
             rc = er_error(EASYREC_ERR_FORMAT, "%s: expected a non-empty 2-D matrix%s", tok,
@@ -232,7 +232,7 @@ int cmd_tsne(int argc, char **argv) {
         rc = er_tsne(X, n, d, &to, Y, &kl);
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    if (!rc && coords) rc = npy_write_f32(coords, Y, 2, (int64_t[]){n, 2});
+    if (!rc && coords) rc = er_npy_write_f32(coords, Y, 2, (int64_t[]){n, 2});
     char deftitle[160];
     snprintf(deftitle, sizeof deftitle, "t-SNE of %d embeddings (perplexity %g)", n, to.perplexity);
     er_plot p = {.n = n, .xy = Y, .label = label, .n_labels = n_names, .label_names = (const char *const *)names,

@@ -50,7 +50,7 @@ int cmd_version(int argc, char **argv) {
     if (env && *env && er_isa_parse(env, &isa) == EASYREC_OK) isa = er_isa_clamp(isa);
     printf("isa: %s", er_isa_name(isa));
     if (isa != best) printf(" (EASYREC_ISA; this CPU: %s)", er_isa_name(best));
-    printf(", fp32 GEMM: %s\n", gemm_backend());
+    printf(", fp32 GEMM: %s\n", er_gemm_backend());
     return 0;
 }
 

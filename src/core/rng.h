@@ -9,12 +9,12 @@ typedef struct {
     uint64_t s[4];
 } er_rng;
 
-void rng_seed(er_rng *r, uint64_t seed);
-uint64_t rng_next(er_rng *r);
+void er_rng_seed(er_rng *r, uint64_t seed);
+uint64_t er_rng_next(er_rng *r);
 /* uniform in [0, 1) with 53 random bits */
-double rng_uniform(er_rng *r);
+double er_rng_uniform(er_rng *r);
 /* uniform integer in [0, n), n > 0, without modulo bias */
-uint64_t rng_below(er_rng *r, uint64_t n);
+uint64_t er_rng_below(er_rng *r, uint64_t n);
 /* standard normal (Box-Muller, one value per call) */
-double rng_normal(er_rng *r);
+double er_rng_normal(er_rng *r);
 #endif

@@ -18,18 +18,18 @@
 static const char *split_file[3] = {"trn_mat.pkl", "val_mat.pkl", "tst_mat.pkl"};
 static const char *split_name[3] = {"trn", "val", "tst"};
 
-void dataset_free(er_dataset *ds) {
+void er_dataset_free(er_dataset *ds) {
     if (!ds) return;
     for (int s = 0; s < 3; s++) {
-        csr_free(&ds->split[s]);
+        er_csr_free(&ds->split[s]);
         free(ds->split_path[s]);
     }
     for (int k = 0; k < ER_MAX_PROFILE_SETS; k++) {
         free(ds->sets[k].item_path);
         free(ds->sets[k].user_path);
     }
-    idmap_free(&ds->users);
-    idmap_free(&ds->items);
+    er_idmap_free(&ds->users);
+    er_idmap_free(&ds->items);
     memset(ds, 0, sizeof(*ds));
 }
 
@@ -37,7 +37,7 @@ void dataset_free(er_dataset *ds) {
 static int fill_absent(er_dataset *ds) {
     for (int s = 0; s < 3; s++) {
         if (ds->has_split[s]) continue;
-        int rc = csr_from_pairs(ds->n_users, ds->n_items, NULL, NULL, 0, &ds->split[s]);
+        int rc = er_csr_from_pairs(ds->n_users, ds->n_items, NULL, NULL, 0, &ds->split[s]);
         if (rc) return rc;
     }
     return EASYREC_OK;
@@ -80,7 +80,7 @@ static int locate_sets(const char *dir, er_dataset *ds) {
     return rc;
 }
 
-int dataset_open_dir(const char *dir, er_dataset *ds) {
+int er_dataset_open_dir(const char *dir, er_dataset *ds) {
     memset(ds, 0, sizeof(*ds));
     struct stat st;
     if (stat(dir, &st)) return er_error(EASYREC_ERR_IO, "%s: %s", dir, strerror(errno));
@@ -91,7 +91,7 @@ int dataset_open_dir(const char *dir, er_dataset *ds) {
         if (!p) continue;
         ds->split_path[s] = p;
         er_sparse m;
-        if ((rc = sparse_pickle_load(p, &m))) break;
+        if ((rc = er_sparse_pickle_load(p, &m))) break;
         if (first < 0) {
             first = s;
             ds->n_users = m.nrows;
@@ -100,20 +100,20 @@ int dataset_open_dir(const char *dir, er_dataset *ds) {
             rc = er_error(EASYREC_ERR_FORMAT, "%s: shape (%d, %d) differs from %s's (%d, %d)", p, m.nrows, m.ncols,
                           split_file[first], ds->n_users, ds->n_items);
         }
-        if (!rc && (rc = csr_from_sparse(&m, &ds->split[s]))) er_error_prefix(rc, "%s", p);
+        if (!rc && (rc = er_csr_from_sparse(&m, &ds->split[s]))) er_error_prefix(rc, "%s", p);
         if (!rc) ds->has_split[s] = 1;
-        sparse_free(&m);
+        er_sparse_free(&m);
     }
     if (!rc && first < 0)
         rc = er_error(EASYREC_ERR_FORMAT, "%s: no trn_mat.pkl, val_mat.pkl or tst_mat.pkl (not an EasyRec dataset directory)",
                       dir);
     if (!rc) rc = fill_absent(ds);
     if (!rc) rc = locate_sets(dir, ds);
-    if (rc) dataset_free(ds);
+    if (rc) er_dataset_free(ds);
     return rc;
 }
 
-int dataset_open_text(const char *trn, const char *val, const char *tst, const char *item_profiles,
+int er_dataset_open_text(const char *trn, const char *val, const char *tst, const char *item_profiles,
                       const char *user_profiles, er_dataset *ds) {
     memset(ds, 0, sizeof(*ds));
     ER_ASSERT(trn && tst);
@@ -124,10 +124,10 @@ int dataset_open_text(const char *trn, const char *val, const char *tst, const c
     for (int s = 0; s < 3 && !rc; s++) {
         if (!paths[s]) continue;
         idx[nf] = s;
-        rc = inter_file_read(paths[s], &files[nf]);
+        rc = er_inter_file_read(paths[s], &files[nf]);
         nf++;
     }
-    if (!rc) rc = interactions_map(files, nf, &ds->users, &ds->items, rows, cols);
+    if (!rc) rc = er_interactions_map(files, nf, &ds->users, &ds->items, rows, cols);
     if (!rc) {
         ds->from_text = 1;
         ds->n_users = ds->users.n;
@@ -135,7 +135,7 @@ int dataset_open_text(const char *trn, const char *val, const char *tst, const c
     }
     for (int f = 0; f < nf && !rc; f++) {
         int s = idx[f];
-        rc = csr_from_pairs(ds->n_users, ds->n_items, rows[f], cols[f], files[f].n, &ds->split[s]);
+        rc = er_csr_from_pairs(ds->n_users, ds->n_items, rows[f], cols[f], files[f].n, &ds->split[s]);
         if (!rc) ds->has_split[s] = 1;
         if (!rc && !(ds->split_path[s] = er_strdup(paths[s]))) rc = EASYREC_ERR_NOMEM;
     }
@@ -148,11 +148,11 @@ int dataset_open_text(const char *trn, const char *val, const char *tst, const c
         ds->n_sets = 1;
     }
     for (int f = 0; f < nf; f++) {
-        inter_file_free(&files[f]);
+        er_inter_file_free(&files[f]);
         free(rows[f]);
         free(cols[f]);
     }
-    if (rc) dataset_free(ds);
+    if (rc) er_dataset_free(ds);
     return rc;
 }
 
@@ -168,7 +168,7 @@ static int csr_widen(er_csr *m, int32_t nrows, int32_t ncols) {
     return EASYREC_OK;
 }
 
-int dataset_grow(er_dataset *ds, int32_t n_users, int32_t n_items) {
+int er_dataset_grow(er_dataset *ds, int32_t n_users, int32_t n_items) {
     if (!ds->from_text) return er_error(EASYREC_ERR_ARG, "dataset_grow: only for interaction text files");
     int32_t nu = ds->users.numeric && n_users > ds->n_users ? n_users : ds->n_users;
     int32_t ni = ds->items.numeric && n_items > ds->n_items ? n_items : ds->n_items;
@@ -181,16 +181,16 @@ int dataset_grow(er_dataset *ds, int32_t n_users, int32_t n_items) {
     return EASYREC_OK;
 }
 
-int dataset_read_profiles(const er_dataset *ds, const char *path, int users, er_texts *out) {
-    int rc = profiles_read_jsonl(path, out);
+int er_dataset_read_profiles(const er_dataset *ds, const char *path, int users, er_texts *out) {
+    int rc = er_profiles_read_jsonl(path, out);
     if (rc) return rc;
     size_t want = (size_t)(users ? ds->n_users : ds->n_items);
     if (out->n != want) {
         rc = er_error(EASYREC_ERR_FORMAT, "%s: %zu profiles, but the interaction matrices have %zu %s (one profile per id 0..%zu needed)",
                       path, out->n, want, users ? "users" : "items", want ? want - 1 : 0);
-        texts_free(out);
+        er_texts_free(out);
     }
     return rc;
 }
 
-const char *dataset_split_name(int s) { return s >= 0 && s < 3 ? split_name[s] : "?"; }
+const char *er_dataset_split_name(int s) { return s >= 0 && s < 3 ? split_name[s] : "?"; }

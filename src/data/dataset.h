@@ -10,7 +10,7 @@
  *     Any file may be missing; what is missing is reported when it is needed.
  *   - interaction text files (TSV or RecBole .inter, see interactions.h), one per split,
  *     with optional profile files given explicitly (one set, "original").
- * Profile files are only located here; dataset_read_profiles reads one and checks that it
+ * Profile files are only located here; er_dataset_read_profiles reads one and checks that it
  * covers every id 0..n-1 of its side.
  */
 #ifndef ER_DATASET_H
@@ -44,25 +44,25 @@ typedef struct {
 
 /* Open an EasyRec-layout directory: read every *_mat.pkl present (at least one; shapes must
  * agree) and locate the profile files. On failure *ds is zeroed. */
-int dataset_open_dir(const char *dir, er_dataset *ds);
+int er_dataset_open_dir(const char *dir, er_dataset *ds);
 
 /* Open interaction text files (val may be NULL; trn and tst required) and optional
  * profile files (NULL: none) as profile set "original". */
-int dataset_open_text(const char *trn, const char *val, const char *tst, const char *item_profiles,
+int er_dataset_open_text(const char *trn, const char *val, const char *tst, const char *item_profiles,
                       const char *user_profiles, er_dataset *ds);
 
 /* Widen a dataset read from text files with numeric ids to at least (n_users, n_items),
  * e.g. to the rows of given embeddings: items nobody interacted with become candidates.
  * Smaller values are a no-op. Any other dataset: EASYREC_ERR_ARG. */
-int dataset_grow(er_dataset *ds, int32_t n_users, int32_t n_items);
+int er_dataset_grow(er_dataset *ds, int32_t n_users, int32_t n_items);
 
 /* Read the profiles at path for the users (users = 1) or items of ds: JSON lines as in
- * profiles_read_jsonl; must hold exactly one profile per id 0..n-1 (clear error naming the
- * file otherwise). *out owned by the caller (texts_free). */
-int dataset_read_profiles(const er_dataset *ds, const char *path, int users, er_texts *out);
+ * er_profiles_read_jsonl; must hold exactly one profile per id 0..n-1 (clear error naming the
+ * file otherwise). *out owned by the caller (er_texts_free). */
+int er_dataset_read_profiles(const er_dataset *ds, const char *path, int users, er_texts *out);
 
-void dataset_free(er_dataset *ds);
+void er_dataset_free(er_dataset *ds);
 /* "trn", "val", "tst" */
-const char *dataset_split_name(int split);
+const char *er_dataset_split_name(int split);
 
 #endif

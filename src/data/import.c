@@ -113,17 +113,17 @@ static void split_random(kept_row *r, size_t n, int32_t n_items, const double p[
         size_t b = a;
         while (b < n && r[b].u == r[a].u) b++;
         er_rng g;
-        rng_seed(&g, seed ^ (0x9E3779B97F4A7C15ull * (uint64_t)(r[a].u + 1)));
+        er_rng_seed(&g, seed ^ (0x9E3779B97F4A7C15ull * (uint64_t)(r[a].u + 1)));
         size_t len = b - a;
         /* the user's rows (in item order) shuffled by a generator seeded by (seed, user) */
         for (size_t k = len - 1; k > 0; k--) {
-            size_t j = (size_t)rng_below(&g, k + 1);
+            size_t j = (size_t)er_rng_below(&g, k + 1);
             kept_row t = r[a + k];
             r[a + k] = r[a + j];
             r[a + j] = t;
         }
         for (size_t k = 0; k < len; k++) {
-            double x = rng_uniform(&g);
+            double x = er_rng_uniform(&g);
             r[a + k].split = k == 0 || x < p[0] ? 0 : x < p[0] + p[1] ? 1 : 2;
         }
         a = b;
@@ -214,14 +214,14 @@ static int write_meta(const char *meta_path, char **item_names, int32_t n_items,
     if (rc) return rc;
     strmap ids;
     json_t **lines = er_calloc(n_items ? (size_t)n_items : 1, sizeof(*lines));
-    if (!lines || (rc = strmap_init(&ids, (uint32_t)n_items + 16))) {
+    if (!lines || (rc = er_strmap_init(&ids, (uint32_t)n_items + 16))) {
         free(lines);
         free(buf);
         return rc ? rc : EASYREC_ERR_NOMEM;
     }
     int added;
     for (int32_t d = 0; d < n_items && !rc; d++) {
-        int32_t k = strmap_intern(&ids, item_names[d], strlen(item_names[d]), d, &added);
+        int32_t k = er_strmap_intern(&ids, item_names[d], strlen(item_names[d]), d, &added);
         if (k < 0) rc = k;
     }
     char *p = buf, *end = buf + len, idbuf[1024];
@@ -244,7 +244,7 @@ static int write_meta(const char *meta_path, char **item_names, int32_t n_items,
                 rc = er_error(EASYREC_ERR_FORMAT, "%s:%d: expected a JSON object with an \"item_id\" (string or integer)",
                               meta_path, line_no);
             } else {
-                int32_t k = strmap_find(&ids, idbuf, il);
+                int32_t k = er_strmap_find(&ids, idbuf, il);
                 int32_t d = k >= 0 ? ids.e[k].val : -1;
                 if (d >= 0 && !lines[d]) {
                     json_t *n = json_object();
@@ -281,7 +281,7 @@ static int write_meta(const char *meta_path, char **item_names, int32_t n_items,
     free(out);
     for (int32_t d = 0; d < n_items; d++) json_decref(lines[d]);
     free(lines);
-    strmap_free(&ids);
+    er_strmap_free(&ids);
     free(buf);
     return rc;
 }

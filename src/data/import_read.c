@@ -47,9 +47,9 @@ static int add_row(reader *rd, const char *u, size_t ul, const char *it, size_t 
     if (memchr(u, '\t', ul) || memchr(it, '\t', il) || memchr(u, '\n', ul) || memchr(it, '\n', il))
         return er_error(EASYREC_ERR_FORMAT, "%s:%lld: an id contains a tab or newline", rd->path, (long long)line);
     int added;
-    int32_t a = strmap_intern(&rd->users, u, ul, 0, &added);
+    int32_t a = er_strmap_intern(&rd->users, u, ul, 0, &added);
     if (a < 0) return a;
-    int32_t b = strmap_intern(&rd->items, it, il, 0, &added);
+    int32_t b = er_strmap_intern(&rd->items, it, il, 0, &added);
     if (b < 0) return b;
     er_raw_inter *o = rd->out;
     if (o->n == rd->cap) {
@@ -287,7 +287,7 @@ int er_import_parse(const char *bytes, size_t len, const char *what, int json, e
     const char *text = bytes;
     if (len >= 3 && !memcmp(bytes, "\xEF\xBB\xBF", 3)) text += 3, len -= 3; /* a UTF-8 BOM (Excel's CSV) */
     int rc;
-    if ((rc = strmap_init(&rd.users, 1024)) || (rc = strmap_init(&rd.items, 1024))) goto done;
+    if ((rc = er_strmap_init(&rd.users, 1024)) || (rc = er_strmap_init(&rd.items, 1024))) goto done;
     const char *q = text;
     while (q < text + len && isspace((unsigned char)*q)) q++;
     if (json < 0) json = q < text + len && *q == '{';
@@ -299,8 +299,8 @@ int er_import_parse(const char *bytes, size_t len, const char *what, int json, e
         if (!(out->user_names = names_of(&rd.users)) || !(out->item_names = names_of(&rd.items))) rc = EASYREC_ERR_NOMEM;
     }
 done:
-    if (rd.users.slots) strmap_free(&rd.users);
-    if (rd.items.slots) strmap_free(&rd.items);
+    if (rd.users.slots) er_strmap_free(&rd.users);
+    if (rd.items.slots) er_strmap_free(&rd.items);
     if (rc) er_raw_inter_free(out);
     return rc;
 }

@@ -17,14 +17,14 @@
 
 /* ---- CSR ------------------------------------------------------------------------------ */
 
-void csr_free(er_csr *m) {
+void er_csr_free(er_csr *m) {
     if (!m) return;
     free(m->indptr);
     free(m->indices);
     memset(m, 0, sizeof(*m));
 }
 
-int csr_from_pairs(int32_t nrows, int32_t ncols, const int32_t *row, const int32_t *col, size_t n, er_csr *out) {
+int er_csr_from_pairs(int32_t nrows, int32_t ncols, const int32_t *row, const int32_t *col, size_t n, er_csr *out) {
     memset(out, 0, sizeof(*out));
     ER_ASSERT(nrows >= 0 && ncols >= 0);
     int rc = EASYREC_ERR_NOMEM;
@@ -68,11 +68,11 @@ out_free:
     free(ccount);
     free(cursor);
     free(bycol);
-    if (rc) csr_free(out);
+    if (rc) er_csr_free(out);
     return rc;
 }
 
-int csr_from_sparse(const er_sparse *m, er_csr *out) {
+int er_csr_from_sparse(const er_sparse *m, er_csr *out) {
     size_t keep = 0;
     memset(out, 0, sizeof(*out));
     /* a shape read from a file must not make us allocate gigabytes of empty rows */
@@ -89,14 +89,14 @@ int csr_from_sparse(const er_sparse *m, er_csr *out) {
         c[keep] = m->col[k];
         keep++;
     }
-    rc = csr_from_pairs(m->nrows, m->ncols, r, c, keep, out);
+    rc = er_csr_from_pairs(m->nrows, m->ncols, r, c, keep, out);
 out_free:
     free(r);
     free(c);
     return rc;
 }
 
-int csr_has(const er_csr *m, int32_t r, int32_t c) {
+int er_csr_has(const er_csr *m, int32_t r, int32_t c) {
     int64_t lo = m->indptr[r], hi = m->indptr[r + 1];
     while (lo < hi) {
         int64_t mid = lo + (hi - lo) / 2;
@@ -106,7 +106,7 @@ int csr_has(const er_csr *m, int32_t r, int32_t c) {
     return lo < m->indptr[r + 1] && m->indices[lo] == c;
 }
 
-int csr_nonempty_rows(const er_csr *m, int32_t **rows, int32_t *n) {
+int er_csr_nonempty_rows(const er_csr *m, int32_t **rows, int32_t *n) {
     int32_t k = 0;
     *rows = er_mallocarray(m->nrows ? (size_t)m->nrows : 1, sizeof(**rows));
     if (!*rows) return EASYREC_ERR_NOMEM;
@@ -118,7 +118,7 @@ int csr_nonempty_rows(const er_csr *m, int32_t **rows, int32_t *n) {
 
 /* ---- text files ----------------------------------------------------------------------- */
 
-void inter_file_free(er_inter_file *f) {
+void er_inter_file_free(er_inter_file *f) {
     if (!f) return;
     free(f->buf);
     free(f->user);
@@ -160,7 +160,7 @@ static int recbole_columns(char **f, int nf, const char *what, int *ucol, int *i
 
 #define MAX_FIELDS 64
 
-int inter_file_parse(const char *bytes, size_t len, const char *what, er_inter_file *out) {
+int er_inter_file_parse(const char *bytes, size_t len, const char *what, er_inter_file *out) {
     memset(out, 0, sizeof(*out));
     size_t cap = 0, lineno = 0, pos = 0;
     int ucol = 0, icol = 1, first = 1, rc = EASYREC_OK;
@@ -219,25 +219,25 @@ int inter_file_parse(const char *bytes, size_t len, const char *what, er_inter_f
 nomem:
     rc = EASYREC_ERR_NOMEM;
 fail:
-    inter_file_free(out);
+    er_inter_file_free(out);
     return rc;
 }
 
-int inter_file_read(const char *path, er_inter_file *out) {
+int er_inter_file_read(const char *path, er_inter_file *out) {
     char *buf;
     size_t len;
     memset(out, 0, sizeof(*out));
     int rc = er_read_file(path, &buf, &len);
     if (rc) return rc;
     size_t bom = len >= 3 && !memcmp(buf, "\xef\xbb\xbf", 3) ? 3 : 0; /* a UTF-8 byte-order mark is skipped */
-    rc = inter_file_parse(buf + bom, len - bom, path, out);
+    rc = er_inter_file_parse(buf + bom, len - bom, path, out);
     free(buf);
     return rc;
 }
 
 /* ---- dense ids ------------------------------------------------------------------------ */
 
-void idmap_free(er_idmap *m) {
+void er_idmap_free(er_idmap *m) {
     if (!m) return;
     if (m->names)
         for (int32_t i = 0; i < m->n; i++) free(m->names[i]);
@@ -274,7 +274,7 @@ static int map_side(const er_inter_file *files, int nf, int user_side, er_idmap 
     memset(m, 0, sizeof(*m));
     m->numeric = numeric;
     strmap sm;
-    int rc = strmap_init(&sm, 1024);
+    int rc = er_strmap_init(&sm, 1024);
     if (rc) return rc;
     for (int f = 0; f < nf && !rc; f++) {
         if (!(ids[f] = er_mallocarray(files[f].n ? files[f].n : 1, sizeof(*ids[f])))) {
@@ -284,7 +284,7 @@ static int map_side(const er_inter_file *files, int nf, int user_side, er_idmap 
         for (size_t k = 0; k < files[f].n; k++) {
             const char *t = user_side ? files[f].user[k] : files[f].item[k];
             int added;
-            int32_t v = numeric ? (int32_t)parse_id(t) : strmap_intern(&sm, t, strlen(t), 0, &added);
+            int32_t v = numeric ? (int32_t)parse_id(t) : er_strmap_intern(&sm, t, strlen(t), 0, &added);
             if (v < 0) {
                 rc = v;
                 break;
@@ -299,20 +299,20 @@ static int map_side(const er_inter_file *files, int nf, int user_side, er_idmap 
         for (uint32_t i = 0; !rc && i < sm.n; i++)
             if (!(m->names[i] = er_strdup(strmap_key(&sm, (int32_t)i)))) rc = EASYREC_ERR_NOMEM;
     }
-    strmap_free(&sm);
-    if (rc) idmap_free(m);
+    er_strmap_free(&sm);
+    if (rc) er_idmap_free(m);
     return rc;
 }
 
-int interactions_map(const er_inter_file *files, int nf, er_idmap *users, er_idmap *items, int32_t **rows,
+int er_interactions_map(const er_inter_file *files, int nf, er_idmap *users, er_idmap *items, int32_t **rows,
                      int32_t **cols) {
     for (int f = 0; f < nf; f++) rows[f] = cols[f] = NULL;
     memset(items, 0, sizeof(*items));
     int rc = map_side(files, nf, 1, users, rows);
     if (!rc) rc = map_side(files, nf, 0, items, cols);
     if (rc) {
-        idmap_free(users);
-        idmap_free(items);
+        er_idmap_free(users);
+        er_idmap_free(items);
         for (int f = 0; f < nf; f++) {
             free(rows[f]);
             free(cols[f]);
@@ -322,7 +322,7 @@ int interactions_map(const er_inter_file *files, int nf, er_idmap *users, er_idm
     return rc;
 }
 
-int idmap_write(const er_idmap *m, const char *header, const char *path) {
+int er_idmap_write(const er_idmap *m, const char *header, const char *path) {
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);

@@ -24,17 +24,17 @@ typedef struct {
 
 /* Binarise a COO matrix as the original does (`m != 0`: zeros dropped, NaN kept, values
  * forgotten), sort each row and drop duplicate coordinates. *out owned by the caller
- * (csr_free). A shape over ER_CSR_MAX_DIM is refused (EASYREC_ERR_UNSUPPORTED). */
-int csr_from_sparse(const er_sparse *m, er_csr *out);
+ * (er_csr_free). A shape over ER_CSR_MAX_DIM is refused (EASYREC_ERR_UNSUPPORTED). */
+int er_csr_from_sparse(const er_sparse *m, er_csr *out);
 /* Same from n (row, col) pairs, every row in [0, nrows) and col in [0, ncols) (checked:
  * ER_ASSERT, callers validate first). */
-int csr_from_pairs(int32_t nrows, int32_t ncols, const int32_t *row, const int32_t *col, size_t n, er_csr *out);
-void csr_free(er_csr *m);
+int er_csr_from_pairs(int32_t nrows, int32_t ncols, const int32_t *row, const int32_t *col, size_t n, er_csr *out);
+void er_csr_free(er_csr *m);
 static inline int64_t csr_row_len(const er_csr *m, int32_t r) { return m->indptr[r + 1] - m->indptr[r]; }
 /* 1 when (r, c) is stored (binary search in row r). */
-int csr_has(const er_csr *m, int32_t r, int32_t c);
+int er_csr_has(const er_csr *m, int32_t r, int32_t c);
 /* Rows with at least one entry, ascending; *rows malloc'd (caller frees; non-NULL). */
-int csr_nonempty_rows(const er_csr *m, int32_t **rows, int32_t *n);
+int er_csr_nonempty_rows(const er_csr *m, int32_t **rows, int32_t *n);
 
 /* ---- text interaction files ----------------------------------------------------------- */
 
@@ -53,10 +53,10 @@ typedef struct {
     size_t n;
 } er_inter_file;
 
-int inter_file_read(const char *path, er_inter_file *out);
+int er_inter_file_read(const char *path, er_inter_file *out);
 /* Same from bytes (copied; `what` names them in messages). */
-int inter_file_parse(const char *bytes, size_t len, const char *what, er_inter_file *out);
-void inter_file_free(er_inter_file *f);
+int er_inter_file_parse(const char *bytes, size_t len, const char *what, er_inter_file *out);
+void er_inter_file_free(er_inter_file *f);
 
 /* Dense ids of one side (users or items) over a set of files. */
 typedef struct {
@@ -72,10 +72,10 @@ typedef struct {
  * input); otherwise dense ids follow first appearance, reading files in the order given (e.g.
  * train, val, test) and lines in file order. rows[f] / cols[f] receive malloc'd arrays of
  * files[f].n ids (caller frees). `what` names the files in messages. */
-int interactions_map(const er_inter_file *files, int nf, er_idmap *users, er_idmap *items, int32_t **rows,
+int er_interactions_map(const er_inter_file *files, int nf, er_idmap *users, er_idmap *items, int32_t **rows,
                      int32_t **cols);
-void idmap_free(er_idmap *m);
+void er_idmap_free(er_idmap *m);
 /* Write "dense_id<TAB>original" lines (with a header) to path, atomically. */
-int idmap_write(const er_idmap *m, const char *header, const char *path);
+int er_idmap_write(const er_idmap *m, const char *header, const char *path);
 
 #endif

@@ -9,7 +9,7 @@
 
 #include "core/err.h"
 
-void texts_free(er_texts *t) {
+void er_texts_free(er_texts *t) {
     if (!t) return;
     for (size_t i = 0; i < t->n; i++) free(t->text[i]);
     free(t->text);
@@ -51,7 +51,7 @@ static size_t bom_length(const char *buf, size_t len) {
     return len >= 3 && !memcmp(buf, "\xef\xbb\xbf", 3) ? 3 : 0;
 }
 
-int profiles_read_lines(const char *path, er_texts *out) {
+int er_profiles_read_lines(const char *path, er_texts *out) {
     memset(out, 0, sizeof(*out));
     char *buf;
     size_t len, pos = 0, cap = 0, ll;
@@ -73,11 +73,11 @@ int profiles_read_lines(const char *path, er_texts *out) {
         }
     }
     free(buf);
-    if (rc) texts_free(out);
+    if (rc) er_texts_free(out);
     return rc;
 }
 
-int profiles_read_jsonl(const char *path, er_texts *out) {
+int er_profiles_read_jsonl(const char *path, er_texts *out) {
     memset(out, 0, sizeof(*out));
     char *buf;
     size_t len, pos = 0, cap = 0, ll, lineno = 0;
@@ -181,6 +181,6 @@ int profiles_read_jsonl(const char *path, er_texts *out) {
 fail:
     free(ids);
     free(buf);
-    texts_free(out);
+    er_texts_free(out);
     return rc;
 }

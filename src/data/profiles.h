@@ -15,8 +15,8 @@ typedef struct {
  * "user_id" or "item_id", row k is the profile with id k and the ids must be exactly
  * 0..n-1 (the release layout); when none does, rows keep file order. Blank lines are
  * skipped. Errors name the file and line. */
-int profiles_read_jsonl(const char *path, er_texts *out);
+int er_profiles_read_jsonl(const char *path, er_texts *out);
 /* One text per line ("\n" or "\r\n" stripped); every line, empty ones included, is a row. */
-int profiles_read_lines(const char *path, er_texts *out);
-void texts_free(er_texts *t);
+int er_profiles_read_lines(const char *path, er_texts *out);
+void er_texts_free(er_texts *t);
 #endif

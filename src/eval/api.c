@@ -69,10 +69,10 @@ int easyrec_topk(const float *user_emb, int64_t n_users, const float *item_emb, 
     for (int64_t u = 0; u < n_users; u++) users[u] = (int32_t)u;
     er_dense_scorer d = {user_emb, item_emb, (int32_t)n_items, dim};
     er_scorer sc;
-    dense_scorer(&d, &sc);
+    er_dense_scorer_bind(&d, &sc);
     er_rank_opts ro = {.n_items = (int32_t)n_items, .k = k, .threads = threads};
     ro.mask[0] = excl_ptr ? &ex : NULL;
-    rc = topk_rank(&sc, users, (int32_t)n_users, &ro, out_idx);
+    rc = er_topk_rank(&sc, users, (int32_t)n_users, &ro, out_idx);
     free(users);
     if (rc || !out_score) return rc;
     for (int64_t u = 0; u < n_users; u++)
@@ -114,15 +114,15 @@ int easyrec_evaluate(const float *user_emb, int64_t n_users, const float *item_e
     memcpy(s.ks, ks, (size_t)nk * sizeof *ks);
     er_dense_scorer d = {user_emb, item_emb, (int32_t)n_items, dim};
     er_scorer sc;
-    dense_scorer(&d, &sc);
+    er_dense_scorer_bind(&d, &sc);
     er_set_result res;
     memset(&res, 0, sizeof res);
-    if ((rc = eval_run(&s, &sc, &res))) return rc;
+    if ((rc = er_eval_run(&s, &sc, &res))) return rc;
     memcpy(recall, res.recall, (size_t)nk * sizeof *recall);
     memcpy(ndcg, res.ndcg, (size_t)nk * sizeof *ndcg);
     if (n_evaluated) {
         int32_t *users = NULL, E = 0;
-        if (eval_users(&s, &users, &E) == 0) *n_evaluated = E;
+        if (er_eval_users(&s, &users, &E) == 0) *n_evaluated = E;
         free(users);
     }
     return EASYREC_OK;

@@ -2,13 +2,13 @@
  * (other K, other split, baselines side by side) encode each profile set once.
  *
  * A cache entry is two files in the cache directory:
- *   <label>-<h>.npy   float32 (n, D), written by npy_write_f32 (atomic)
+ *   <label>-<h>.npy   float32 (n, D), written by er_npy_write_f32 (atomic)
  *   <label>-<h>.json  {"format": 1, "key": {...}, "shape": [n, D]} written after the .npy
  *                     (atomic), so an .npy without its sidecar is never trusted
  * where h is 16 hex digits of a 64-bit hash of the compact key text. An entry is used only
  * if the sidecar's key equals the request's key field by field (json_equal) and the .npy
  * has shape (n, D); anything else is re-encoded and overwritten. What the key holds:
- * embed_texts() in eval.h and docs/eval.md. The key carries mtimes, so touching a profile
+ * er_embed_texts() in eval.h and docs/eval.md. The key carries mtimes, so touching a profile
  * or weights file invalidates the entry even when its contents did not change.
  */
 #include <errno.h>
@@ -83,7 +83,7 @@ static float *cache_lookup(const char *side, const char *npy, const json_t *key,
     float *data = NULL;
     int nd = 0;
     int64_t shape[ER_MAX_DIMS];
-    if (s && json_equal(json_object_get(s, "key"), (json_t *)key) && npy_read_f32(npy, &data, &nd, shape) == 0 &&
+    if (s && json_equal(json_object_get(s, "key"), (json_t *)key) && er_npy_read_f32(npy, &data, &nd, shape) == 0 &&
         !(nd == 2 && shape[0] == (int64_t)n && shape[1] == dim)) {
         free(data);
         data = NULL;
@@ -97,7 +97,7 @@ static int cache_store(const char *dir, const char *side, const char *npy, const
                        size_t n, int dim) {
     if (mkdir(dir, 0777) && errno != EEXIST) return er_error(EASYREC_ERR_IO, "--cache %s: %s", dir, strerror(errno));
     int64_t shape[2] = {(int64_t)n, dim};
-    int rc = npy_write_f32(npy, data, 2, shape);
+    int rc = er_npy_write_f32(npy, data, 2, shape);
     if (rc) return rc;
     json_t *s = json_pack("{s:i, s:O, s:[I, i]}", "format", CACHE_FORMAT, "key", key, "shape", (json_int_t)n, dim);
     char *text = s ? json_dumps(s, JSON_INDENT(1) | JSON_SORT_KEYS) : NULL;
@@ -145,7 +145,7 @@ static int encode_all(const er_embedder *e, const char *label, const er_texts *t
     return rc;
 }
 
-int embed_texts(const er_embedder *e, const char *label, const char *const *sources, int n_sources,
+int er_embed_texts(const er_embedder *e, const char *label, const char *const *sources, int n_sources,
                 const char *text_rule, const er_texts *t, float **out, int *dim) {
     *out = NULL;
     int D = easyrec_model_dim(e->model), rc = EASYREC_OK;

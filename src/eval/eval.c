@@ -18,12 +18,12 @@
 #include "core/err.h"
 #include "eval/eval.h"
 
-int eval_users(const er_eval_setup *s, int32_t **users, int32_t *n) {
+int er_eval_users(const er_eval_setup *s, int32_t **users, int32_t *n) {
     ER_ASSERT(s->split == ER_SPLIT_TST || s->split == ER_SPLIT_VAL);
-    return csr_nonempty_rows(&s->ds->split[s->split], users, n);
+    return er_csr_nonempty_rows(&s->ds->split[s->split], users, n);
 }
 
-int eval_run(const er_eval_setup *s, const er_scorer *sc, er_set_result *out) {
+int er_eval_run(const er_eval_setup *s, const er_scorer *sc, er_set_result *out) {
     const er_dataset *ds = s->ds;
     const er_csr *truth = &ds->split[s->split];
     int32_t *users = NULL, E = 0, *ranked = NULL;
@@ -35,9 +35,9 @@ int eval_run(const er_eval_setup *s, const er_scorer *sc, er_set_result *out) {
         if (s->ks[q] > kmax) kmax = s->ks[q];
     }
     if (ds->n_items < 1) return er_error(EASYREC_ERR_ARG, "the dataset has no items");
-    if ((rc = eval_users(s, &users, &E))) return rc;
+    if ((rc = er_eval_users(s, &users, &E))) return rc;
     if (E == 0) {
-        rc = er_error(EASYREC_ERR_ARG, "no user has an interaction in the %s split", dataset_split_name(s->split));
+        rc = er_error(EASYREC_ERR_ARG, "no user has an interaction in the %s split", er_dataset_split_name(s->split));
         goto out_free;
     }
     int k = kmax < ds->n_items ? kmax : ds->n_items;
@@ -50,13 +50,13 @@ int eval_run(const er_eval_setup *s, const er_scorer *sc, er_set_result *out) {
     er_rank_opts ro = {.n_items = ds->n_items, .k = k, .threads = s->threads};
     ro.mask[0] = ds->has_split[ER_SPLIT_TRN] ? &ds->split[ER_SPLIT_TRN] : NULL;
     ro.mask[1] = s->mask_val && s->split == ER_SPLIT_TST && ds->has_split[ER_SPLIT_VAL] ? &ds->split[ER_SPLIT_VAL] : NULL;
-    if ((rc = topk_rank(sc, users, E, &ro, ranked))) goto out_free;
+    if ((rc = er_topk_rank(sc, users, E, &ro, ranked))) goto out_free;
 #pragma omp parallel for num_threads(s->threads > 0 ? s->threads : 1) schedule(static)
     for (int32_t e = 0; e < E; e++) {
         int32_t u = users[e];
         const int32_t *pos = truth->indices + truth->indptr[u];
         double *r = per + (size_t)e * 2 * s->nk;
-        metrics_user(ranked + (size_t)e * k, k, pos, csr_row_len(truth, u), s->ks, s->nk, r, r + s->nk);
+        er_metrics_user(ranked + (size_t)e * k, k, pos, csr_row_len(truth, u), s->ks, s->nk, r, r + s->nk);
     }
     for (int q = 0; q < s->nk; q++) {
         double sr = 0, sn = 0;
@@ -76,7 +76,7 @@ out_free:
 
 /* ---- texts of a profile set ----------------------------------------------------------- */
 
-int eval_user_text_from_items(const er_csr *trn, const er_texts *items, int k, er_texts *out) {
+int er_eval_user_text_from_items(const er_csr *trn, const er_texts *items, int k, er_texts *out) {
     memset(out, 0, sizeof(*out));
     ER_ASSERT(k >= 1 && (size_t)trn->ncols == items->n);
     size_t n = (size_t)trn->nrows;
@@ -103,7 +103,7 @@ int eval_user_text_from_items(const er_csr *trn, const er_texts *items, int k, e
     }
     return EASYREC_OK;
 nomem:
-    texts_free(out);
+    er_texts_free(out);
     return EASYREC_ERR_NOMEM;
 }
 
@@ -111,33 +111,33 @@ static int builds_from_items(const er_dataset *ds, int set, er_utext ut) {
     return ut.mode == ER_UTEXT_ITEMS || (ut.mode == ER_UTEXT_AUTO && !ds->sets[set].user_path);
 }
 
-const char *eval_set_unusable(const er_dataset *ds, int set, er_utext ut) {
+const char *er_eval_set_unusable(const er_dataset *ds, int set, er_utext ut) {
     ER_ASSERT(set >= 0 && set < ds->n_sets);
     if (!ds->sets[set].item_path) return "no item profiles";
     if (!builds_from_items(ds, set, ut) && !ds->sets[set].user_path) return "no user profiles";
     return NULL;
 }
 
-int eval_set_texts(const er_dataset *ds, int set, er_utext ut, er_texts *items, er_texts *users, char *rule,
+int er_eval_set_texts(const er_dataset *ds, int set, er_utext ut, er_texts *items, er_texts *users, char *rule,
                    size_t cap) {
     const er_profile_set *ps = &ds->sets[set];
-    const char *why = eval_set_unusable(ds, set, ut);
+    const char *why = er_eval_set_unusable(ds, set, ut);
     memset(items, 0, sizeof(*items));
     memset(users, 0, sizeof(*users));
     if (why) return er_error(EASYREC_ERR_ARG, "profile set '%s': %s", ps->name, why);
-    int rc = dataset_read_profiles(ds, ps->item_path, 0, items);
+    int rc = er_dataset_read_profiles(ds, ps->item_path, 0, items);
     if (rc) return rc;
     if (builds_from_items(ds, set, ut)) {
         if (!ds->has_split[ER_SPLIT_TRN]) {
-            texts_free(items);
+            er_texts_free(items);
             return er_error(EASYREC_ERR_ARG, "--user-text items:%d needs the training matrix, which is missing", ut.k);
         }
         snprintf(rule, cap, "items:%d", ut.k);
-        rc = eval_user_text_from_items(&ds->split[ER_SPLIT_TRN], items, ut.k, users);
+        rc = er_eval_user_text_from_items(&ds->split[ER_SPLIT_TRN], items, ut.k, users);
     } else {
         snprintf(rule, cap, "profiles");
-        rc = dataset_read_profiles(ds, ps->user_path, 1, users);
+        rc = er_dataset_read_profiles(ds, ps->user_path, 1, users);
     }
-    if (rc) texts_free(items);
+    if (rc) er_texts_free(items);
     return rc;
 }

@@ -33,10 +33,10 @@
  * pos (npos >= 1) the user's ground-truth items, strictly ascending. Positions past n
  * (n < k when the catalogue is smaller than k) count as misses; IDCG still sums over
  * min(k, npos) positions (the original's formula). */
-void metrics_user(const int32_t *ranked, int n, const int32_t *pos, int64_t npos, const int *ks, int nk,
+void er_metrics_user(const int32_t *ranked, int n, const int32_t *pos, int64_t npos, const int *ks, int nk,
                   double *recall, double *ndcg);
-double metrics_recall_at_k(const int32_t *ranked, int n, const int32_t *pos, int64_t npos, int k);
-double metrics_ndcg_at_k(const int32_t *ranked, int n, const int32_t *pos, int64_t npos, int k);
+double er_metrics_recall_at_k(const int32_t *ranked, int n, const int32_t *pos, int64_t npos, int k);
+double er_metrics_ndcg_at_k(const int32_t *ranked, int n, const int32_t *pos, int64_t npos, int k);
 
 /* ---- topk.c --------------------------------------------------------------------------- */
 
@@ -48,9 +48,9 @@ typedef struct {
 /* Indices of the k best of scores[0..n) (1 <= k <= n): higher score first, equal scores
  * in ascending index order; NaN ranks below everything. heap: caller scratch of k
  * entries. out (k) caller-owned. */
-void topk_select(const float *scores, int32_t n, int k, er_topk_entry *heap, int32_t *out);
+void er_topk_select(const float *scores, int32_t n, int k, er_topk_entry *heap, int32_t *out);
 /* The same by sorting all n entries (reference for tests). */
-int topk_select_naive(const float *scores, int32_t n, int k, int32_t *out);
+int er_topk_select_naive(const float *scores, int32_t n, int k, int32_t *out);
 
 /* A source of scores. score() fills out (nu, I) row-major with the scores of users[0..nu)
  * against every item; it is called concurrently from several threads, each with its own
@@ -72,19 +72,19 @@ typedef struct {
 /* Rank every item for users[0..E): ranked (E, k) caller-owned, row e = users[e]'s top k.
  * Users are scored in blocks, each thread owning its block's scores, so memory is
  * threads * block_bytes and the result does not depend on the thread count. */
-int topk_rank(const er_scorer *sc, const int32_t *users, int32_t E, const er_rank_opts *o, int32_t *ranked);
+int er_topk_rank(const er_scorer *sc, const int32_t *users, int32_t E, const er_rank_opts *o, int32_t *ranked);
 
 /* ---- scorers.c ------------------------------------------------------------------------ */
 
 /* S (nq, n) with row stride ldc: S[r * ldc + i] = q[r] . items[i], for items (n, D) and
  * queries q (nq, D), row-major. The items are read in place, once (never packed into a
- * copy): for nq > ER_DENSE_SMALL_Q by gemm_nt of items x q^T in panels of ER_DENSE_PANEL
+ * copy): for nq > ER_DENSE_SMALL_Q by er_gemm_nt of items x q^T in panels of ER_DENSE_PANEL
  * items into panel (caller scratch of ER_DENSE_PANEL * nq floats), transposed into S; for
  * fewer queries by dot products vectorised for the CPU. Single-threaded in the caller. The
  * dense scorer below and the recommender of `easyrec serve` / `recommend` use it. */
 #define ER_DENSE_PANEL 4096
 #define ER_DENSE_SMALL_Q 8
-void topk_dense_scores(const float *items, int32_t n, int D, const float *q, int nq, float *S, size_t ldc,
+void er_topk_dense_scores(const float *items, int32_t n, int D, const float *q, int nq, float *S, size_t ldc,
                        float *panel);
 
 typedef struct {
@@ -93,16 +93,16 @@ typedef struct {
     int32_t n_items;
     int dim;
 } er_dense_scorer;
-/* s_ui = user[u] . item[i] through gemm_nt (AVX-512 kernel or CBLAS, single-threaded). */
-void dense_scorer(const er_dense_scorer *d, er_scorer *out);
+/* s_ui = user[u] . item[i] through er_gemm_nt (AVX-512 kernel or CBLAS, single-threaded). */
+void er_dense_scorer_bind(const er_dense_scorer *d, er_scorer *out);
 
 typedef struct {
     float *count; /* (I) training interactions per item */
     int32_t n_items;
 } er_popularity;
-int popularity_init(er_popularity *p, const er_csr *trn);
-void popularity_free(er_popularity *p);
-void popularity_scorer(const er_popularity *p, er_scorer *out);
+int er_popularity_init(er_popularity *p, const er_csr *trn);
+void er_popularity_free(er_popularity *p);
+void er_popularity_scorer_bind(const er_popularity *p, er_scorer *out);
 
 typedef struct {
     uint64_t seed;
@@ -110,7 +110,7 @@ typedef struct {
 } er_random_scorer;
 /* uniform [0,1) scores from a generator seeded by (seed, user): reproducible for any
  * blocking or thread count. */
-void random_scorer(const er_random_scorer *r, er_scorer *out);
+void er_random_scorer_bind(const er_random_scorer *r, er_scorer *out);
 
 /* ---- lexical.c ------------------------------------------------------------------------ */
 
@@ -123,15 +123,15 @@ typedef struct er_lexical er_lexical;
 /* Index the item texts (documents) and turn each user text into a query. Terms: ASCII
  * letters lower-cased, maximal runs of [a-z0-9] and bytes >= 0x80 (so UTF-8 words stay
  * whole); query terms absent from every item are dropped. *out owned by the caller. */
-int lexical_build(er_lex_kind kind, const er_texts *items, const er_texts *users, er_lexical **out);
-void lexical_free(er_lexical *lx);
-void lexical_scorer(const er_lexical *lx, er_scorer *out);
+int er_lexical_build(er_lex_kind kind, const er_texts *items, const er_texts *users, er_lexical **out);
+void er_lexical_free(er_lexical *lx);
+void er_lexical_scorer_bind(const er_lexical *lx, er_scorer *out);
 /* Terms of text[0..len) as the index sees them, for tests: calls fn(term, tlen, user). */
-void lexical_terms(const char *text, size_t len, void (*fn)(const char *, size_t, void *), void *user);
+void er_lexical_terms(const char *text, size_t len, void (*fn)(const char *, size_t, void *), void *user);
 
 /* ---- embed_cache.c -------------------------------------------------------------------- */
 
-/* What embed_texts reports while it works (nothing is printed by the library):
+/* What er_embed_texts reports while it works (nothing is printed by the library):
  * ER_EMBED_PROGRESS  done of total texts encoded so far (after each batch)
  * ER_EMBED_ENCODED   all total texts encoded in `seconds`
  * ER_EMBED_CACHED    served from the cache file `path` (no encoding) */
@@ -156,7 +156,7 @@ typedef struct {
  * built from them) and a hash of the texts themselves. Otherwise the texts are encoded and
  * the .npy then the sidecar written atomically. Layout: docs/eval.md. *out malloc'd (n*D),
  * caller frees. */
-int embed_texts(const er_embedder *e, const char *label, const char *const *sources, int n_sources,
+int er_embed_texts(const er_embedder *e, const char *label, const char *const *sources, int n_sources,
                 const char *text_rule, const er_texts *t, float **out, int *dim);
 
 /* ---- eval.c --------------------------------------------------------------------------- */
@@ -177,9 +177,9 @@ typedef struct {
 } er_set_result;
 
 /* Users with >= 1 interaction in the split, ascending. *users malloc'd. */
-int eval_users(const er_eval_setup *s, int32_t **users, int32_t *n);
+int er_eval_users(const er_eval_setup *s, int32_t **users, int32_t *n);
 /* Rank with sc and average the metrics over the split's users into out (name untouched). */
-int eval_run(const er_eval_setup *s, const er_scorer *sc, er_set_result *out);
+int er_eval_run(const er_eval_setup *s, const er_scorer *sc, er_set_result *out);
 
 typedef struct {
     er_utext_mode mode;
@@ -189,17 +189,17 @@ typedef struct {
 /* Whether profile set `set` of ds can be evaluated with user text rule ut: it needs item
  * profiles, and user profiles unless ut builds user text from items. NULL when usable,
  * else a static reason ("no item profiles", "no user profiles"). */
-const char *eval_set_unusable(const er_dataset *ds, int set, er_utext ut);
+const char *er_eval_set_unusable(const er_dataset *ds, int set, er_utext ut);
 /* Read the item texts of set `set` and make its user texts under ut (profiles file, or
  * from the training items' profiles of the same set). rule (cap bytes) receives how the
  * user text was made: "profiles" or "items:K". On success both are caller-owned. */
-int eval_set_texts(const er_dataset *ds, int set, er_utext ut, er_texts *items, er_texts *users, char *rule,
+int er_eval_set_texts(const er_dataset *ds, int set, er_utext ut, er_texts *items, er_texts *users, char *rule,
                    size_t cap);
 
 /* The user text of --user-text items:K — the profiles of the user's first k training
  * items in ascending item id, joined by a single space; "" for a user with no training
  * items. *out owned by the caller. */
-int eval_user_text_from_items(const er_csr *trn, const er_texts *items, int k, er_texts *out);
+int er_eval_user_text_from_items(const er_csr *trn, const er_texts *items, int k, er_texts *out);
 
 
 /* ---- runner.c ------------------------------------------------------------------------- */

@@ -37,7 +37,7 @@ struct er_lexical {
 
 static int is_word(unsigned char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c >= 0x80; }
 
-void lexical_terms(const char *text, size_t len, void (*fn)(const char *, size_t, void *), void *user) {
+void er_lexical_terms(const char *text, size_t len, void (*fn)(const char *, size_t, void *), void *user) {
     char buf[256];
     size_t i = 0;
     while (i < len) {
@@ -71,12 +71,12 @@ static void collect_term(const char *t, size_t n, void *user) {
     int32_t id;
     if (c->intern) {
         int added;
-        id = strmap_intern(c->vocab, t, n, 0, &added);
+        id = er_strmap_intern(c->vocab, t, n, 0, &added);
         if (id < 0) {
             c->rc = id;
             return;
         }
-    } else if ((id = strmap_find(c->vocab, t, n)) < 0) {
+    } else if ((id = er_strmap_find(c->vocab, t, n)) < 0) {
         return;
     }
     if (c->n == c->cap) {
@@ -122,7 +122,7 @@ static int bags_build(const er_texts *t, strmap *vocab, int intern, bags *b) {
     if (!b->ptr || !b->len) c.rc = EASYREC_ERR_NOMEM;
     for (size_t d = 0; d < t->n && !c.rc; d++) {
         c.n = 0;
-        lexical_terms(t->text[d], t->len[d], collect_term, &c);
+        er_lexical_terms(t->text[d], t->len[d], collect_term, &c);
         if (c.rc) break;
         b->len[d] = (int64_t)c.n;
         qsort(c.ids, c.n, sizeof(*c.ids), cmp_i32);
@@ -156,7 +156,7 @@ static int bags_build(const er_texts *t, strmap *vocab, int intern, bags *b) {
 
 /* ---- index ---------------------------------------------------------------------------- */
 
-void lexical_free(er_lexical *lx) {
+void er_lexical_free(er_lexical *lx) {
     if (!lx) return;
     free(lx->tptr);
     free(lx->pdoc);
@@ -231,7 +231,7 @@ static void build_queries(er_lexical *lx, const int32_t *count, const double *id
     }
 }
 
-int lexical_build(er_lex_kind kind, const er_texts *items, const er_texts *users, er_lexical **out) {
+int er_lexical_build(er_lex_kind kind, const er_texts *items, const er_texts *users, er_lexical **out) {
     *out = NULL;
     if (items->n > INT32_MAX || users->n > INT32_MAX) return er_error(EASYREC_ERR_ARG, "lexical index: too many texts");
     er_lexical *lx = er_calloc(1, sizeof(*lx));
@@ -242,7 +242,7 @@ int lexical_build(er_lex_kind kind, const er_texts *items, const er_texts *users
     lx->kind = kind;
     lx->n_items = (int32_t)items->n;
     lx->n_users = (int32_t)users->n;
-    int rc = strmap_init(&vocab, 1 << 14);
+    int rc = er_strmap_init(&vocab, 1 << 14);
     if (rc) goto out_free_lx;
     if ((rc = bags_build(items, &vocab, 1, &docs))) goto out_free_vocab;
     if ((rc = bags_build(users, &vocab, 0, &qs))) goto out_free_vocab;
@@ -275,9 +275,9 @@ out_free_vocab:
     free(idf);
     bags_free(&docs);
     bags_free(&qs);
-    strmap_free(&vocab);
+    er_strmap_free(&vocab);
 out_free_lx:
-    if (rc) lexical_free(lx);
+    if (rc) er_lexical_free(lx);
     else *out = lx;
     return rc;
 }
@@ -296,7 +296,7 @@ static void lexical_score(const void *ctx, const int32_t *users, int nu, float *
     }
 }
 
-void lexical_scorer(const er_lexical *lx, er_scorer *out) {
+void er_lexical_scorer_bind(const er_lexical *lx, er_scorer *out) {
     out->score = lexical_score;
     out->ctx = lx;
     out->scratch_per_user = 0;

@@ -27,14 +27,14 @@ static int is_pos(const int32_t *pos, int64_t npos, int32_t item) {
 /* 1 / log2(j + 1) for rank j >= 1, the discount numpy computes as 1./np.log2(j + 1) */
 static double discount(int j) { return 1.0 / log2((double)j + 1.0); }
 
-double metrics_recall_at_k(const int32_t *ranked, int n, const int32_t *pos, int64_t npos, int k) {
+double er_metrics_recall_at_k(const int32_t *ranked, int n, const int32_t *pos, int64_t npos, int k) {
     if (npos <= 0) return 0.0;
     int64_t hits = 0;
     for (int j = 0; j < k && j < n; j++) hits += is_pos(pos, npos, ranked[j]);
     return (double)hits / (double)npos;
 }
 
-double metrics_ndcg_at_k(const int32_t *ranked, int n, const int32_t *pos, int64_t npos, int k) {
+double er_metrics_ndcg_at_k(const int32_t *ranked, int n, const int32_t *pos, int64_t npos, int k) {
     double dcg = 0.0, idcg = 0.0;
     for (int j = 0; j < k && j < n; j++)
         if (is_pos(pos, npos, ranked[j])) dcg += discount(j + 1);
@@ -44,10 +44,10 @@ double metrics_ndcg_at_k(const int32_t *ranked, int n, const int32_t *pos, int64
     return isnan(v) ? 0.0 : v;
 }
 
-void metrics_user(const int32_t *ranked, int n, const int32_t *pos, int64_t npos, const int *ks, int nk,
+void er_metrics_user(const int32_t *ranked, int n, const int32_t *pos, int64_t npos, const int *ks, int nk,
                   double *recall, double *ndcg) {
     for (int q = 0; q < nk; q++) {
-        recall[q] = metrics_recall_at_k(ranked, n, pos, npos, ks[q]);
-        ndcg[q] = metrics_ndcg_at_k(ranked, n, pos, npos, ks[q]);
+        recall[q] = er_metrics_recall_at_k(ranked, n, pos, npos, ks[q]);
+        ndcg[q] = er_metrics_ndcg_at_k(ranked, n, pos, npos, ks[q]);
     }
 }

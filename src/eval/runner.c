@@ -43,7 +43,7 @@ int er_eval_read_embeddings(const char *path, float **out, int64_t *rows, int *d
     int nd = 0;
     int64_t sh[ER_MAX_DIMS];
     *out = NULL;
-    int rc = npy_read_f32(path, out, &nd, sh);
+    int rc = er_npy_read_f32(path, out, &nd, sh);
     if (rc) return rc;
     if (nd != 2 || sh[0] > INT32_MAX || sh[1] < 1 || sh[1] > 1 << 20)
         rc = er_error(EASYREC_ERR_FORMAT, "%s: a %d-D array%s; expected a matrix (rows, D), one row per id", path, nd,
@@ -75,7 +75,7 @@ static int run_embeddings(const er_eval_request *rq, er_dataset *ds, const er_ev
     /* text inputs with numeric ids: rows past the largest id are users/items without interactions */
     if (ds->from_text && (nu > INT32_MAX || ni > INT32_MAX))
         return er_error(EASYREC_ERR_ARG, "more than %d embedding rows", INT32_MAX);
-    if (ds->from_text && (rc = dataset_grow(ds, (int32_t)nu, (int32_t)ni))) return rc;
+    if (ds->from_text && (rc = er_dataset_grow(ds, (int32_t)nu, (int32_t)ni))) return rc;
     if (nu != ds->n_users || ni != ds->n_items) {
         int users = nu != ds->n_users;
         return er_error(EASYREC_ERR_FORMAT, "%s has %lld rows, but the dataset has %d %s (one row per id 0..%d)",
@@ -86,11 +86,11 @@ static int run_embeddings(const er_eval_request *rq, er_dataset *ds, const er_ev
         return er_error(EASYREC_ERR_FORMAT, "%s has D = %d but %s has D = %d", un, rq->user_dim, in, rq->item_dim);
     er_dense_scorer d = {rq->user_emb, rq->item_emb, ds->n_items, rq->user_dim};
     er_scorer sc;
-    dense_scorer(&d, &sc);
+    er_dense_scorer_bind(&d, &sc);
     snprintf(out->sets[0].name, sizeof out->sets[0].name, "embeddings");
     snprintf(out->user_text[0], sizeof out->user_text[0], "given");
     double t0 = now();
-    rc = eval_run(st, &sc, &out->sets[0]);
+    rc = er_eval_run(st, &sc, &out->sets[0]);
     out->seconds += now() - t0;
     out->n = rc ? 0 : 1;
     return rc;
@@ -103,18 +103,18 @@ static int run_single_baseline(const er_eval_request *rq, const er_dataset *ds, 
     er_scorer sc;
     int rc = EASYREC_OK;
     if (rq->scorer == ER_EVAL_POPULARITY) {
-        if ((rc = popularity_init(&pop, &ds->split[ER_SPLIT_TRN]))) return rc;
-        popularity_scorer(&pop, &sc);
+        if ((rc = er_popularity_init(&pop, &ds->split[ER_SPLIT_TRN]))) return rc;
+        er_popularity_scorer_bind(&pop, &sc);
     } else {
-        random_scorer(&rnd, &sc);
+        er_random_scorer_bind(&rnd, &sc);
     }
     snprintf(out->sets[0].name, sizeof out->sets[0].name, "%s", er_eval_scorer_name(rq->scorer));
     snprintf(out->user_text[0], sizeof out->user_text[0], "-");
     double t0 = now();
-    rc = eval_run(st, &sc, &out->sets[0]);
+    rc = er_eval_run(st, &sc, &out->sets[0]);
     out->seconds += now() - t0;
     out->n = rc ? 0 : 1;
-    popularity_free(&pop);
+    er_popularity_free(&pop);
     return rc;
 }
 
@@ -125,7 +125,7 @@ static int run_set(const er_eval_request *rq, const er_dataset *ds, const er_eva
                    er_eval_report *out) {
     er_texts items, users;
     char rule[32];
-    int rc = eval_set_texts(ds, set, rq->ut, &items, &users, rule, sizeof rule);
+    int rc = er_eval_set_texts(ds, set, rq->ut, &items, &users, rule, sizeof rule);
     if (rc) return rc;
     er_set_result *r = &out->sets[out->n];
     memset(r, 0, sizeof(*r));
@@ -148,29 +148,29 @@ static int run_set(const er_eval_request *rq, const er_dataset *ds, const er_eva
         const char *isrc[1] = {ps->item_path};
         const char *usrc[2] = {from_items ? ps->item_path : ps->user_path, ds->split_path[ER_SPLIT_TRN]};
         int du = 0, di = 0;
-        rc = embed_texts(&e, il, isrc, 1, "profiles", &items, &I, &di);
-        if (!rc) rc = embed_texts(&e, ul, usrc, from_items ? 2 : 1, urule, &users, &U, &du);
-        texts_free(&items);
-        texts_free(&users);
+        rc = er_embed_texts(&e, il, isrc, 1, "profiles", &items, &I, &di);
+        if (!rc) rc = er_embed_texts(&e, ul, usrc, from_items ? 2 : 1, urule, &users, &U, &du);
+        er_texts_free(&items);
+        er_texts_free(&users);
         if (rc) goto out_free;
         er_dense_scorer d = {U, I, ds->n_items, di};
-        dense_scorer(&d, &sc);
+        er_dense_scorer_bind(&d, &sc);
         double t0 = now();
-        rc = eval_run(st, &sc, r);
+        rc = er_eval_run(st, &sc, r);
         out->seconds += now() - t0;
     } else {
         double t0 = now();
-        rc = lexical_build(rq->scorer == ER_EVAL_BM25 ? ER_LEX_BM25 : ER_LEX_TFIDF, &items, &users, &lx);
-        texts_free(&items);
-        texts_free(&users);
+        rc = er_lexical_build(rq->scorer == ER_EVAL_BM25 ? ER_LEX_BM25 : ER_LEX_TFIDF, &items, &users, &lx);
+        er_texts_free(&items);
+        er_texts_free(&users);
         if (rc) goto out_free;
-        lexical_scorer(lx, &sc);
-        rc = eval_run(st, &sc, r);
+        er_lexical_scorer_bind(lx, &sc);
+        rc = er_eval_run(st, &sc, r);
         out->seconds += now() - t0;
     }
     if (!rc) out->n++;
 out_free:
-    lexical_free(lx);
+    er_lexical_free(lx);
     free(U);
     free(I);
     return rc;
@@ -182,12 +182,12 @@ static int grow_to_profiles(er_dataset *ds) {
     for (int side = 0; side < 2; side++) {
         const char *p = side ? ds->sets[0].user_path : ds->sets[0].item_path;
         er_texts t;
-        if (!p || profiles_read_jsonl(p, &t)) continue; /* errors resurface when the set is read */
+        if (!p || er_profiles_read_jsonl(p, &t)) continue; /* errors resurface when the set is read */
         n[side] = t.n > INT32_MAX ? INT32_MAX : (int32_t)t.n;
-        texts_free(&t);
+        er_texts_free(&t);
     }
     er_clear_error();
-    return dataset_grow(ds, n[1], n[0]);
+    return er_dataset_grow(ds, n[1], n[0]);
 }
 
 static int set_selected(const er_dataset *ds, const er_eval_request *rq, int set) {
@@ -200,7 +200,7 @@ static int run_sets(const er_eval_request *rq, er_dataset *ds, const er_eval_set
     int rc = EASYREC_OK, any = 0, use[ER_MAX_PROFILE_SETS] = {0};
     for (int s = 0; s < ds->n_sets; s++) {
         if (!set_selected(ds, rq, s)) continue;
-        const char *why = eval_set_unusable(ds, s, rq->ut);
+        const char *why = er_eval_set_unusable(ds, s, rq->ut);
         if (why && rq->skip_unusable) continue;
         if (why)
             return er_error(EASYREC_ERR_ARG, "%s: profile set '%s' has %s%s", where_of(rq), ds->sets[s].name, why,
@@ -248,7 +248,7 @@ int er_eval_check(const er_dataset *ds, const er_eval_request *rq) {
     for (int q = 0; q < st.nk; q++)
         if (st.ks[q] < 1) return er_error(EASYREC_ERR_ARG, "cutoff %d is not >= 1", st.ks[q]);
     if (!ds->has_split[st.split])
-        return er_error(EASYREC_ERR_ARG, "%s: no %s split to evaluate%s", where, dataset_split_name(st.split),
+        return er_error(EASYREC_ERR_ARG, "%s: no %s split to evaluate%s", where, er_dataset_split_name(st.split),
                         ds->from_text ? " (give --val)" : "");
     if (!ds->has_split[ER_SPLIT_TRN])
         return er_error(EASYREC_ERR_ARG, "%s: no trn_mat.pkl: training items cannot be excluded from the ranking", where);
@@ -272,7 +272,7 @@ int er_eval_dataset(er_dataset *ds, const er_eval_request *rq, er_eval_report *o
     }
     if (rc) return rc;
     int32_t *users = NULL;
-    if ((rc = eval_users(&st, &users, &out->n_users))) return rc;
+    if ((rc = er_eval_users(&st, &users, &out->n_users))) return rc;
     free(users);
     out->n_items = ds->n_items;
     er_eval_mean(out->sets, out->n, st.nk, &out->mean);

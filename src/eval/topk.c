@@ -38,7 +38,7 @@ static void sift_down(er_topk_entry *h, int n, int p) {
     h[p] = x;
 }
 
-void topk_select(const float *scores, int32_t n, int k, er_topk_entry *heap, int32_t *out) {
+void er_topk_select(const float *scores, int32_t n, int k, er_topk_entry *heap, int32_t *out) {
     ER_ASSERT(k >= 1 && k <= n);
     for (int j = 0; j < k; j++) {
         float s = scores[j];
@@ -70,7 +70,7 @@ static int cmp_entry(const void *pa, const void *pb) {
     return worse(*b, *a) ? -1 : worse(*a, *b) ? 1 : 0;
 }
 
-int topk_select_naive(const float *scores, int32_t n, int k, int32_t *out) {
+int er_topk_select_naive(const float *scores, int32_t n, int k, int32_t *out) {
     ER_ASSERT(k >= 1 && k <= n);
     er_topk_entry *e = er_mallocarray((size_t)n, sizeof(*e));
     if (!e) return EASYREC_ERR_NOMEM;
@@ -106,11 +106,11 @@ static void rank_block(const er_scorer *sc, const er_rank_opts *o, const int32_t
             if (!mk) continue;
             for (int64_t p = mk->indptr[users[r]]; p < mk->indptr[users[r] + 1]; p++) row[mk->indices[p]] = ER_MASK_SCORE;
         }
-        topk_select(row, o->n_items, o->k, b->heap, ranked + (size_t)r * o->k);
+        er_topk_select(row, o->n_items, o->k, b->heap, ranked + (size_t)r * o->k);
     }
 }
 
-int topk_rank(const er_scorer *sc, const int32_t *users, int32_t E, const er_rank_opts *o, int32_t *ranked) {
+int er_topk_rank(const er_scorer *sc, const int32_t *users, int32_t E, const er_rank_opts *o, int32_t *ranked) {
     ER_ASSERT(o->n_items >= 1 && o->k >= 1 && o->k <= o->n_items);
     int T = o->threads > 0 ? o->threads : 1, rc = EASYREC_OK;
     size_t I = (size_t)o->n_items, budget = o->block_bytes ? o->block_bytes : DEFAULT_BLOCK_BYTES;

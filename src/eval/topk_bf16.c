@@ -9,7 +9,7 @@
  * to zero as denormals). Let T be the k-th largest lower bound a_i - e_i.
  * Every item with a_i + e_i < T has an exact score below k others' exact scores, so it
  * cannot be in the top k whatever the tie rule: the candidates {i : a_i + e_i >= T} hold
- * the whole exact top k. They are rescored exactly and ranked with topk_select (candidate
+ * the whole exact top k. They are rescored exactly and ranked with er_topk_select (candidate
  * positions are in id order, so its "lower index first" tie rule is "lower id first").
  */
 #include <math.h>
@@ -87,7 +87,7 @@ int er_bf16_topk(const er_bf16_items *b, er_isa isa, const float *Q, int nq, int
             float qe = (float)(delta * norm_of(q, D) * (1.0 + 0x1p-20));
             const float ea = (float)(D * 0x1p-126);
             for (int32_t i = 0; i < n; i++) lower[i] = a[i] - (qe * b->norm[i] + ea);
-            topk_select(lower, n, k, heap, sel);
+            er_topk_select(lower, n, k, heap, sel);
             float T = lower[sel[k - 1]];
             int32_t nc = 0;
             for (int32_t i = 0; i < n; i++)
@@ -96,7 +96,7 @@ int er_bf16_topk(const er_bf16_items *b, er_isa isa, const float *Q, int nq, int
                     cs[nc++] = er_exact_dot(q, b->f32 + (size_t)i * D, D);
                 }
             ER_ASSERT(nc >= k); /* the k items that define T are candidates themselves */
-            topk_select(cs, nc, k, heap, sel);
+            er_topk_select(cs, nc, k, heap, sel);
             for (int j = 0; j < k; j++) out[(size_t)(q0 + r) * k + j] = ci[sel[j]];
             if (stats) stats->candidates += nc;
         }

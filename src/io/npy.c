@@ -25,7 +25,7 @@
 
 /* ---- writing -------------------------------------------------------------------------- */
 
-int npy_write_f32(const char *path, const float *data, int ndim, const int64_t *shape) {
+int er_npy_write_f32(const char *path, const float *data, int ndim, const int64_t *shape) {
     ER_ASSERT(ndim >= 0 && ndim <= ER_MAX_DIMS);
     char dict[512];
     size_t k = (size_t)snprintf(dict, sizeof dict, "{'descr': '<f4', 'fortran_order': False, 'shape': (");
@@ -157,7 +157,7 @@ static int npy_header(npy_lex *l, char *descr, size_t dcap, int *fortran, int *n
 
 /* ---- reading: the file ---------------------------------------------------------------- */
 
-int npy_parse_f32(const uint8_t *buf, size_t len, const char *what, float **data, int *ndim,
+int er_npy_parse_f32(const uint8_t *buf, size_t len, const char *what, float **data, int *ndim,
                   int64_t shape[ER_MAX_DIMS]) {
     *data = NULL;
     *ndim = 0;
@@ -185,7 +185,7 @@ int npy_parse_f32(const uint8_t *buf, size_t len, const char *what, float **data
     er_tensor t = {.dtype = dt, .ndim = nd};
     memcpy(t.shape, shp, sizeof(shp[0]) * (size_t)nd);
     size_t nbytes;
-    if (tensor_contiguous(&t) || er_mul_size(t.numel, er_dtype_size(dt), &nbytes))
+    if (er_tensor_contiguous(&t) || er_mul_size(t.numel, er_dtype_size(dt), &nbytes))
         return er_error(EASYREC_ERR_FORMAT, "%s: .npy shape product overflows", what);
     if (nbytes != len - pre - hlen)
         return er_error(EASYREC_ERR_FORMAT, "%s: .npy data is %zu bytes, shape and dtype need %zu", what,
@@ -193,21 +193,21 @@ int npy_parse_f32(const uint8_t *buf, size_t len, const char *what, float **data
     float *out = er_mallocarray(t.numel ? t.numel : 1, sizeof(float));
     if (!out) return EASYREC_ERR_NOMEM;
     t.data = buf + pre + hlen;
-    tensor_to_f32(&t, out);
+    er_tensor_to_f32(&t, out);
     *data = out;
     *ndim = nd;
     memcpy(shape, shp, sizeof(shp[0]) * (size_t)nd);
     return EASYREC_OK;
 }
 
-int npy_read_f32(const char *path, float **data, int *ndim, int64_t shape[ER_MAX_DIMS]) {
+int er_npy_read_f32(const char *path, float **data, int *ndim, int64_t shape[ER_MAX_DIMS]) {
     char *buf;
     size_t len;
     *data = NULL;
     *ndim = 0;
     int rc = er_read_file(path, &buf, &len);
     if (rc) return rc;
-    rc = npy_parse_f32((const uint8_t *)buf, len, path, data, ndim, shape);
+    rc = er_npy_parse_f32((const uint8_t *)buf, len, path, data, ndim, shape);
     free(buf);
     return rc;
 }

@@ -9,7 +9,7 @@
  *
  * Structure follows CPython's Unpickler: one value stack, a mark stack of stack heights
  * (MARK opens a frame; TUPLE/LIST/DICT/APPENDS/SETITEMS close it), and a memo indexed by
- * BINPUT/MEMOIZE. Values live in fixed-size arena blocks so pickle_free never recurses.
+ * BINPUT/MEMOIZE. Values live in fixed-size arena blocks so er_pickle_free never recurses.
  * Every length read from the input is checked against the bytes left before it is used.
  */
 #include "io/pickle.h"
@@ -36,7 +36,7 @@ struct er_pickle {
     size_t nobj;
 };
 
-void pickle_free(er_pickle *p) {
+void er_pickle_free(er_pickle *p) {
     if (!p) return;
     pk_block *b = p->blocks;
     while (b) {
@@ -254,7 +254,7 @@ static int pk_target(pk_vm *vm, er_pobj *obj, er_ptype want, er_pobj **out) {
         return EASYREC_OK;
     }
     if (obj->type != ER_P_CALL || want == ER_P_SET)
-        return pk_fail(vm, EASYREC_ERR_FORMAT, "%s applied to a %s", ops[want], pickle_type_name(obj));
+        return pk_fail(vm, EASYREC_ERR_FORMAT, "%s applied to a %s", ops[want], er_pickle_type_name(obj));
     er_pobj **slot = want == ER_P_DICT ? &obj->dict : &obj->list;
     if (!*slot && !(*slot = pk_new(vm, want))) return EASYREC_ERR_NOMEM;
     *out = *slot;
@@ -290,7 +290,7 @@ static int pk_call(pk_vm *vm, int with_kwargs) {
     er_pobj *fn = args ? pk_pop(vm) : NULL;
     if (!fn) return EASYREC_ERR_FORMAT;
     if (args->type != ER_P_TUPLE)
-        return pk_fail(vm, EASYREC_ERR_FORMAT, "call arguments are a %s, not a tuple", pickle_type_name(args));
+        return pk_fail(vm, EASYREC_ERR_FORMAT, "call arguments are a %s, not a tuple", er_pickle_type_name(args));
     er_pobj *o = pk_new(vm, ER_P_CALL);
     if (!o) return EASYREC_ERR_NOMEM;
     o->fn = fn;
@@ -303,7 +303,7 @@ static int pk_build(pk_vm *vm) {
     er_pobj *obj = state ? pk_top(vm) : NULL;
     if (!obj) return EASYREC_ERR_FORMAT;
     if (obj->type != ER_P_CALL)
-        return pk_fail(vm, EASYREC_ERR_FORMAT, "BUILD applied to a %s", pickle_type_name(obj));
+        return pk_fail(vm, EASYREC_ERR_FORMAT, "BUILD applied to a %s", er_pickle_type_name(obj));
     if (obj->state) return pk_fail(vm, EASYREC_ERR_UNSUPPORTED, "BUILD applied twice to one object");
     obj->state = state;
     return EASYREC_OK;
@@ -485,7 +485,7 @@ static int pk_step(pk_vm *vm, int *done, er_pobj **result) {
     }
 }
 
-int pickle_load(const uint8_t *buf, size_t len, const char *what, er_pickle **out_p, er_pobj **root) {
+int er_pickle_load(const uint8_t *buf, size_t len, const char *what, er_pickle **out_p, er_pobj **root) {
     *out_p = NULL;
     *root = NULL;
     pk_vm vm = {.buf = buf, .len = len, .what = what ? what : "pickle"};
@@ -504,7 +504,7 @@ int pickle_load(const uint8_t *buf, size_t len, const char *what, er_pickle **ou
     free(vm.stack);
     free(vm.memo);
     if (rc) {
-        pickle_free(vm.p);
+        er_pickle_free(vm.p);
         return rc;
     }
     *out_p = vm.p;
@@ -514,7 +514,7 @@ int pickle_load(const uint8_t *buf, size_t len, const char *what, er_pickle **ou
 
 /* ---- accessors ------------------------------------------------------------------------ */
 
-er_pobj *pickle_dict_get(const er_pobj *dict, const char *key) {
+er_pobj *er_pickle_dict_get(const er_pobj *dict, const char *key) {
     if (!dict || dict->type != ER_P_DICT) return NULL;
     size_t klen = strlen(key);
     for (size_t i = dict->n; i >= 2; i -= 2) {
@@ -524,21 +524,21 @@ er_pobj *pickle_dict_get(const er_pobj *dict, const char *key) {
     return NULL;
 }
 
-const char *pickle_call_name(const er_pobj *o) {
+const char *er_pickle_call_name(const er_pobj *o) {
     if (!o || o->type != ER_P_CALL || o->fn->type != ER_P_GLOBAL) return NULL;
     return o->fn->s;
 }
 
-int pickle_is_global(const er_pobj *o, const char *name) {
+int er_pickle_is_global(const er_pobj *o, const char *name) {
     return o && o->type == ER_P_GLOBAL && !strcmp(o->s, name);
 }
 
-er_pobj *pickle_item(const er_pobj *o, size_t i) {
+er_pobj *er_pickle_item(const er_pobj *o, size_t i) {
     if (!o || (o->type != ER_P_TUPLE && o->type != ER_P_LIST) || i >= o->n) return NULL;
     return o->items[i];
 }
 
-const char *pickle_type_name(const er_pobj *o) {
+const char *er_pickle_type_name(const er_pobj *o) {
     static const char *names[] = {"None", "bool", "int", "float", "str", "bytes", "tuple", "list",
                                   "dict", "set", "global", "object", "persistent id"};
     if (!o) return "nothing";

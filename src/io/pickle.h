@@ -1,7 +1,7 @@
 /* pickle.h — a small, safe Python pickle reader (protocols 2–5, the opcodes torch.save and
  * scipy/numpy pickles use).
  *
- * pickle_load() runs the pickle virtual machine over a byte buffer and returns the tree of
+ * er_pickle_load() runs the pickle virtual machine over a byte buffer and returns the tree of
  * er_pobj values it built. Nothing is ever executed or imported: GLOBAL/STACK_GLOBAL become
  * ER_P_GLOBAL nodes ("module.name"), REDUCE/NEWOBJ become ER_P_CALL nodes (callable + args)
  * that the caller interprets (torchbin.c: _rebuild_tensor_v2, OrderedDict; sparse_pickle.c:
@@ -54,21 +54,21 @@ typedef struct er_pickle er_pickle; /* owns every er_pobj it produced */
 
 /* Parse one pickle (up to its STOP opcode; trailing bytes are ignored like Python does).
  * `what` names the input in messages. buf is not referenced after return. On success
- * *root points into *out_p; both stay valid until pickle_free(*out_p). On failure
+ * *root points into *out_p; both stay valid until er_pickle_free(*out_p). On failure
  * *out_p and *root are NULL. */
-int pickle_load(const uint8_t *buf, size_t len, const char *what, er_pickle **out_p, er_pobj **root);
-void pickle_free(er_pickle *p);
+int er_pickle_load(const uint8_t *buf, size_t len, const char *what, er_pickle **out_p, er_pobj **root);
+void er_pickle_free(er_pickle *p);
 
 /* Value of a string key in a DICT (the last one if the pickle set it twice); NULL if
  * absent or dict is not a DICT. */
-er_pobj *pickle_dict_get(const er_pobj *dict, const char *key);
+er_pobj *er_pickle_dict_get(const er_pobj *dict, const char *key);
 /* "module.name" of the callable of a CALL whose callable is a GLOBAL, else NULL. */
-const char *pickle_call_name(const er_pobj *o);
+const char *er_pickle_call_name(const er_pobj *o);
 /* 1 if o is a GLOBAL named `name` ("module.name"). */
-int pickle_is_global(const er_pobj *o, const char *name);
+int er_pickle_is_global(const er_pobj *o, const char *name);
 /* Item i of a TUPLE/LIST, NULL if o is not one or i is out of range. */
-er_pobj *pickle_item(const er_pobj *o, size_t i);
+er_pobj *er_pickle_item(const er_pobj *o, size_t i);
 /* Python type name of a node for messages ("tuple", "dict", ...). */
-const char *pickle_type_name(const er_pobj *o);
+const char *er_pickle_type_name(const er_pobj *o);
 
 #endif

@@ -59,7 +59,7 @@ static int st_entry(const char *what, const char *name, json_t *e, const uint8_t
         t->shape[d] = json_integer_value(v);
     }
     size_t nbytes;
-    if (tensor_contiguous(t) || er_mul_size(t->numel, er_dtype_size(t->dtype), &nbytes))
+    if (er_tensor_contiguous(t) || er_mul_size(t->numel, er_dtype_size(t->dtype), &nbytes))
         return er_error(EASYREC_ERR_FORMAT, "%s: tensor %s: shape product overflows", what, name);
 
     if (!json_is_array(jo) || json_array_size(jo) != 2 || !json_is_integer(json_array_get(jo, 0)) ||
@@ -83,7 +83,7 @@ static int st_fill(const char *what, json_t *hdr, const uint8_t *data, size_t dl
     size_t n = json_object_size(hdr);
     if (json_object_get(hdr, "__metadata__")) n--;
     if (n > INT32_MAX) return er_error(EASYREC_ERR_FORMAT, "%s: too many tensors", what);
-    int rc = tensorset_alloc(ts, (int)n);
+    int rc = er_tensorset_alloc(ts, (int)n);
     if (rc) return rc;
     int i = 0;
     const char *key;
@@ -95,10 +95,10 @@ static int st_fill(const char *what, json_t *hdr, const uint8_t *data, size_t dl
         if ((rc = st_entry(what, key, e, data, dlen, t))) return rc;
     }
     ER_ASSERT(i == ts->n);
-    return tensorset_index(ts, what);
+    return er_tensorset_index(ts, what);
 }
 
-int safetensors_parse(const uint8_t *buf, size_t len, const char *what, er_tensorset *ts) {
+int er_safetensors_parse(const uint8_t *buf, size_t len, const char *what, er_tensorset *ts) {
     memset(ts, 0, sizeof(*ts));
     if (len < 8) return er_error(EASYREC_ERR_FORMAT, "%s: %zu bytes is too short for a safetensors header", what, len);
     uint64_t hlen = 0;
@@ -117,13 +117,13 @@ int safetensors_parse(const uint8_t *buf, size_t len, const char *what, er_tenso
         rc = er_error(EASYREC_ERR_FORMAT, "%s: header is not a JSON object", what);
     } else {
         rc = st_fill(what, hdr, buf + 8 + hlen, len - 8 - (size_t)hlen, ts);
-        if (rc) tensorset_close(ts);
+        if (rc) er_tensorset_close(ts);
     }
     json_decref(hdr);
     return rc;
 }
 
-int safetensors_open(const char *path, er_tensorset *ts) {
+int er_safetensors_open(const char *path, er_tensorset *ts) {
     memset(ts, 0, sizeof(*ts));
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return er_error(EASYREC_ERR_IO, "%s: %s", path, strerror(errno));
@@ -141,7 +141,7 @@ int safetensors_open(const char *path, er_tensorset *ts) {
     void *map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
     close(fd);
     if (map == MAP_FAILED) return er_error(EASYREC_ERR_IO, "%s: mmap: %s", path, strerror(errno));
-    int rc = safetensors_parse(map, len, path, ts);
+    int rc = er_safetensors_parse(map, len, path, ts);
     if (rc) {
         munmap(map, len);
         return rc;

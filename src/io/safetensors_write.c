@@ -1,4 +1,4 @@
-/* safetensors_write.c — write F32 tensors as a .safetensors file (docs/formats.md), atomically.
+/* er_safetensors_write.c — write F32 tensors as a .safetensors file (docs/formats.md), atomically.
  * Header: JSON {name: {"dtype": "F32", "shape": [...], "data_offsets": [b, e]}, "__metadata__":
  * {"format": "pt"}}, padded with spaces to a multiple of 8 bytes; tensors in the given order. */
 #include <jansson.h>
@@ -8,7 +8,7 @@
 #include "core/err.h"
 #include "io/tensors.h"
 
-int safetensors_write(const char *path, const er_tensor_out *t, int n) {
+int er_safetensors_write(const char *path, const er_tensor_out *t, int n) {
     json_t *hdr = json_object(), *meta = json_object();
     int rc = EASYREC_OK;
     char *blob = NULL, *js = NULL;

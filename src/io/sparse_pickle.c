@@ -42,8 +42,8 @@ static int has_suffix(const char *s, const char *suf) {
 /* ---- numpy arrays --------------------------------------------------------------------- */
 
 static int np_dtype(const char *what, const char *field, const er_pobj *d, np_arr *a) {
-    const char *fn = pickle_call_name(d);
-    const er_pobj *code = pickle_item(d ? d->args : NULL, 0);
+    const char *fn = er_pickle_call_name(d);
+    const er_pobj *code = er_pickle_item(d ? d->args : NULL, 0);
     if (!fn || strcmp(fn, "numpy.dtype") || !code || code->type != ER_P_STR || code->len != 2)
         return er_error(EASYREC_ERR_UNSUPPORTED, "%s: %s: dtype is not a simple numpy dtype", what, field);
     a->kind = code->s[0];
@@ -53,7 +53,7 @@ static int np_dtype(const char *what, const char *field, const er_pobj *d, np_ar
              : a->kind == 'b'                   ? a->size == 1
                                                 : 0;
     if (!ok) return er_error(EASYREC_ERR_UNSUPPORTED, "%s: %s: numpy dtype '%s' not supported", what, field, code->s);
-    const er_pobj *order = pickle_item(d->state, 1);
+    const er_pobj *order = er_pickle_item(d->state, 1);
     if (order && order->type == ER_P_STR && !strcmp(order->s, ">") && a->size > 1)
         return er_error(EASYREC_ERR_UNSUPPORTED, "%s: %s: big-endian arrays not supported", what, field);
     return EASYREC_OK;
@@ -67,12 +67,12 @@ static int np_raw(const char *what, const char *field, const er_pobj *r, np_arr 
         *len = r->len;
         return EASYREC_OK;
     }
-    const char *fn = pickle_call_name(r);
-    const er_pobj *text = pickle_item(r ? r->args : NULL, 0), *enc = pickle_item(r ? r->args : NULL, 1);
+    const char *fn = er_pickle_call_name(r);
+    const er_pobj *text = er_pickle_item(r ? r->args : NULL, 0), *enc = er_pickle_item(r ? r->args : NULL, 1);
     if (!fn || strcmp(fn, "_codecs.encode") || !text || text->type != ER_P_STR || !enc || enc->type != ER_P_STR ||
         (strcmp(enc->s, "latin1") && strcmp(enc->s, "latin-1")))
         return er_error(EASYREC_ERR_UNSUPPORTED, "%s: %s: array data is a %s, not raw bytes", what, field,
-                        pickle_type_name(r));
+                        er_pickle_type_name(r));
     if (!(a->owned = er_mallocarray(text->len + 1, 1))) return EASYREC_ERR_NOMEM;
     size_t n = 0;
     for (size_t i = 0; i < text->len; i++) {
@@ -95,7 +95,7 @@ static int np_raw(const char *what, const char *field, const er_pobj *r, np_arr 
 static int np_array(const char *what, const char *field, const er_pobj *o, np_arr *a) {
     memset(a, 0, sizeof(*a));
     if (!o) return er_error(EASYREC_ERR_FORMAT, "%s: missing %s", what, field);
-    const char *fn = pickle_call_name(o);
+    const char *fn = er_pickle_call_name(o);
     const er_pobj *shape, *dtype, *raw;
     if (fn && has_suffix(fn, "multiarray._reconstruct") && !strncmp(fn, "numpy.", 6)) {
         const er_pobj *st = o->state;
@@ -107,14 +107,14 @@ static int np_array(const char *what, const char *field, const er_pobj *o, np_ar
         dtype = st->items[skip + 1];
         raw = st->items[skip + 3];
     } else if (fn && has_suffix(fn, "numeric._frombuffer") && !strncmp(fn, "numpy.", 6)) {
-        raw = pickle_item(o->args, 0);
-        dtype = pickle_item(o->args, 1);
-        shape = pickle_item(o->args, 2);
+        raw = er_pickle_item(o->args, 0);
+        dtype = er_pickle_item(o->args, 1);
+        shape = er_pickle_item(o->args, 2);
     } else {
-        return er_error(EASYREC_ERR_FORMAT, "%s: %s is a %s%s%s, not a numpy array", what, field, pickle_type_name(o),
+        return er_error(EASYREC_ERR_FORMAT, "%s: %s is a %s%s%s, not a numpy array", what, field, er_pickle_type_name(o),
                         fn ? " " : "", fn ? fn : "");
     }
-    const er_pobj *n = pickle_item(shape, 0);
+    const er_pobj *n = er_pickle_item(shape, 0);
     if (!shape || shape->type != ER_P_TUPLE || shape->n != 1 || n->type != ER_P_INT || n->i < 0)
         return er_error(EASYREC_ERR_FORMAT, "%s: %s: not a 1-D array", what, field);
     int rc;
@@ -174,12 +174,12 @@ static int sp_alloc(er_sparse *m, size_t nnz) {
 
 static int sp_coo(const char *what, const er_pobj *st, er_sparse *m) {
     np_arr r = {0}, c = {0}, d = {0};
-    const er_pobj *coords = pickle_dict_get(st, "coords");
-    const er_pobj *ro = coords ? pickle_item(coords, 0) : pickle_dict_get(st, "row");
-    const er_pobj *co = coords ? pickle_item(coords, 1) : pickle_dict_get(st, "col");
+    const er_pobj *coords = er_pickle_dict_get(st, "coords");
+    const er_pobj *ro = coords ? er_pickle_item(coords, 0) : er_pickle_dict_get(st, "row");
+    const er_pobj *co = coords ? er_pickle_item(coords, 1) : er_pickle_dict_get(st, "col");
     int rc = np_array(what, "row", ro, &r);
     if (!rc) rc = np_array(what, "col", co, &c);
-    if (!rc) rc = np_array(what, "data", pickle_dict_get(st, "data"), &d);
+    if (!rc) rc = np_array(what, "data", er_pickle_dict_get(st, "data"), &d);
     if (!rc && (r.n != c.n || r.n != d.n))
         rc = er_error(EASYREC_ERR_FORMAT, "%s: row, col and data lengths differ (%zu, %zu, %zu)", what, r.n, c.n, d.n);
     if (!rc) rc = sp_alloc(m, r.n);
@@ -195,9 +195,9 @@ static int sp_coo(const char *what, const er_pobj *st, er_sparse *m) {
 /* CSR (by_row) or CSC: expand indptr into the major coordinate. */
 static int sp_compressed(const char *what, const er_pobj *st, int by_row, er_sparse *m) {
     np_arr p = {0}, ix = {0}, d = {0};
-    int rc = np_array(what, "indptr", pickle_dict_get(st, "indptr"), &p);
-    if (!rc) rc = np_array(what, "indices", pickle_dict_get(st, "indices"), &ix);
-    if (!rc) rc = np_array(what, "data", pickle_dict_get(st, "data"), &d);
+    int rc = np_array(what, "indptr", er_pickle_dict_get(st, "indptr"), &p);
+    if (!rc) rc = np_array(what, "indices", er_pickle_dict_get(st, "indices"), &ix);
+    if (!rc) rc = np_array(what, "data", er_pickle_dict_get(st, "data"), &d);
     int64_t major = by_row ? m->nrows : m->ncols, minor = by_row ? m->ncols : m->nrows;
     if (!rc && (p.n != (size_t)major + 1 || ix.n != d.n))
         rc = er_error(EASYREC_ERR_FORMAT, "%s: indptr has %zu entries for %lld %s; indices %zu, data %zu", what, p.n,
@@ -223,16 +223,16 @@ static int sp_compressed(const char *what, const er_pobj *st, int by_row, er_spa
 }
 
 static int sp_matrix(const char *what, const er_pobj *root, er_sparse *m) {
-    const char *fn = pickle_call_name(root);
+    const char *fn = er_pickle_call_name(root);
     int kind = !fn || strncmp(fn, "scipy.sparse.", 13) ? 0
                : has_suffix(fn, ".coo_matrix") || has_suffix(fn, ".coo_array") ? 1
                : has_suffix(fn, ".csr_matrix") || has_suffix(fn, ".csr_array") ? 2
                : has_suffix(fn, ".csc_matrix") || has_suffix(fn, ".csc_array") ? 3 : 0;
     if (!kind)
         return er_error(EASYREC_ERR_UNSUPPORTED, "%s: pickle holds %s%s, not a scipy COO/CSR/CSC matrix", what,
-                        fn ? fn : pickle_type_name(root), fn ? "" : "");
-    const er_pobj *st = root->state, *shape = pickle_dict_get(st, "_shape");
-    const er_pobj *nr = pickle_item(shape, 0), *nc = pickle_item(shape, 1);
+                        fn ? fn : er_pickle_type_name(root), fn ? "" : "");
+    const er_pobj *st = root->state, *shape = er_pickle_dict_get(st, "_shape");
+    const er_pobj *nr = er_pickle_item(shape, 0), *nc = er_pickle_item(shape, 1);
     if (!st || st->type != ER_P_DICT)
         return er_error(EASYREC_ERR_FORMAT, "%s: %s without a state dict", what, fn);
     if (!shape || shape->type != ER_P_TUPLE || shape->n != 2 || nr->type != ER_P_INT || nc->type != ER_P_INT ||
@@ -243,30 +243,30 @@ static int sp_matrix(const char *what, const er_pobj *root, er_sparse *m) {
     return kind == 1 ? sp_coo(what, st, m) : sp_compressed(what, st, kind == 2, m);
 }
 
-int sparse_pickle_parse(const uint8_t *buf, size_t len, const char *what, er_sparse *out) {
+int er_sparse_pickle_parse(const uint8_t *buf, size_t len, const char *what, er_sparse *out) {
     memset(out, 0, sizeof(*out));
     er_pickle *p;
     er_pobj *root;
-    int rc = pickle_load(buf, len, what, &p, &root);
+    int rc = er_pickle_load(buf, len, what, &p, &root);
     if (rc) return rc;
     rc = sp_matrix(what, root, out);
-    pickle_free(p);
-    if (rc) sparse_free(out);
+    er_pickle_free(p);
+    if (rc) er_sparse_free(out);
     return rc;
 }
 
-int sparse_pickle_load(const char *path, er_sparse *out) {
+int er_sparse_pickle_load(const char *path, er_sparse *out) {
     char *buf;
     size_t len;
     memset(out, 0, sizeof(*out));
     int rc = er_read_file(path, &buf, &len);
     if (rc) return rc;
-    rc = sparse_pickle_parse((const uint8_t *)buf, len, path, out);
+    rc = er_sparse_pickle_parse((const uint8_t *)buf, len, path, out);
     free(buf);
     return rc;
 }
 
-void sparse_free(er_sparse *m) {
+void er_sparse_free(er_sparse *m) {
     if (!m) return;
     free(m->row);
     free(m->col);

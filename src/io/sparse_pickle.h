@@ -20,13 +20,13 @@ typedef struct {
     float *val;           /* (nnz) values (float64 rounded) */
 } er_sparse;
 
-/* Read path. On success *out holds malloc'd arrays (free with sparse_free; non-NULL even
+/* Read path. On success *out holds malloc'd arrays (free with er_sparse_free; non-NULL even
  * when nnz is 0). On failure *out is zeroed and the error names the file and field. */
-int sparse_pickle_load(const char *path, er_sparse *out);
+int er_sparse_pickle_load(const char *path, er_sparse *out);
 /* Same from pickle bytes in memory; `what` names them in messages. */
-int sparse_pickle_parse(const uint8_t *buf, size_t len, const char *what, er_sparse *out);
+int er_sparse_pickle_parse(const uint8_t *buf, size_t len, const char *what, er_sparse *out);
 /* Free the arrays and zero *m. NULL or a zeroed struct is a no-op. */
-void sparse_free(er_sparse *m);
+void er_sparse_free(er_sparse *m);
 
 /* Write a scipy.sparse.coo_matrix pickle (protocol 4, the release layout: int32 row/col,
  * float64 data = 1.0) of nnz coordinates to path, atomically (sparse_pickle_write.c).

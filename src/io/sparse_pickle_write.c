@@ -1,7 +1,7 @@
 /* sparse_pickle_write.c — write a scipy.sparse.coo_matrix pickle (protocol 4), the layout of
  * the EasyRec release trn/val/tst_mat.pkl: int32 row/col, float64 data = 1.0, `_shape`,
  * `maxprint` 50, `has_canonical_format`. Python 3 + scipy (1.x, and 1.13+'s coords through
- * its setstate) load it with pickle.load; sparse_pickle_load reads it back.
+ * its setstate) load it with pickle.load; er_sparse_pickle_load reads it back.
  *
  * Opcode layout (what pickle.dumps(coo, 4) emits, less FRAME/MEMOIZE of unused values):
  *   GLOBAL scipy.sparse._coo coo_matrix; EMPTY_TUPLE NEWOBJ; EMPTY_DICT MARK

@@ -79,7 +79,7 @@ static float load_f32(const uint8_t *p, er_dtype dt) {
 
 /* ---- shapes and conversion ------------------------------------------------------------ */
 
-int tensor_contiguous(er_tensor *t) {
+int er_tensor_contiguous(er_tensor *t) {
     ER_ASSERT(t->ndim >= 0 && t->ndim <= ER_MAX_DIMS);
     int64_t stride = 1;
     size_t numel = 1;
@@ -107,7 +107,7 @@ static int is_contiguous(const er_tensor *t) {
     return 1;
 }
 
-void tensor_to_f32(const er_tensor *t, float *out) {
+void er_tensor_to_f32(const er_tensor *t, float *out) {
     if (t->numel == 0) return;
     size_t es = er_dtype_size(t->dtype);
     const uint8_t *p = t->data;
@@ -142,7 +142,7 @@ void tensor_to_f32(const er_tensor *t, float *out) {
 
 /* ---- the set -------------------------------------------------------------------------- */
 
-int tensorset_alloc(er_tensorset *ts, int n) {
+int er_tensorset_alloc(er_tensorset *ts, int n) {
     memset(ts, 0, sizeof(*ts));
     ts->priv = er_calloc(1, sizeof(*ts->priv));
     ts->t = er_calloc((size_t)n, sizeof(*ts->t));
@@ -156,7 +156,7 @@ int tensorset_alloc(er_tensorset *ts, int n) {
     return EASYREC_OK;
 }
 
-int tensorset_keep(er_tensorset *ts, void *block) {
+int er_tensorset_keep(er_tensorset *ts, void *block) {
     er_tensorstore *st = ts->priv;
     if (st->nbufs == st->cap) {
         size_t cap = st->cap ? st->cap * 2 : 16;
@@ -172,7 +172,7 @@ int tensorset_keep(er_tensorset *ts, void *block) {
     return EASYREC_OK;
 }
 
-void tensorset_close(er_tensorset *ts) {
+void er_tensorset_close(er_tensorset *ts) {
     if (!ts) return;
     for (int i = 0; ts->t && i < ts->n; i++) free(ts->t[i].name);
     free(ts->t);
@@ -193,7 +193,7 @@ static int cmp_by_name(const void *a, const void *b, void *ctx) {
     return strcmp(t[*(const int *)a].name, t[*(const int *)b].name);
 }
 
-int tensorset_index(er_tensorset *ts, const char *what) {
+int er_tensorset_index(er_tensorset *ts, const char *what) {
     er_tensorstore *st = ts->priv;
     st->order = er_mallocarray((size_t)ts->n, sizeof(int));
     if (!st->order) return EASYREC_ERR_NOMEM;
@@ -205,7 +205,7 @@ int tensorset_index(er_tensorset *ts, const char *what) {
     return EASYREC_OK;
 }
 
-const er_tensor *tensorset_find(const er_tensorset *ts, const char *name) {
+const er_tensor *er_tensorset_find(const er_tensorset *ts, const char *name) {
     if (!ts || !ts->priv || !ts->priv->order) return NULL;
     int lo = 0, hi = ts->n;
     while (lo < hi) {
@@ -219,7 +219,7 @@ const er_tensor *tensorset_find(const er_tensorset *ts, const char *name) {
     return NULL;
 }
 
-void tensorset_release(const er_tensorset *ts, const er_tensor *t) {
+void er_tensorset_release(const er_tensorset *ts, const er_tensor *t) {
     if (!ts->priv || !ts->priv->map || t->numel == 0) return;
     long page = sysconf(_SC_PAGESIZE);
     if (page <= 0) return;

@@ -3,7 +3,7 @@
  *
  * safetensors.c (model.safetensors) and torchbin.c (pytorch_model.bin, PyTorch's zip +
  * pickle format) both fill an er_tensorset; the model loader only looks tensors up by name
- * and converts them to fp32 with tensor_to_f32(). Every offset, shape and stride has been
+ * and converts them to fp32 with er_tensor_to_f32(). Every offset, shape and stride has been
  * validated against the size of the bytes it points into before a set is returned.
  * tensors.c holds what the readers share; npy.c the .npy reader/writer. Byte layouts of
  * all these formats: docs/formats.md.
@@ -40,33 +40,33 @@ typedef struct er_tensorstore er_tensorstore; /* private to the readers (below) 
 typedef struct {
     er_tensor *t;                  /* n tensors, in file order */
     int n;
-    er_tensorstore *priv;          /* storage backing every tensor's data; tensorset_close */
+    er_tensorstore *priv;          /* storage backing every tensor's data; er_tensorset_close */
 } er_tensorset;
 
 /* Open model.safetensors (mmap'd). Returns EASYREC_OK or an error naming the file. */
-int safetensors_open(const char *path, er_tensorset *ts);
+int er_safetensors_open(const char *path, er_tensorset *ts);
 /* Parse safetensors bytes held in memory (not copied: buf must outlive ts). */
-int safetensors_parse(const uint8_t *buf, size_t len, const char *what, er_tensorset *ts);
+int er_safetensors_parse(const uint8_t *buf, size_t len, const char *what, er_tensorset *ts);
 
 /* Open a torch.save zip checkpoint (pytorch_model.bin): data.pkl + data/<key> storages. */
-int torchbin_open(const char *path, er_tensorset *ts);
+int er_torchbin_open(const char *path, er_tensorset *ts);
 /* Same from an in-memory zip (copied as needed; buf may be freed after return). */
-int torchbin_parse(const uint8_t *buf, size_t len, const char *what, er_tensorset *ts);
+int er_torchbin_parse(const uint8_t *buf, size_t len, const char *what, er_tensorset *ts);
 
-/* Release a set filled by safetensors_open/_parse or torchbin_open/_parse. A zeroed set,
+/* Release a set filled by er_safetensors_open/_parse or er_torchbin_open/_parse. A zeroed set,
  * or one whose open failed (the readers leave it zeroed), is a no-op; ts is zeroed after. */
-void tensorset_close(er_tensorset *ts);
+void er_tensorset_close(er_tensorset *ts);
 /* Done with t's bytes: for a memory-mapped file, drop its pages from the resident set
  * (they are re-read from the file if touched again; never zeroed). No-op for heap-backed
  * sets. Lets a loader convert tensor by tensor without holding the file and the converted
  * weights in memory at once. */
-void tensorset_release(const er_tensorset *ts, const er_tensor *t);
+void er_tensorset_release(const er_tensorset *ts, const er_tensor *t);
 /* Tensor by exact name (binary search), NULL if absent. Owned by ts. */
-const er_tensor *tensorset_find(const er_tensorset *ts, const char *name);
+const er_tensor *er_tensorset_find(const er_tensorset *ts, const char *name);
 
 /* Convert t (any dtype: floats exactly, integers and bools by value; honouring strides)
  * into out, caller-owned t->numel floats, in row-major order of t->shape. */
-void tensor_to_f32(const er_tensor *t, float *out);
+void er_tensor_to_f32(const er_tensor *t, float *out);
 /* IEEE half and bfloat16 bit patterns to float (exact, including subnormals, inf, NaN). */
 float er_f16_to_f32(uint16_t h);
 float er_bf16_to_f32(uint16_t h);
@@ -79,41 +79,41 @@ typedef struct {
     int64_t shape[ER_MAX_DIMS];
 } er_tensor_out;
 
-/* Write n F32 tensors as a .safetensors file, atomically (safetensors_write.c). */
-int safetensors_write(const char *path, const er_tensor_out *t, int n);
+/* Write n F32 tensors as a .safetensors file, atomically (er_safetensors_write.c). */
+int er_safetensors_write(const char *path, const er_tensor_out *t, int n);
 
 /* Write a float32 C-order .npy file (format 1.0, '<f4') atomically (temp file + rename).
  * shape has ndim (0..ER_MAX_DIMS) non-negative dims; data holds their product floats. */
-int npy_write_f32(const char *path, const float *data, int ndim, const int64_t *shape);
+int er_npy_write_f32(const char *path, const float *data, int ndim, const int64_t *shape);
 /* Read a little-endian float32 (or float64/float16, converted) C-order .npy file, format
  * 1.0/2.0/3.0. On success *data is malloc'd (caller frees; non-NULL even when empty) and
  * holds the product of shape[0..*ndim) floats. */
-int npy_read_f32(const char *path, float **data, int *ndim, int64_t shape[ER_MAX_DIMS]);
+int er_npy_read_f32(const char *path, float **data, int *ndim, int64_t shape[ER_MAX_DIMS]);
 /* Same from bytes in memory (`what` names them in messages). */
-int npy_parse_f32(const uint8_t *buf, size_t len, const char *what, float **data, int *ndim,
+int er_npy_parse_f32(const uint8_t *buf, size_t len, const char *what, float **data, int *ndim,
                   int64_t shape[ER_MAX_DIMS]);
 
 /* ---- for the readers (safetensors.c, torchbin.c) ---------------------------------------- */
 
 /* What a set owns besides its tensor array. */
 struct er_tensorstore {
-    void *map;          /* mmap'd file (safetensors_open), unmapped on close; or NULL */
+    void *map;          /* mmap'd file (er_safetensors_open), unmapped on close; or NULL */
     size_t map_len;
     void **bufs;        /* heap blocks (torch storages), freed on close */
     size_t nbufs, cap;
-    int *order;         /* tensor indices sorted by name, for tensorset_find */
+    int *order;         /* tensor indices sorted by name, for er_tensorset_find */
 };
 
 /* Allocate ts->t for n zeroed tensors and an empty store. On failure ts is left zeroed. */
-int tensorset_alloc(er_tensorset *ts, int n);
+int er_tensorset_alloc(er_tensorset *ts, int n);
 /* Hand a heap block to the set (freed on close). On failure the block is freed. */
-int tensorset_keep(er_tensorset *ts, void *block);
+int er_tensorset_keep(er_tensorset *ts, void *block);
 /* Sort the name index after every tensor is filled; a duplicate name is an error naming
  * `what` and the tensor. */
-int tensorset_index(er_tensorset *ts, const char *what);
+int er_tensorset_index(er_tensorset *ts, const char *what);
 /* Fill t->stride (row-major, in elements) and t->numel from t->ndim and t->shape (dims
  * already checked non-negative). Returns -1 if a stride or the product of the non-zero
  * dims overflows int64, else 0. */
-int tensor_contiguous(er_tensor *t);
+int er_tensor_contiguous(er_tensor *t);
 
 #endif

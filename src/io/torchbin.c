@@ -199,24 +199,24 @@ static int tb_int_tuple(const er_pobj *o, int64_t *v) {
 
 /* _rebuild_tensor_v2/_v3 arguments into p (v3: dtype_at = 6). */
 static int tb_tensor_args(tb_ctx *c, const char *name, const er_pobj *args, int dtype_at, tb_pending *p) {
-    const er_pobj *pid = pickle_item(args, 0), *off = pickle_item(args, 1);
+    const er_pobj *pid = er_pickle_item(args, 0), *off = er_pickle_item(args, 1);
     const er_pobj *t = pid && pid->type == ER_P_PERSID ? pid->items[0] : NULL;
-    const er_pobj *kind = pickle_item(t, 0), *stype = pickle_item(t, 1), *key = pickle_item(t, 2);
-    const er_pobj *numel = pickle_item(t, 4);
+    const er_pobj *kind = er_pickle_item(t, 0), *stype = er_pickle_item(t, 1), *key = er_pickle_item(t, 2);
+    const er_pobj *numel = er_pickle_item(t, 4);
     if (!t || t->type != ER_P_TUPLE || !kind || kind->type != ER_P_STR || strcmp(kind->s, "storage") || !key ||
         key->type != ER_P_STR || !numel || numel->type != ER_P_INT || numel->i < 0)
         return er_error(EASYREC_ERR_FORMAT, "%s: tensor %s: storage is not ('storage', type, key, location, numel)",
                         c->what, name);
     if (tb_dtype(stype, &p->sdt))
         return er_error(EASYREC_ERR_UNSUPPORTED, "%s: tensor %s: unsupported storage type %s", c->what, name,
-                        stype && stype->type == ER_P_GLOBAL ? stype->s : pickle_type_name(stype));
+                        stype && stype->type == ER_P_GLOBAL ? stype->s : er_pickle_type_name(stype));
     p->dt = p->sdt;
-    if (dtype_at && tb_dtype(pickle_item(args, (size_t)dtype_at), &p->dt))
+    if (dtype_at && tb_dtype(er_pickle_item(args, (size_t)dtype_at), &p->dt))
         return er_error(EASYREC_ERR_UNSUPPORTED, "%s: tensor %s: unsupported dtype", c->what, name);
     if (!off || off->type != ER_P_INT || off->i < 0)
         return er_error(EASYREC_ERR_FORMAT, "%s: tensor %s: bad storage_offset", c->what, name);
-    int nd = tb_int_tuple(pickle_item(args, 2), p->size);
-    int ns = tb_int_tuple(pickle_item(args, 3), p->stride);
+    int nd = tb_int_tuple(er_pickle_item(args, 2), p->size);
+    int ns = tb_int_tuple(er_pickle_item(args, 3), p->stride);
     if (nd < 0 || ns != nd)
         return er_error(EASYREC_ERR_FORMAT, "%s: tensor %s: size/stride are not matching tuples of at most %d "
                         "non-negative ints", c->what, name, ER_MAX_DIMS);
@@ -234,13 +234,13 @@ static int tb_rebuild(tb_ctx *c, const char *name, const char *fn, const er_pobj
     if (depth > TB_MAX_DEPTH) return er_error(EASYREC_ERR_FORMAT, "%s: tensor %s: wrappers nested too deep", c->what, name);
     if (!strcmp(fn, "torch._utils._rebuild_tensor_v2")) return tb_tensor_args(c, name, args, 0, p);
     if (!strcmp(fn, "torch._utils._rebuild_tensor_v3")) return tb_tensor_args(c, name, args, 6, p);
-    const er_pobj *inner = pickle_item(args, 0);
+    const er_pobj *inner = er_pickle_item(args, 0);
     if (!strcmp(fn, "torch._utils._rebuild_parameter") || !strcmp(fn, "torch._utils._rebuild_parameter_with_state")) {
-        int rc = inner ? tb_rebuild(c, name, pickle_call_name(inner), inner->args, p, depth + 1) : 1;
+        int rc = inner ? tb_rebuild(c, name, er_pickle_call_name(inner), inner->args, p, depth + 1) : 1;
         return rc == 1 ? er_error(EASYREC_ERR_FORMAT, "%s: tensor %s: parameter without data", c->what, name) : rc;
     }
     if (!strcmp(fn, "torch._utils._rebuild_from_type_v2")) { /* (func, new_type, args, state) */
-        const er_pobj *a = pickle_item(args, 2);
+        const er_pobj *a = er_pickle_item(args, 2);
         int rc = inner && inner->type == ER_P_GLOBAL && a && a->type == ER_P_TUPLE
                      ? tb_rebuild(c, name, inner->s, a, p, depth + 1) : 1;
         return rc == 1 ? er_error(EASYREC_ERR_FORMAT, "%s: tensor %s: bad _rebuild_from_type_v2", c->what, name) : rc;
@@ -251,11 +251,11 @@ static int tb_rebuild(tb_ctx *c, const char *name, const char *fn, const er_pobj
 /* Collect the tensors of the state dict into c->pend. */
 static int tb_collect(tb_ctx *c, const er_pobj *root) {
     const er_pobj *d = root;
-    const char *fn = pickle_call_name(root);
+    const char *fn = er_pickle_call_name(root);
     if (fn && !strcmp(fn, "collections.OrderedDict"))
         d = root->dict;
     else if (root->type != ER_P_DICT)
-        return er_error(EASYREC_ERR_FORMAT, "%s: data.pkl holds a %s, not a state dict", c->what, pickle_type_name(root));
+        return er_error(EASYREC_ERR_FORMAT, "%s: data.pkl holds a %s, not a state dict", c->what, er_pickle_type_name(root));
     size_t n = d ? d->n / 2 : 0;
     c->pend = er_calloc(n, sizeof(*c->pend));
     if (!c->pend) return EASYREC_ERR_NOMEM;
@@ -263,7 +263,7 @@ static int tb_collect(tb_ctx *c, const er_pobj *root) {
         const er_pobj *k = d->items[2 * i], *v = d->items[2 * i + 1];
         if (k->type != ER_P_STR || strlen(k->s) != k->len)
             return er_error(EASYREC_ERR_FORMAT, "%s: state dict key %zu is not a string", c->what, i);
-        int rc = v->type == ER_P_CALL ? tb_rebuild(c, k->s, pickle_call_name(v), v->args, &c->pend[c->npend], 0) : 1;
+        int rc = v->type == ER_P_CALL ? tb_rebuild(c, k->s, er_pickle_call_name(v), v->args, &c->pend[c->npend], 0) : 1;
         if (rc < 0) return rc;
         if (rc == 0) c->npend++;
     }
@@ -279,7 +279,7 @@ static int tb_place(tb_ctx *c, const tb_pending *p, const uint8_t *base, size_t 
     t->ndim = p->ndim;
     memcpy(t->shape, p->size, sizeof(t->shape));
     memcpy(t->stride, p->stride, sizeof(t->stride));
-    if (tensor_contiguous(t)) /* numel; the real strides are restored below */
+    if (er_tensor_contiguous(t)) /* numel; the real strides are restored below */
         return er_error(EASYREC_ERR_FORMAT, "%s: tensor %s: shape product overflows", c->what, p->name);
     memcpy(t->stride, p->stride, sizeof(t->stride));
     int ovf = 0;
@@ -321,7 +321,7 @@ static int tb_load(tb_ctx *c, er_tensorset *ts) {
         if (!rc && !path) rc = EASYREC_ERR_NOMEM;
         if (!rc && er_mul_size((size_t)p->snumel, er_dtype_size(p->sdt), &want))
             rc = er_error(EASYREC_ERR_FORMAT, "%s: storage %s: numel %lld overflows", c->what, p->key, (long long)p->snumel);
-        if (!rc && !(rc = tb_read_entry(c, path, &buf, &len)) && !(rc = tensorset_keep(ts, buf)) && len != want)
+        if (!rc && !(rc = tb_read_entry(c, path, &buf, &len)) && !(rc = er_tensorset_keep(ts, buf)) && len != want)
             rc = er_error(EASYREC_ERR_FORMAT, "%s: storage %s holds %zu bytes, but its numel %lld of %s needs %zu",
                           c->what, p->key, len, (long long)p->snumel, er_dtype_name(p->sdt), want);
         free(path);
@@ -349,19 +349,19 @@ static int tb_run(tb_ctx *c, er_tensorset *ts) {
     }
     rc = tb_read_entry(c, path, &pkl, &pkl_len);
     free(path);
-    if (rc || (rc = pickle_load(pkl, pkl_len, c->what, &pk, &root))) goto out;
+    if (rc || (rc = er_pickle_load(pkl, pkl_len, c->what, &pk, &root))) goto out;
     if ((rc = tb_collect(c, root))) goto out;
-    if ((rc = tensorset_alloc(ts, (int)c->npend))) goto out;
-    if ((rc = tb_load(c, ts)) || (rc = tensorset_index(ts, c->what))) tensorset_close(ts);
+    if ((rc = er_tensorset_alloc(ts, (int)c->npend))) goto out;
+    if ((rc = tb_load(c, ts)) || (rc = er_tensorset_index(ts, c->what))) er_tensorset_close(ts);
 out:
-    pickle_free(pk);
+    er_pickle_free(pk);
     free(pkl);
     free(c->pend);
     free(prefix);
     return rc;
 }
 
-int torchbin_parse(const uint8_t *buf, size_t len, const char *what, er_tensorset *ts) {
+int er_torchbin_parse(const uint8_t *buf, size_t len, const char *what, er_tensorset *ts) {
     memset(ts, 0, sizeof(*ts));
     if (len >= 4 && !memcmp(buf, "\x80\x02\x8a\x0a", 4))
         return er_error(EASYREC_ERR_UNSUPPORTED, "%s: legacy torch.save format (pre-1.6) not supported; re-save "
@@ -385,7 +385,7 @@ int torchbin_parse(const uint8_t *buf, size_t len, const char *what, er_tensorse
     return rc;
 }
 
-int torchbin_open(const char *path, er_tensorset *ts) {
+int er_torchbin_open(const char *path, er_tensorset *ts) {
     memset(ts, 0, sizeof(*ts));
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return er_error(EASYREC_ERR_IO, "%s: %s", path, strerror(errno));
@@ -398,7 +398,7 @@ int torchbin_open(const char *path, er_tensorset *ts) {
     void *map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
     close(fd);
     if (map == MAP_FAILED) return er_error(EASYREC_ERR_IO, "%s: mmap: %s", path, strerror(errno));
-    int rc = torchbin_parse(map, len, path, ts);
+    int rc = er_torchbin_parse(map, len, path, ts);
     munmap(map, len);
     return rc;
 }

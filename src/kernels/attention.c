@@ -1,7 +1,7 @@
 /* attention.c — multi-head self-attention of packed sequences (no padding rows, so no
  * mask: each sequence attends only to its own T rows, which is exactly HF's result with the
  * additive finfo.min mask on padded keys), forward and backward. Per (sequence, head) two
- * small GEMMs through gemm.c, straight on the strided qkv rows:
+ * small GEMMs through er_gemm.c, straight on the strided qkv rows:
  *   S = Q K^T;  P = softmax(S / sqrt(HS));  O = drop(P) V
  * Backward: dP' = dO V^T; dP = drop'(dP'); dS = P (dP - rowsum(dP P)) / sqrt(HS);
  *   dQ = dS K;  dK = dS^T Q;  dV = drop(P)^T dO.
@@ -32,7 +32,7 @@ static float *scratch(const er_attn_shape *s) { return s->scratch + (size_t)thre
 static const float *dropped(const er_attn_shape *s, const float *P, size_t n, size_t pbase) {
     if (!s->drop || s->drop->p <= 0.0f) return P;
     float *Pd = scratch(s), sc = 1.0f / (1.0f - s->drop->p);
-    for (size_t i = 0; i < n; i++) Pd[i] = dropout_keep(s->drop, s->site, pbase + i) ? P[i] * sc : 0.0f;
+    for (size_t i = 0; i < n; i++) Pd[i] = er_dropout_keep(s->drop, s->site, pbase + i) ? P[i] * sc : 0.0f;
     return Pd;
 }
 
@@ -42,10 +42,10 @@ static void head_forward(float *out, const float *qkv, float *P, const er_attn_s
     size_t pb = s->poff ? s->poff[b] + (size_t)h * T * T : 0;
     float *Pb = P + pb;
     const float *q = qkv + (size_t)o * C3 + h * HS, *k = q + C, *v = q + 2 * C;
-    gemm(0, 1, rows, T, HS, q, C3, k, C3, NULL, Pb, T, 0);
+    er_gemm(0, 1, rows, T, HS, q, C3, k, C3, NULL, Pb, T, 0);
     er_softmax_forward(Pb, rows, T, 1.0f / sqrtf((float)HS));
     const float *pv = dropped(s, Pb, (size_t)rows * T, pb);
-    gemm(0, 0, rows, HS, T, pv, T, v, C3, NULL, out + (size_t)o * C + h * HS, C, 0);
+    er_gemm(0, 0, rows, HS, T, pv, T, v, C3, NULL, out + (size_t)o * C + h * HS, C, 0);
 }
 
 void er_attention_forward(float *out, const float *qkv, float *probs, const er_attn_shape *s, int nthreads) {
@@ -78,15 +78,15 @@ static void head_backward(float *dqkv, const float *dout, const float *qkv, cons
     /* dP and drop(P) share the thread's scratch: drop(P) is consumed before dP is formed */
     float *scr = scratch(s);
     const float *pv = dropped(s, P, TT, pb);
-    gemm(1, 0, T, HS, T, pv, T, dO, C, NULL, dv, C3, 0);
-    gemm(0, 1, T, T, HS, dO, C, v, C3, NULL, scr, T, 0);
+    er_gemm(1, 0, T, HS, T, pv, T, dO, C, NULL, dv, C3, 0);
+    er_gemm(0, 1, T, T, HS, dO, C, v, C3, NULL, scr, T, 0);
     if (s->drop && s->drop->p > 0.0f) {
         float sc = 1.0f / (1.0f - s->drop->p);
-        for (size_t i = 0; i < TT; i++) scr[i] = dropout_keep(s->drop, s->site, pb + i) ? scr[i] * sc : 0.0f;
+        for (size_t i = 0; i < TT; i++) scr[i] = er_dropout_keep(s->drop, s->site, pb + i) ? scr[i] * sc : 0.0f;
     }
     er_softmax_backward(scr, P, T, T, 1.0f / sqrtf((float)HS));
-    gemm(0, 0, T, HS, T, scr, T, k, C3, NULL, dq, C3, 0);
-    gemm(1, 0, T, HS, T, scr, T, q, C3, NULL, dk, C3, 0);
+    er_gemm(0, 0, T, HS, T, scr, T, k, C3, NULL, dq, C3, 0);
+    er_gemm(1, 0, T, HS, T, scr, T, q, C3, NULL, dk, C3, 0);
 }
 
 void er_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *probs,

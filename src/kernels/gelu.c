@@ -7,7 +7,7 @@
 
 enum { SPAN = 4096 };
 
-float gelu_ref(float x) { return 0.5f * x * (1.0f + erff(x * (float)M_SQRT1_2)); }
+float er_gelu_ref(float x) { return 0.5f * x * (1.0f + erff(x * (float)M_SQRT1_2)); }
 
 static void gelu_span(float *x, size_t n) {
 #pragma omp simd
@@ -25,7 +25,7 @@ static void gelu_backward_span(float *dx, const float *x, const float *dout, siz
     }
 }
 
-void gelu_forward(float *x, size_t n, int nthreads) {
+void er_gelu_forward(float *x, size_t n, int nthreads) {
     size_t spans = (n + SPAN - 1) / SPAN;
 #pragma omp parallel for if (nthreads > 1) num_threads(nthreads > 1 ? nthreads : 1) schedule(static)
     for (size_t c = 0; c < spans; c++) {
@@ -34,7 +34,7 @@ void gelu_forward(float *x, size_t n, int nthreads) {
     }
 }
 
-void gelu_backward(float *dx, const float *x, const float *dout, size_t n, int nthreads) {
+void er_gelu_backward(float *dx, const float *x, const float *dout, size_t n, int nthreads) {
     size_t spans = (n + SPAN - 1) / SPAN;
 #pragma omp parallel for if (nthreads > 1) num_threads(nthreads > 1 ? nthreads : 1) schedule(static)
     for (size_t c = 0; c < spans; c++) {

@@ -1,17 +1,17 @@
-/* gemm.c — C (M, N) [+]= op(A) (M, K) · op(B) (K, N) (+ bias): every nn.Linear of the
+/* er_gemm.c — C (M, N) [+]= op(A) (M, K) · op(B) (K, N) (+ bias): every nn.Linear of the
  * encoder (A · W^T) and its backward (dout · W, dout^T · inp).
  *
  * On CPUs with AVX-512 a GotoBLAS-style blocked kernel of our own (packed 12x32 register
  * tiles, 24 zmm accumulators) runs single-threaded in the caller's thread; elsewhere, or
  * when the calling thread chose ER_GEMM_BLAS (er_gemm_set_backend; easyrec_encode_opts.gemm,
- * the command line's --gemm / EASYREC_GEMM), the call goes to CBLAS. The library reads no
+ * the command line's --er_gemm / EASYREC_GEMM), the call goes to CBLAS. The library reads no
  * environment variable and keeps no process-wide switch: the choice is the calling
  * thread's, and gemm_mt hands it to its workers. Why our own: Debian's
  * OpenBLAS 0.3.21 runs AVX2 kernels on this machine class (OPENBLAS_CORETYPE=Haswell is
  * forced where its newer kernels were unreliable), leaving half of the FMA width unused.
  * The bias of the Linear is added when the tile is stored (no separate pass).
- * Not a general BLAS: no alpha. gemm_nt/gemm run in the calling thread (inference
- * parallelises over batches); gemm_mt splits the columns of C over threads, so every
+ * Not a general BLAS: no alpha. gemm_nt/er_gemm run in the calling thread (inference
+ * parallelises over batches); er_gemm_mt splits the columns of C over threads, so every
  * element is computed exactly as single-threaded (results independent of thread count).
  * tests/test_gemm.c checks every form against a plain loop.
  */
@@ -200,9 +200,9 @@ int er_gemm_set_backend(int backend) {
 
 int er_gemm_get_backend(void) { return tl_backend; }
 
-void gemm_force_backend(int own) { er_gemm_set_backend(own ? ER_GEMM_OWN : ER_GEMM_BLAS); }
+void er_gemm_force_backend(int own) { er_gemm_set_backend(own ? ER_GEMM_OWN : ER_GEMM_BLAS); }
 
-int gemm_has_own_kernel(void) {
+int er_gemm_has_own_kernel(void) {
 #ifdef HAVE_AVX512_KERNEL
     static int have = -1; /* a fact about the CPU, detected once */
     int v = __atomic_load_n(&have, __ATOMIC_RELAXED);
@@ -217,11 +217,11 @@ int gemm_has_own_kernel(void) {
 #endif
 }
 
-static int use_own_kernel(void) { return tl_backend != ER_GEMM_BLAS && gemm_has_own_kernel(); }
+static int use_own_kernel(void) { return tl_backend != ER_GEMM_BLAS && er_gemm_has_own_kernel(); }
 
-const char *gemm_backend(void) { return use_own_kernel() ? "easyrec-avx512" : "cblas"; }
+const char *er_gemm_backend(void) { return use_own_kernel() ? "easyrec-avx512" : "cblas"; }
 
-void gemm(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb, const float *bias,
+void er_gemm(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb, const float *bias,
           float *C, int ldc, int accumulate) {
     if (M <= 0 || N <= 0) return;
     if (K <= 0) {
@@ -238,16 +238,16 @@ void gemm(int ta, int tb, int M, int N, int K, const float *A, int lda, const fl
     gemm_blas(ta, tb, M, N, K, A, lda, B, ldb, bias, C, ldc, accumulate);
 }
 
-void gemm_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb, const float *bias, float *C,
+void er_gemm_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb, const float *bias, float *C,
              int ldc, int accumulate) {
-    gemm(0, 1, M, N, K, A, lda, B, ldb, bias, C, ldc, accumulate);
+    er_gemm(0, 1, M, N, K, A, lda, B, ldb, bias, C, ldc, accumulate);
 }
 
 /* Columns go out in fixed chunks whatever the thread count, so each chunk is the same call
  * (and, with CBLAS, the same blocking) for 1 or many threads: results are bit-identical. */
 #define MT_CHUNK (8 * NR)
 
-void gemm_mt(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+void er_gemm_mt(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
              const float *bias, float *C, int ldc, int accumulate, int nthreads) {
     int chunks = (N + MT_CHUNK - 1) / MT_CHUNK;
     if (nthreads > chunks) nthreads = chunks;
@@ -260,7 +260,7 @@ void gemm_mt(int ta, int tb, int M, int N, int K, const float *A, int lda, const
         for (int c = 0; c < chunks; c++) {
             int j0 = c * MT_CHUNK, n = N - j0 < MT_CHUNK ? N - j0 : MT_CHUNK;
             const float *b = B + (tb ? (size_t)j0 * ldb : (size_t)j0);
-            gemm(ta, tb, M, n, K, A, lda, b, ldb, bias ? bias + j0 : NULL, C + j0, ldc, accumulate);
+            er_gemm(ta, tb, M, n, K, A, lda, b, ldb, bias ? bias + j0 : NULL, C + j0, ldc, accumulate);
         }
         er_gemm_set_backend(old);
     }

@@ -35,7 +35,7 @@ void er_lm_head_forward(const er_lm_head *h, const float *hid, int R, float *zpr
     } else {
         er_linear_forward(v, hid, h->dense, h->dense_b, R, h->C, h->C, nthreads);
     }
-    gelu_forward(g, RC, nthreads);
+    er_gelu_forward(g, RC, nthreads);
     er_layernorm_forward(v, NULL, mean, rstd, g, NULL, h->ln_w, h->ln_b, R, h->C, h->eps, nthreads);
     er_linear_forward(logits, v, h->dec, h->dec_b, R, h->C, h->V, nthreads);
 }
@@ -58,7 +58,7 @@ void er_lm_head_backward(const er_lm_head *h, float *g_dense_w, float *g_dense_b
     int C = h->C;
     ER_ASSERT(h->dense.dtype == ER_DT_F32 && h->dec.dtype == ER_DT_F32);
     er_linear_backward(dv, g_dec_w, g_dec_b, dlogits, v, h->dec.data, R, C, h->V, 0, nthreads);
-    layernorm_backward(du, g_ln_w, g_ln_b, dv, u, mean, rstd, h->ln_w, R, C, 0, nthreads);
-    gelu_backward(du, zpre, du, (size_t)R * C, nthreads);
+    er_layernorm_backward(du, g_ln_w, g_ln_b, dv, u, mean, rstd, h->ln_w, R, C, 0, nthreads);
+    er_gelu_backward(du, zpre, du, (size_t)R * C, nthreads);
     er_linear_backward(dhid, g_dense_w, g_dense_b, du, hid, h->dense.data, R, C, C, 0, nthreads);
 }

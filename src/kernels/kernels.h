@@ -17,29 +17,29 @@
 
 #include "io/tensors.h"
 
-/* ---- GEMM (gemm.c): the one matrix-multiply entry of the project ---- */
+/* ---- GEMM (er_gemm.c): the one matrix-multiply entry of the project ---- */
 
-/* gemm.c: C (M, N) = A (M, K) · B^T + bias (N), B (N, K), row strides lda/ldb/ldc; bias may
+/* er_gemm.c: C (M, N) = A (M, K) · B^T + bias (N), B (N, K), row strides lda/ldb/ldc; bias may
  * be NULL; accumulate: C += instead of =. Single-threaded in the calling thread. */
-void gemm_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb, const float *bias, float *C,
+void er_gemm_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb, const float *bias, float *C,
              int ldc, int accumulate);
 /* General form: C (M, N) [+]= op(A) · op(B) + bias; ta: A stored (K, M) instead of (M, K);
- * tb: B stored (N, K) instead of (K, N) (so gemm_nt == gemm(0, 1, ...)). */
-void gemm(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb, const float *bias,
+ * tb: B stored (N, K) instead of (K, N) (so er_gemm_nt == er_gemm(0, 1, ...)). */
+void er_gemm(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb, const float *bias,
           float *C, int ldc, int accumulate);
-/* gemm split over nthreads by column panels: bit-identical to nthreads = 1. */
-void gemm_mt(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+/* er_gemm split over nthreads by column panels: bit-identical to nthreads = 1. */
+void er_gemm_mt(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
              const float *bias, float *C, int ldc, int accumulate, int nthreads);
-/* Backend of the calling thread's GEMMs (gemm_mt passes it on to its workers): ER_GEMM_AUTO
+/* Backend of the calling thread's GEMMs (er_gemm_mt passes it on to its workers): ER_GEMM_AUTO
  * (own AVX-512 kernel when the CPU has it, else CBLAS), ER_GEMM_OWN (the same: own kernel
  * where supported), ER_GEMM_BLAS (always CBLAS). Thread-local; nothing process-wide.
  * er_gemm_set_backend returns the previous value (to restore). */
 enum { ER_GEMM_AUTO = 0, ER_GEMM_OWN = 1, ER_GEMM_BLAS = 2 };
 int er_gemm_set_backend(int backend);
 int er_gemm_get_backend(void);
-const char *gemm_backend(void); /* the calling thread's: "easyrec-avx512" or "cblas" */
-int gemm_has_own_kernel(void);  /* the CPU can run the AVX-512 kernel */
-void gemm_force_backend(int own); /* tests: er_gemm_set_backend(own ? ER_GEMM_OWN : ER_GEMM_BLAS) */
+const char *er_gemm_backend(void); /* the calling thread's: "easyrec-avx512" or "cblas" */
+int er_gemm_has_own_kernel(void);  /* the CPU can run the AVX-512 kernel */
+void er_gemm_force_backend(int own); /* tests: er_gemm_set_backend(own ? ER_GEMM_OWN : ER_GEMM_BLAS) */
 /* Free the calling thread's packing buffers now (they are otherwise freed at thread exit). */
 void er_gemm_thread_cleanup(void);
 
@@ -74,7 +74,7 @@ void er_linear_forward_ref(float *out, const float *inp, const float *w, const f
 void er_linear_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
                         int N, int IN, int OUT, int accumulate, int nthreads);
 /* db (OUT) += column sums of dout (N, OUT) */
-void bias_backward(float *db, const float *dout, int N, int OUT, int threads);
+void er_bias_backward(float *db, const float *dout, int N, int OUT, int threads);
 
 /* ---- LayerNorm (layernorm.c): biased variance, as torch.nn.LayerNorm ---- */
 
@@ -87,15 +87,15 @@ void er_layernorm_forward_ref(float *out, const float *inp, const float *resid, 
                               int N, int C, float eps);
 /* dinp (N, C) = (or +=, accumulate) LN backward of dout at input inp (the pre-LN sum);
  * dw, db (C) += */
-void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *mean,
+void er_layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *mean,
                         const float *rstd, const float *w, int N, int C, int accumulate, int threads);
 
 /* ---- GELU (gelu.c): exact erf form 0.5 x (1 + erf(x / sqrt 2)) ---- */
 
-void gelu_forward(float *x, size_t n, int nthreads); /* in place */
-float gelu_ref(float x);
+void er_gelu_forward(float *x, size_t n, int nthreads); /* in place */
+float er_gelu_ref(float x);
 /* dx (n) = dout * GELU'(x)   (in place allowed: dx == dout) */
-void gelu_backward(float *dx, const float *x, const float *dout, size_t n, int nthreads);
+void er_gelu_backward(float *dx, const float *x, const float *dout, size_t n, int nthreads);
 
 /* ---- dropout (dropout.c): a counter-based hash decides each element, so masks need no
  * storage and are the same whatever the thread count or evaluation order ---- */
@@ -105,9 +105,9 @@ typedef struct {
 } er_dropout;
 
 /* keep element i of dropout site `site`? */
-int dropout_keep(const er_dropout *d, uint32_t site, size_t i);
+int er_dropout_keep(const er_dropout *d, uint32_t site, size_t i);
 /* x (n) *= keep ? 1/(1-p) : 0  (forward and backward are the same operation); d may be NULL */
-void dropout_apply(const er_dropout *d, uint32_t site, float *x, size_t n, int nthreads);
+void er_dropout_apply(const er_dropout *d, uint32_t site, float *x, size_t n, int nthreads);
 
 /* ---- softmax and cross-entropy (softmax.c) ---- */
 

@@ -60,7 +60,7 @@ void er_layernorm_forward_ref(float *out, const float *inp, const float *resid, 
 }
 
 /* dxhat = dout * w; dinp = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)) */
-void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *mean,
+void er_layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *mean,
                         const float *rstd, const float *w, int N, int C, int accumulate, int threads) {
     int th = threads < 1 ? 1 : threads;
 #pragma omp parallel for num_threads(th) schedule(static)

@@ -1,5 +1,5 @@
 /* linear.c — nn.Linear forward/backward over packed rows; every matmul of a Linear goes
- * through gemm.c, or through the bf16/int8 GEMMs (gemm_bf16.c, gemm_q8.c) when
+ * through er_gemm.c, or through the bf16/int8 GEMMs (gemm_bf16.c, gemm_q8.c) when
  * er_linear_forward gets a packed low-precision weight (its dtype decides). */
 #include "core/err.h"
 #include "kernels/kernels.h"
@@ -11,9 +11,9 @@ void er_linear_forward(float *out, const float *inp, er_weight w, const float *b
     switch (w.dtype) {
     case ER_DT_F32:
         if (nthreads <= 0)
-            gemm(0, 1, N, OUT, IN, inp, IN, (const float *)w.data, IN, bias, out, OUT, 0);
+            er_gemm(0, 1, N, OUT, IN, inp, IN, (const float *)w.data, IN, bias, out, OUT, 0);
         else
-            gemm_mt(0, 1, N, OUT, IN, inp, IN, (const float *)w.data, IN, bias, out, OUT, 0, nthreads);
+            er_gemm_mt(0, 1, N, OUT, IN, inp, IN, (const float *)w.data, IN, bias, out, OUT, 0, nthreads);
         return;
     case ER_DT_BF16:
     case ER_DT_I8: /* packed low-precision weights (lowp.h); inference only, in the calling thread */
@@ -38,12 +38,12 @@ void er_linear_forward_ref(float *out, const float *inp, const float *w, const f
 void er_linear_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
                         int N, int IN, int OUT, int accumulate, int nthreads) {
     int th = nthreads < 1 ? 1 : nthreads;
-    if (db) bias_backward(db, dout, N, OUT, th);
-    gemm_mt(1, 0, OUT, IN, N, dout, OUT, inp, IN, NULL, dw, IN, 1, th);
-    if (dinp) gemm_mt(0, 0, N, IN, OUT, dout, OUT, w, IN, NULL, dinp, IN, accumulate, th);
+    if (db) er_bias_backward(db, dout, N, OUT, th);
+    er_gemm_mt(1, 0, OUT, IN, N, dout, OUT, inp, IN, NULL, dw, IN, 1, th);
+    if (dinp) er_gemm_mt(0, 0, N, IN, OUT, dout, OUT, w, IN, NULL, dinp, IN, accumulate, th);
 }
 
-void bias_backward(float *db, const float *dout, int N, int OUT, int threads) {
+void er_bias_backward(float *db, const float *dout, int N, int OUT, int threads) {
     /* columns in fixed chunks (thread-count independent), rows streamed contiguously */
     enum { CH = 256 };
     int chunks = (OUT + CH - 1) / CH;

@@ -28,7 +28,7 @@ static int get_int(json_t *root, const char *key, int dflt, int lo, int hi, cons
     return EASYREC_OK;
 }
 
-int config_load(const char *path, easyrec_config *c) {
+int er_config_load(const char *path, easyrec_config *c) {
     memset(c, 0, sizeof(*c));
     json_error_t jerr;
     json_t *root = json_load_file(path, 0, &jerr);

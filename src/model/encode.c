@@ -29,7 +29,7 @@ struct easyrec_ctx {
 
 /* ---- model ---- */
 
-int easyrec_model_load(const char *dir, easyrec_model **out) { return model_load(dir, 0, out); }
+int easyrec_model_load(const char *dir, easyrec_model **out) { return er_model_load(dir, 0, out); }
 
 /* Every loaded tensor must be finite: NaN/Inf weights would only show up as NaN embeddings.
  * The error names the first offending tensor as the checkpoint names it. */
@@ -41,7 +41,7 @@ static int check_finite(const easyrec_model *m, const char *dir) {
             char name[160];
             snprintf(name, sizeof name, s->key, l);
             size_t n = 0;
-            const float *x = params_find(c, &m->w, name, &n);
+            const float *x = er_params_find(c, &m->w, name, &n);
             for (size_t i = 0; x && i < n; i++)
                 if (!isfinite(x[i]))
                     return er_error(EASYREC_ERR_FORMAT, "%s: tensor %s%s holds a non-finite value (%s at element %zu)",
@@ -52,7 +52,7 @@ static int check_finite(const easyrec_model *m, const char *dir) {
     return EASYREC_OK;
 }
 
-int model_load(const char *dir, int with_lm, easyrec_model **out) {
+int er_model_load(const char *dir, int with_lm, easyrec_model **out) {
     *out = NULL;
     er_clear_error();
     char resolved[4096]; /* "org/name" that is not a directory: its Hub cache snapshot */
@@ -61,10 +61,10 @@ int model_load(const char *dir, int with_lm, easyrec_model **out) {
     easyrec_model *m = er_calloc(1, sizeof(*m));
     if (!m) return EASYREC_ERR_NOMEM;
     char *cfg = er_path_join(dir, "config.json");
-    int rc = cfg ? config_load(cfg, &m->cfg) : EASYREC_ERR_NOMEM;
+    int rc = cfg ? er_config_load(cfg, &m->cfg) : EASYREC_ERR_NOMEM;
     free(cfg);
     if (rc) goto fail;
-    if ((rc = params_load_dir(m, dir, with_lm))) goto fail;
+    if ((rc = er_params_load_dir(m, dir, with_lm))) goto fail;
     if ((rc = check_finite(m, dir))) goto fail;
     m->dir = er_strdup(dir);
     if (!m->dir) {
@@ -120,7 +120,7 @@ easyrec_ctx *easyrec_ctx_new(const easyrec_model *m) {
 
 void easyrec_ctx_free(easyrec_ctx *ctx) {
     if (!ctx) return;
-    for (int i = 0; i < ctx->nacts; i++) acts_free(&ctx->acts[i]);
+    for (int i = 0; i < ctx->nacts; i++) er_acts_free(&ctx->acts[i]);
     free(ctx->acts);
     free(ctx);
 }
@@ -139,9 +139,9 @@ static int ctx_reserve(easyrec_ctx *ctx, int nthreads, size_t cap_tokens, int ca
         if (a->x && a->cap_tokens >= cap_tokens && a->cap_len >= cap_len) continue;
         size_t tok = cap_tokens > a->cap_tokens ? cap_tokens : a->cap_tokens;
         int len = cap_len > a->cap_len ? cap_len : a->cap_len;
-        acts_free(a);
+        er_acts_free(a);
         if (tok > (size_t)INT32_MAX) return er_error(EASYREC_ERR_ARG, "batch of %zu tokens too large", tok);
-        int rc = acts_init(a, &ctx->m->cfg, tok, (int)tok, len);
+        int rc = er_acts_init(a, &ctx->m->cfg, tok, (int)tok, len);
         if (rc) return rc;
     }
     return EASYREC_OK;
@@ -197,9 +197,9 @@ static size_t run_batch(const easyrec_model *m, er_acts *a, const plan *p, size_
         dst[n - 1] = p->ids[i][p->full[i] - 1]; /* truncated: keep the end token */
         a->off[b + 1] = a->off[b] + n;
     }
-    encoder_forward(m, a, a->ids, B, pool != EASYREC_POOL_MEAN);
+    er_encoder_forward(m, a, a->ids, B, pool != EASYREC_POOL_MEAN);
     float *pooled = a->a; /* (B, C): the attention-block buffer is free after the forward */
-    pool_forward(m, a, B, pool, pooled);
+    er_pool_forward(m, a, B, pool, pooled);
     for (int b = 0; b < B; b++) {
         float *y = pooled + (size_t)b * C;
         if (normalize) {
@@ -405,7 +405,7 @@ int easyrec_hidden_states(easyrec_ctx *ctx, const int32_t *ids, int n_ids, float
     er_acts *a = &ctx->acts[0];
     a->off[0] = 0;
     a->off[1] = n_ids;
-    encoder_forward(ctx->m, a, ids, 1, 0);
+    er_encoder_forward(ctx->m, a, ids, 1, 0);
     memcpy(out, a->x, (size_t)n_ids * c->hidden * sizeof(float));
     return EASYREC_OK;
 }

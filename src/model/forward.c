@@ -17,7 +17,7 @@
 #include "core/err.h"
 #include "model/model.h"
 
-int acts_init(er_acts *a, const easyrec_config *c, size_t cap_tokens, int cap_seqs, int cap_len) {
+int er_acts_init(er_acts *a, const easyrec_config *c, size_t cap_tokens, int cap_seqs, int cap_len) {
     memset(a, 0, sizeof(*a));
     size_t C = (size_t)c->hidden, F = (size_t)c->ffn;
     a->cap_tokens = cap_tokens;
@@ -33,13 +33,13 @@ int acts_init(er_acts *a, const easyrec_config *c, size_t cap_tokens, int cap_se
     a->pos = er_mallocarray(cap_tokens, sizeof(int));
     a->off = er_mallocarray((size_t)cap_seqs + 1, sizeof(int));
     if (!a->x || !a->qkv || !a->atty || !a->a || !a->h || !a->scores || !a->ids || !a->pos || !a->off) {
-        acts_free(a);
+        er_acts_free(a);
         return EASYREC_ERR_NOMEM;
     }
     return EASYREC_OK;
 }
 
-void acts_free(er_acts *a) {
+void er_acts_free(er_acts *a) {
     free(a->x);
     free(a->qkv);
     free(a->atty);
@@ -61,7 +61,7 @@ void er_embed_forward(const easyrec_model *m, const int32_t *ids, const int *off
     er_embedding_forward(sum, m->w.wte, m->w.wpe, m->w.wtt, ids, pos, N, C, nthreads);
     er_layernorm_forward(x, NULL, mean, rstd, sum, NULL, m->w.emb_lnw, m->w.emb_lnb, N, C, c->layer_norm_eps,
                          nthreads);
-    dropout_apply(drop, ER_SITE_EMB, x, (size_t)N * C, nthreads);
+    er_dropout_apply(drop, ER_SITE_EMB, x, (size_t)N * C, nthreads);
 }
 
 void er_layer_forward(const easyrec_model *m, int l, const er_layer_io *io, const er_attn_shape *as, int first_only,
@@ -91,23 +91,23 @@ void er_layer_forward(const easyrec_model *m, int l, const er_layer_io *io, cons
     size_t RC = (size_t)R * C;
     er_linear_forward(io->t, io->atty, er_model_weight(m, ER_LIN_ATTPROJ, l), w->attprojb + (size_t)l * C, R, C, C,
                       nthreads);
-    dropout_apply(drop, ER_SITE(l, 1), io->t, RC, nthreads);
+    er_dropout_apply(drop, ER_SITE(l, 1), io->t, RC, nthreads);
     er_layernorm_forward(io->a, io->s1, io->mean1, io->rstd1, io->t, io->x, w->ln1w + (size_t)l * C,
                          w->ln1b + (size_t)l * C, R, C, eps, nthreads);
     float *hpre = io->hpre ? io->hpre : io->h;
     er_linear_forward(hpre, io->a, er_model_weight(m, ER_LIN_FC, l), w->fcb + (size_t)l * F, R, C, F,
                       nthreads);
     if (io->hpre) memcpy(io->h, io->hpre, (size_t)R * F * sizeof(float));
-    gelu_forward(io->h, (size_t)R * F, nthreads);
+    er_gelu_forward(io->h, (size_t)R * F, nthreads);
     er_linear_forward(io->t2, io->h, er_model_weight(m, ER_LIN_FCPROJ, l), w->fcprojb + (size_t)l * C, R, F,
                       C, nthreads);
-    dropout_apply(drop, ER_SITE(l, 2), io->t2, RC, nthreads);
+    er_dropout_apply(drop, ER_SITE(l, 2), io->t2, RC, nthreads);
     er_layernorm_forward(io->out, io->s2, io->mean2, io->rstd2, io->t2, io->a, w->ln2w + (size_t)l * C,
                          w->ln2b + (size_t)l * C, R, C, eps, nthreads);
 }
 
 /* Inference: every activation overwritten layer after layer in one thread's er_acts. */
-void encoder_forward(const easyrec_model *m, er_acts *a, const int32_t *ids, int B, int first_only) {
+void er_encoder_forward(const easyrec_model *m, er_acts *a, const int32_t *ids, int B, int first_only) {
     ER_ASSERT(B <= a->cap_seqs && (size_t)a->off[B] <= a->cap_tokens);
     er_embed_forward(m, ids, a->off, B, a->pos, NULL, a->x, NULL, NULL, NULL, 0);
     er_layer_io io = {.x = a->x, .qkv = a->qkv, .probs = a->scores, .atty = a->atty, .t = a->a, .a = a->a,
@@ -117,7 +117,7 @@ void encoder_forward(const easyrec_model *m, er_acts *a, const int32_t *ids, int
     for (int l = 0; l < L; l++) er_layer_forward(m, l, &io, &as, first_only && l == L - 1, NULL, 0);
 }
 
-void pool_forward(const easyrec_model *m, const er_acts *a, int B, easyrec_pooling pool, float *out) {
+void er_pool_forward(const easyrec_model *m, const er_acts *a, int B, easyrec_pooling pool, float *out) {
     int C = m->cfg.hidden;
     if (pool == EASYREC_POOL_MEAN) {
         for (int b = 0; b < B; b++) {
@@ -146,7 +146,7 @@ er_lm_head er_model_lm_head(const easyrec_model *m) {
     return h;
 }
 
-void lm_head_forward(const easyrec_model *m, const er_acts *a, int row0, int T, float *z, float *logits) {
+void er_model_lm_head_forward(const easyrec_model *m, const er_acts *a, int row0, int T, float *z, float *logits) {
     er_lm_head h = er_model_lm_head(m);
     er_lm_head_forward(&h, a->x + (size_t)row0 * m->cfg.hidden, T, NULL, NULL, NULL, NULL, z, logits, 0);
 }

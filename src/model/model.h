@@ -73,19 +73,19 @@ extern const er_param_spec er_param_table[];
 extern const int er_param_table_len;
 
 /* Value of a symbolic dimension (ER_DIM_*) for config c; 1 for ER_DIM_NONE. */
-int64_t params_dim(const easyrec_config *c, int d);
+int64_t er_params_dim(const easyrec_config *c, int d);
 /* Whether group g (ER_GROUP_*) is part of a model with config c. */
-int params_group_present(const easyrec_config *c, int g);
+int er_params_group_present(const easyrec_config *c, int g);
 /* Number of floats of one table entry (all layers and parts) for config c. */
-size_t params_numel(const easyrec_config *c, const er_param_spec *s);
+size_t er_params_numel(const easyrec_config *c, const er_param_spec *s);
 /* Total floats of all groups present in c (has_mlp / has_lm_head). */
-size_t params_total(const easyrec_config *c);
-/* Point every field of p into buf (params_total floats). */
-void params_assign(const easyrec_config *c, er_params *p, float *buf);
+size_t er_params_total(const easyrec_config *c);
+/* Point every field of p into buf (er_params_total floats). */
+void er_params_assign(const easyrec_config *c, er_params *p, float *buf);
 
 /* The tensor named `name` (checkpoint key, with or without the encoder prefix) inside p;
  * *numel its size. NULL if the name is unknown or its group absent. */
-float *params_find(const easyrec_config *c, const er_params *p, const char *name, size_t *numel);
+float *er_params_find(const easyrec_config *c, const er_params *p, const char *name, size_t *numel);
 
 /* ---- model ---- */
 
@@ -115,17 +115,17 @@ extern const er_model_preset er_model_presets[];
 const er_model_preset *er_model_preset_find(const char *name);
 
 /* config.json -> cfg (validated: positive sizes, C % NH == 0, known model_type). */
-int config_load(const char *path, easyrec_config *cfg);
+int er_config_load(const char *path, easyrec_config *cfg);
 /* Fill m->w from the checkpoint in dir (safetensors preferred, else pytorch_model.bin);
  * the MLM head only when with_lm (encoding never uses it). */
-int params_load_dir(easyrec_model *m, const char *dir, int with_lm);
+int er_params_load_dir(easyrec_model *m, const char *dir, int with_lm);
 /* easyrec_model_load, with the MLM head when the checkpoint has one and with_lm is set
  * (training); easyrec_model_load itself leaves it out (encode.c). */
-int model_load(const char *dir, int with_lm, easyrec_model **out);
+int er_model_load(const char *dir, int with_lm, easyrec_model **out);
 
 /* Keep the bottom n_layers (<= 0: all) and add the EasyRec / MLM heads when asked and
  * absent, initialised like easyrec_model_init from seed (save.c). */
-int model_reshape(easyrec_model *m, int n_layers, int want_mlp, int want_lm, uint64_t seed);
+int er_model_reshape(easyrec_model *m, int n_layers, int want_mlp, int want_lm, uint64_t seed);
 
 /* Packed weight of Linear `which` (ER_LIN_*) of layer l (ignored for ER_LIN_MLP), or NULL
  * when the model runs in fp32 (precision.c). */
@@ -153,24 +153,24 @@ typedef struct {
     int *off;      /* (B + 1) row offsets */
 } er_acts;
 
-int acts_init(er_acts *a, const easyrec_config *c, size_t cap_tokens, int cap_seqs, int cap_len);
-void acts_free(er_acts *a);
+int er_acts_init(er_acts *a, const easyrec_config *c, size_t cap_tokens, int cap_seqs, int cap_len);
+void er_acts_free(er_acts *a);
 
 /* Encoder over a packed batch: ids (N) of B sequences with row offsets a->off[0..B]
  * (off[0] = 0, off[B] = N). Leaves last-layer states in a->x (N, C). With first_only the
  * last layer is computed only for each sequence's first row (exact for easyrec/cls
  * pooling, and ~1/L of the work saved): a->x row b then holds sequence b's first-token
  * state (rows compacted to 0..B-1). */
-void encoder_forward(const easyrec_model *m, er_acts *a, const int32_t *ids, int B, int first_only);
+void er_encoder_forward(const easyrec_model *m, er_acts *a, const int32_t *ids, int B, int first_only);
 
-/* Poolers over a->x after encoder_forward(..., first_only = (pool != MEAN)); out (B, C). */
-void pool_forward(const easyrec_model *m, const er_acts *a, int B, easyrec_pooling pool, float *out);
+/* Poolers over a->x after er_encoder_forward(..., first_only = (pool != MEAN)); out (B, C). */
+void er_pool_forward(const easyrec_model *m, const er_acts *a, int B, easyrec_pooling pool, float *out);
 
 /* MLM head: logits (T, V) for rows [row0, row0+T) of a->x; z is (T, C) scratch. */
-void lm_head_forward(const easyrec_model *m, const er_acts *a, int row0, int T, float *z,
+void er_model_lm_head_forward(const easyrec_model *m, const er_acts *a, int row0, int T, float *z,
                      float *logits);
 
-/* ---- the forward pieces shared by inference (encoder_forward) and training
+/* ---- the forward pieces shared by inference (er_encoder_forward) and training
  * (train/train_encoder.c): the same code computes both ---- */
 
 /* Dropout sites (kernels.h er_dropout): 4*l + {0: attention probabilities, 1: attention

@@ -72,7 +72,7 @@ static const struct {
     {"lm_head.bias", "cls.predictions.bias"},
 };
 
-int64_t params_dim(const easyrec_config *c, int d) {
+int64_t er_params_dim(const easyrec_config *c, int d) {
     switch (d) {
     case ER_DIM_C: return c->hidden;
     case ER_DIM_F: return c->ffn;
@@ -83,36 +83,36 @@ int64_t params_dim(const easyrec_config *c, int d) {
     }
 }
 
-int params_group_present(const easyrec_config *c, int g) {
+int er_params_group_present(const easyrec_config *c, int g) {
     return g == ER_GROUP_CORE || (g == ER_GROUP_MLP && c->has_mlp) || (g == ER_GROUP_LM && c->has_lm_head);
 }
 
 /* floats of one checkpoint tensor of entry s */
 static size_t spec_tensor_numel(const easyrec_config *c, const er_param_spec *s) {
-    return (size_t)params_dim(c, s->rows) * (size_t)params_dim(c, s->cols);
+    return (size_t)er_params_dim(c, s->rows) * (size_t)er_params_dim(c, s->cols);
 }
 
-size_t params_numel(const easyrec_config *c, const er_param_spec *s) {
+size_t er_params_numel(const easyrec_config *c, const er_param_spec *s) {
     return spec_tensor_numel(c, s) * (size_t)s->nparts * (s->per_layer ? (size_t)c->n_layers : 1);
 }
 
 /* the entries sharing one field are consecutive; the first (part 0) sizes the field */
-size_t params_total(const easyrec_config *c) {
+size_t er_params_total(const easyrec_config *c) {
     size_t n = 0;
     for (int i = 0; i < er_param_table_len; i++) {
         const er_param_spec *s = &er_param_table[i];
-        if (s->part == 0 && params_group_present(c, s->group)) n += params_numel(c, s);
+        if (s->part == 0 && er_params_group_present(c, s->group)) n += er_params_numel(c, s);
     }
     return n;
 }
 
-void params_assign(const easyrec_config *c, er_params *p, float *buf) {
+void er_params_assign(const easyrec_config *c, er_params *p, float *buf) {
     memset(p, 0, sizeof(*p));
     for (int i = 0; i < er_param_table_len; i++) {
         const er_param_spec *s = &er_param_table[i];
-        if (s->part != 0 || !params_group_present(c, s->group)) continue;
+        if (s->part != 0 || !er_params_group_present(c, s->group)) continue;
         *(float **)((char *)p + s->field) = buf;
-        buf += params_numel(c, s);
+        buf += er_params_numel(c, s);
     }
 }
 
@@ -123,12 +123,12 @@ static float *spec_dest(const easyrec_config *c, const er_params *p, const er_pa
     return base + ((size_t)l * s->nparts + s->part) * one;
 }
 
-float *params_find(const easyrec_config *c, const er_params *p, const char *name, size_t *numel) {
+float *er_params_find(const easyrec_config *c, const er_params *p, const char *name, size_t *numel) {
     const char *base = name;
     if (!strncmp(name, "roberta.", 8) || !strncmp(name, "bert.", 5)) base = strchr(name, '.') + 1;
     for (int i = 0; i < er_param_table_len; i++) {
         const er_param_spec *s = &er_param_table[i];
-        if (!params_group_present(c, s->group) || (s->prefixed != (base != name) && base != name)) continue;
+        if (!er_params_group_present(c, s->group) || (s->prefixed != (base != name) && base != name)) continue;
         for (int l = 0; l < (s->per_layer ? c->n_layers : 1); l++) {
             char key[160];
             snprintf(key, sizeof key, s->key, l);
@@ -150,17 +150,17 @@ static void shape_str(char *buf, size_t cap, const int64_t *shape, int ndim) {
 static const er_tensor *find_key(const er_tensorset *ts, const char *prefix, const char *key) {
     char full[256];
     snprintf(full, sizeof full, "%s%s", prefix, key);
-    const er_tensor *t = tensorset_find(ts, full);
+    const er_tensor *t = er_tensorset_find(ts, full);
     if (t) return t;
     for (size_t i = 0; i < sizeof bert_lm_keys / sizeof bert_lm_keys[0]; i++)
-        if (!strcmp(key, bert_lm_keys[i].ours)) return tensorset_find(ts, bert_lm_keys[i].bert);
+        if (!strcmp(key, bert_lm_keys[i].ours)) return er_tensorset_find(ts, bert_lm_keys[i].bert);
     return NULL;
 }
 
 /* Copy one checkpoint tensor into dst after checking its shape. */
 static int load_one(const easyrec_config *c, const er_param_spec *s, const er_tensor *t,
                     const char *name, const char *file, float *dst) {
-    int64_t want[2] = {params_dim(c, s->rows), params_dim(c, s->cols)};
+    int64_t want[2] = {er_params_dim(c, s->rows), er_params_dim(c, s->cols)};
     int wnd = s->cols == ER_DIM_NONE ? 1 : 2;
     int ok = t->ndim == wnd && t->shape[0] == want[0] && (wnd == 1 || t->shape[1] == want[1]);
     if (!ok) {
@@ -173,7 +173,7 @@ static int load_one(const easyrec_config *c, const er_param_spec *s, const er_te
     if (t->dtype != ER_DT_F32 && t->dtype != ER_DT_F16 && t->dtype != ER_DT_BF16 && t->dtype != ER_DT_F64)
         return er_error(EASYREC_ERR_UNSUPPORTED, "%s: tensor %s has dtype %s; only floating point is supported",
                         file, name, er_dtype_name(t->dtype));
-    tensor_to_f32(t, dst);
+    er_tensor_to_f32(t, dst);
     return EASYREC_OK;
 }
 
@@ -182,18 +182,18 @@ static int load_tensors(easyrec_model *m, const er_tensorset *ts, const char *fi
     const char *enc = c->is_roberta ? "roberta." : "bert.";
     char probe[128];
     snprintf(probe, sizeof probe, "%sembeddings.word_embeddings.weight", enc);
-    const char *prefix = tensorset_find(ts, probe) ? enc : "";
+    const char *prefix = er_tensorset_find(ts, probe) ? enc : "";
     c->has_mlp = find_key(ts, "", "mlp.dense.weight") != NULL;
     c->has_lm_head = with_lm && find_key(ts, "", "lm_head.dense.weight") != NULL;
 
-    m->nparams = params_total(c);
+    m->nparams = er_params_total(c);
     m->buf = er_mallocarray(m->nparams, sizeof(float));
     if (!m->buf) return EASYREC_ERR_NOMEM;
-    params_assign(c, &m->w, m->buf);
+    er_params_assign(c, &m->w, m->buf);
 
     for (int i = 0; i < er_param_table_len; i++) {
         const er_param_spec *s = &er_param_table[i];
-        if (!params_group_present(c, s->group)) continue;
+        if (!er_params_group_present(c, s->group)) continue;
         for (int l = 0; l < (s->per_layer ? c->n_layers : 1); l++) {
             char key[160];
             snprintf(key, sizeof key, s->key, l);
@@ -212,13 +212,13 @@ static int load_tensors(easyrec_model *m, const er_tensorset *ts, const char *fi
             snprintf(full, sizeof full, "%s%s", pre, key);
             int rc = load_one(c, s, t, full, file, dst);
             if (rc) return rc;
-            tensorset_release(ts, t);
+            er_tensorset_release(ts, t);
         }
     }
     return EASYREC_OK;
 }
 
-int params_load_dir(easyrec_model *m, const char *dir, int with_lm) {
+int er_params_load_dir(easyrec_model *m, const char *dir, int with_lm) {
     static const char *names[] = {"model.safetensors", "pytorch_model.bin"};
     er_tensorset ts = {0};
     char *path = NULL;
@@ -227,7 +227,7 @@ int params_load_dir(easyrec_model *m, const char *dir, int with_lm) {
         path = er_path_join(dir, names[i]);
         if (!path) return EASYREC_ERR_NOMEM;
         if (er_file_exists(path)) {
-            rc = i == 0 ? safetensors_open(path, &ts) : torchbin_open(path, &ts);
+            rc = i == 0 ? er_safetensors_open(path, &ts) : er_torchbin_open(path, &ts);
             break;
         }
         free(path);
@@ -237,7 +237,7 @@ int params_load_dir(easyrec_model *m, const char *dir, int with_lm) {
         return er_error(EASYREC_ERR_IO, "%s: no weights found (expected model.safetensors or pytorch_model.bin)",
                         dir);
     if (rc == EASYREC_OK) rc = load_tensors(m, &ts, path, with_lm);
-    tensorset_close(&ts);
+    er_tensorset_close(&ts);
     free(path);
     return rc;
 }

@@ -113,7 +113,7 @@ int easyrec_model_set_precision(easyrec_model *m, easyrec_precision p, const cha
     size_t keep = 0;
     for (int i = 0; i < er_param_table_len; i++) {
         const er_param_spec *s = &er_param_table[i];
-        if (s->part == 0 && params_group_present(c, s->group) && !is_lin_field(s->field)) keep += params_numel(c, s);
+        if (s->part == 0 && er_params_group_present(c, s->group) && !is_lin_field(s->field)) keep += er_params_numel(c, s);
     }
     float *buf = rc == EASYREC_OK ? er_mallocarray(keep ? keep : 1, sizeof(float)) : NULL;
     if (!buf) {
@@ -125,13 +125,13 @@ int easyrec_model_set_precision(easyrec_model *m, easyrec_precision p, const cha
     float *dst = buf;
     for (int i = 0; i < er_param_table_len; i++) {
         const er_param_spec *s = &er_param_table[i];
-        if (s->part != 0 || !params_group_present(c, s->group)) continue;
+        if (s->part != 0 || !er_params_group_present(c, s->group)) continue;
         float **f = (float **)((char *)&w + s->field);
         if (is_lin_field(s->field)) {
             *f = NULL;
             continue;
         }
-        size_t n = params_numel(c, s);
+        size_t n = er_params_numel(c, s);
         memcpy(dst, *f, n * sizeof(float));
         release_pages(*f, n * sizeof(float));
         *f = dst;
@@ -157,7 +157,7 @@ size_t easyrec_model_weight_bytes(const easyrec_model *m) {
 }
 
 const char *easyrec_model_isa(const easyrec_model *m) {
-    return m->precision == EASYREC_PRECISION_FP32 ? gemm_backend() : er_isa_name((er_isa)m->isa);
+    return m->precision == EASYREC_PRECISION_FP32 ? er_gemm_backend() : er_isa_name((er_isa)m->isa);
 }
 
 const char *easyrec_cpu_isa(void) { return er_isa_name(er_cpu_isa()); }

@@ -13,5 +13,5 @@ void easyrec_runtime_init(void) { openblas_set_num_threads(1); }
 void easyrec_thread_cleanup(void) {
     er_gemm_thread_cleanup();
     er_lowp_thread_cleanup();
-    tokenizer_thread_cleanup();
+    er_tokenizer_thread_cleanup();
 }

@@ -20,13 +20,13 @@
 static void init_groups(const easyrec_config *c, er_params *w, uint64_t seed, unsigned groups) {
     for (int i = 0; i < er_param_table_len; i++) {
         const er_param_spec *s = &er_param_table[i];
-        if (s->part != 0 || !params_group_present(c, s->group) || !(groups >> s->group & 1)) continue;
+        if (s->part != 0 || !er_params_group_present(c, s->group) || !(groups >> s->group & 1)) continue;
         er_rng r;
-        rng_seed(&r, seed ^ ((uint64_t)(i + 1) << 32));
+        er_rng_seed(&r, seed ^ ((uint64_t)(i + 1) << 32));
         float *p = *(float **)((char *)w + s->field);
-        size_t n = params_numel(c, s);
+        size_t n = er_params_numel(c, s);
         for (size_t k = 0; k < n; k++)
-            p[k] = s->init == ER_INIT_ONE ? 1.0f : s->init == ER_INIT_ZERO ? 0.0f : (float)(0.02 * rng_normal(&r));
+            p[k] = s->init == ER_INIT_ONE ? 1.0f : s->init == ER_INIT_ZERO ? 0.0f : (float)(0.02 * er_rng_normal(&r));
     }
     if (groups >> ER_GROUP_CORE & 1) memset(w->wte + (size_t)c->pad_id * c->hidden, 0, (size_t)c->hidden * sizeof(float));
 }
@@ -43,20 +43,20 @@ int easyrec_model_init(const easyrec_config *cfg, uint64_t seed, easyrec_model *
         easyrec_model_free(m);
         return er_error(EASYREC_ERR_ARG, "invalid model configuration");
     }
-    m->nparams = params_total(c);
+    m->nparams = er_params_total(c);
     m->buf = er_mallocarray(m->nparams, sizeof(float));
     m->dir = er_strdup("(new model)");
     if (!m->buf || !m->dir) {
         easyrec_model_free(m);
         return EASYREC_ERR_NOMEM;
     }
-    params_assign(c, &m->w, m->buf);
+    er_params_assign(c, &m->w, m->buf);
     init_groups(c, &m->w, seed, 1 << ER_GROUP_CORE | 1 << ER_GROUP_MLP | 1 << ER_GROUP_LM);
     *out = m;
     return EASYREC_OK;
 }
 
-int model_reshape(easyrec_model *m, int n_layers, int want_mlp, int want_lm, uint64_t seed) {
+int er_model_reshape(easyrec_model *m, int n_layers, int want_mlp, int want_lm, uint64_t seed) {
     easyrec_config nc = m->cfg;
     if (n_layers > 0) {
         if (n_layers > m->cfg.n_layers)
@@ -65,20 +65,20 @@ int model_reshape(easyrec_model *m, int n_layers, int want_mlp, int want_lm, uin
     }
     nc.has_mlp = m->cfg.has_mlp || want_mlp;
     nc.has_lm_head = m->cfg.has_lm_head || want_lm;
-    size_t total = params_total(&nc);
+    size_t total = er_params_total(&nc);
     float *buf = er_mallocarray(total, sizeof(float));
     if (!buf) return EASYREC_ERR_NOMEM;
     er_params w;
-    params_assign(&nc, &w, buf);
+    er_params_assign(&nc, &w, buf);
     unsigned fresh = 0;
     for (int g = ER_GROUP_MLP; g <= ER_GROUP_LM; g++)
-        if (params_group_present(&nc, g) && !params_group_present(&m->cfg, g)) fresh |= 1u << g;
+        if (er_params_group_present(&nc, g) && !er_params_group_present(&m->cfg, g)) fresh |= 1u << g;
     for (int i = 0; i < er_param_table_len; i++) {
         const er_param_spec *s = &er_param_table[i];
-        if (s->part != 0 || !params_group_present(&m->cfg, s->group)) continue;
+        if (s->part != 0 || !er_params_group_present(&m->cfg, s->group)) continue;
         /* per-layer tensors are stacked by layer: the bottom layers are a prefix */
         memcpy(*(float **)((char *)&w + s->field), *(float *const *)((const char *)&m->w + s->field),
-               params_numel(&nc, s) * sizeof(float));
+               er_params_numel(&nc, s) * sizeof(float));
     }
     init_groups(&nc, &w, seed, fresh);
     free(m->buf);
@@ -132,7 +132,7 @@ int easyrec_model_save(const easyrec_model *m, const char *dir) {
     const char *prefix = c->is_roberta ? "roberta." : "bert.";
     int cap = 0;
     for (int i = 0; i < er_param_table_len; i++)
-        if (params_group_present(c, er_param_table[i].group))
+        if (er_params_group_present(c, er_param_table[i].group))
             cap += er_param_table[i].per_layer ? c->n_layers : 1;
     er_tensor_out *t = er_calloc((size_t)cap, sizeof(*t));
     char *names = er_calloc((size_t)cap, 200);
@@ -143,9 +143,9 @@ int easyrec_model_save(const easyrec_model *m, const char *dir) {
     }
     for (int i = 0; i < er_param_table_len; i++) {
         const er_param_spec *s = &er_param_table[i];
-        if (!params_group_present(c, s->group)) continue;
+        if (!er_params_group_present(c, s->group)) continue;
         const float *base = *(float *const *)((const char *)&m->w + s->field);
-        size_t one = (size_t)params_dim(c, s->rows) * (size_t)params_dim(c, s->cols);
+        size_t one = (size_t)er_params_dim(c, s->rows) * (size_t)er_params_dim(c, s->cols);
         for (int l = 0; l < (s->per_layer ? c->n_layers : 1); l++) {
             char key[160];
             snprintf(key, sizeof key, s->key, l);
@@ -154,15 +154,15 @@ int easyrec_model_save(const easyrec_model *m, const char *dir) {
             t[n].name = name;
             t[n].data = base + ((size_t)l * s->nparts + s->part) * one;
             t[n].ndim = s->cols == ER_DIM_NONE ? 1 : 2;
-            t[n].shape[0] = params_dim(c, s->rows);
-            t[n].shape[1] = params_dim(c, s->cols);
+            t[n].shape[0] = er_params_dim(c, s->rows);
+            t[n].shape[1] = er_params_dim(c, s->cols);
             n++;
         }
     }
     char *cfg = er_path_join(dir, "config.json"), *st = er_path_join(dir, "model.safetensors");
     if (!cfg || !st)
         rc = EASYREC_ERR_NOMEM;
-    else if (!(rc = safetensors_write(st, t, n)))
+    else if (!(rc = er_safetensors_write(st, t, n)))
         rc = write_config(c, cfg);
     free(cfg);
     free(st);

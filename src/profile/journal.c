@@ -60,14 +60,14 @@ static int add_key(void *ud, json_t *r) {
     er_journal *j = ud;
     const char *k = json_string_value(json_object_get(r, "key"));
     int added;
-    int32_t x = strmap_intern(&j->keys, k, strlen(k), 0, &added);
+    int32_t x = er_strmap_intern(&j->keys, k, strlen(k), 0, &added);
     return x < 0 ? x : EASYREC_OK;
 }
 
 int er_journal_open(er_journal *j, const char *path) {
     memset(j, 0, sizeof(*j));
     j->fd = -1;
-    int rc = strmap_init(&j->keys, 1024);
+    int rc = er_strmap_init(&j->keys, 1024);
     if (rc) return rc;
     if (!(j->path = er_strdup(path))) return EASYREC_ERR_NOMEM;
     if (er_file_exists(path)) {
@@ -86,7 +86,7 @@ int er_journal_open(er_journal *j, const char *path) {
     return EASYREC_OK;
 }
 
-int er_journal_has(const er_journal *j, const char *key) { return strmap_find(&j->keys, key, strlen(key)) >= 0; }
+int er_journal_has(const er_journal *j, const char *key) { return er_strmap_find(&j->keys, key, strlen(key)) >= 0; }
 
 int er_journal_append(er_journal *j, json_t *rec) {
     const char *k = json_string_value(json_object_get(rec, "key"));
@@ -112,7 +112,7 @@ int er_journal_append(er_journal *j, json_t *rec) {
     }
     free(line);
     int added;
-    int32_t x = strmap_intern(&j->keys, k, strlen(k), 0, &added);
+    int32_t x = er_strmap_intern(&j->keys, k, strlen(k), 0, &added);
     if (x < 0) return x;
     if (++j->unsynced >= 32 || now_s() - j->last_sync >= 1.0) {
         fdatasync(j->fd);
@@ -128,7 +128,7 @@ int er_journal_close(er_journal *j) {
         if (fsync(j->fd) != 0 && errno != EINVAL) rc = er_error(EASYREC_ERR_IO, "%s: %s", j->path, strerror(errno));
         close(j->fd);
     }
-    if (j->keys.slots) strmap_free(&j->keys);
+    if (j->keys.slots) er_strmap_free(&j->keys);
     free(j->path);
     memset(j, 0, sizeof(*j));
     j->fd = -1;

@@ -117,7 +117,7 @@ int er_llm_new(const er_llm_opts *o, er_llm **out) {
     c->o = *o;
     if (!(c->o.backoff_base_s > 0)) c->o.backoff_base_s = 0.5;
     if (!(c->o.backoff_max_s > 0)) c->o.backoff_max_s = 60;
-    rng_seed(&c->rng, o->seed ^ 0x5DEECE66Dull);
+    er_rng_seed(&c->rng, o->seed ^ 0x5DEECE66Dull);
     size_t el = strlen(o->endpoint);
     while (el && o->endpoint[el - 1] == '/') el--;
     static const char suffix[] = "/chat/completions";
@@ -299,7 +299,7 @@ static int complete(er_llm *c, const er_llm_driver *d, slot *s, CURLcode cc) {
         return EASYREC_OK;
     }
     double wait = c->o.backoff_base_s * ldexp(1.0, j.attempt < 30 ? j.attempt : 30);
-    wait = fmin(wait, c->o.backoff_max_s) * (0.5 + 0.5 * rng_uniform(&c->rng)); /* jitter */
+    wait = fmin(wait, c->o.backoff_max_s) * (0.5 + 0.5 * er_rng_uniform(&c->rng)); /* jitter */
     if (ra >= 0) wait = fmin(ra, c->o.backoff_max_s);
     j.attempt++;
     j.wake = mono() + wait;

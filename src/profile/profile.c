@@ -190,7 +190,7 @@ typedef struct {
 static int collect(void *ud, json_t *rec) {
     collect_t *c = ud;
     const char *k = json_string_value(json_object_get(rec, "key"));
-    int32_t x = strmap_find(&c->keys, k, strlen(k));
+    int32_t x = er_strmap_find(&c->keys, k, strlen(k));
     if (x < 0) return EASYREC_OK; /* a record of another configuration (e.g. more rewrites) */
     int32_t idx = c->keys.e[x].val;
     json_t *p = json_object_get(rec, "profile"), *re = json_object_get(rec, "reasoning");
@@ -227,10 +227,10 @@ static int write_lines(run_t *r, collect_t *c, int side, int k, const char *path
 
 static int write_final(run_t *r, er_profile_result *res) {
     collect_t c = {r, {0}, er_calloc(r->n + 1, sizeof(char *)), er_calloc(r->n + 1, sizeof(char *))};
-    int rc = c.text && c.reason ? strmap_init(&c.keys, (uint32_t)r->n + 16) : EASYREC_ERR_NOMEM;
+    int rc = c.text && c.reason ? er_strmap_init(&c.keys, (uint32_t)r->n + 16) : EASYREC_ERR_NOMEM;
     int added;
     for (size_t x = 0; x < r->n && !rc; x++) {
-        int32_t v = strmap_intern(&c.keys, r->u[x].key, strlen(r->u[x].key), (int32_t)x, &added);
+        int32_t v = er_strmap_intern(&c.keys, r->u[x].key, strlen(r->u[x].key), (int32_t)x, &added);
         if (v < 0) rc = v;
     }
     if (!rc) rc = er_journal_each(res->journal, collect, &c);
@@ -266,7 +266,7 @@ static int write_final(run_t *r, er_profile_result *res) {
     }
     free(c.text);
     free(c.reason);
-    if (c.keys.slots) strmap_free(&c.keys);
+    if (c.keys.slots) er_strmap_free(&c.keys);
     return rc;
 }
 
@@ -312,7 +312,7 @@ int er_profile_run(const er_profile_opts *o, er_profile_result *res) {
     if (o->dry_run) { /* the keys already done, without creating anything */
         er_journal tmp = {0};
         tmp.fd = -1;
-        if ((rc = strmap_init(&tmp.keys, 1024))) goto out;
+        if ((rc = er_strmap_init(&tmp.keys, 1024))) goto out;
         r.j = tmp;
         if (er_file_exists(res->journal)) {
             er_journal_close(&r.j);

@@ -156,7 +156,7 @@ static int read_reviews(const char *path, reviews_t *r) {
     size_t len;
     int rc = er_read_file(path, &buf, &len);
     if (rc) return rc;
-    if ((rc = u64map_init(&r->map, 1024))) {
+    if ((rc = er_u64map_init(&r->map, 1024))) {
         free(buf);
         return rc;
     }
@@ -185,7 +185,7 @@ static int read_reviews(const char *path, reviews_t *r) {
                 if (!rc && !(r->text[r->n] = er_strdup(json_string_value(t)))) rc = EASYREC_ERR_NOMEM;
                 if (!rc) {
                     uint64_t key = (uint64_t)json_integer_value(u) << 32 | (uint64_t)json_integer_value(i);
-                    if (!u64map_get(&r->map, key)) rc = u64map_put(&r->map, key, r->n);
+                    if (!u64map_get(&r->map, key)) rc = er_u64map_put(&r->map, key, r->n);
                     r->n++;
                 }
             }
@@ -198,7 +198,7 @@ static int read_reviews(const char *path, reviews_t *r) {
 }
 
 static void free_reviews(reviews_t *r) {
-    if (r->map.keys) u64map_free(&r->map);
+    if (r->map.keys) er_u64map_free(&r->map);
     for (int32_t k = 0; k < r->n; k++) free(r->text[k]);
     free(r->text);
 }
@@ -247,10 +247,10 @@ static int user_units(const er_profile_opts *o, const er_csr *trn, const meta_t 
         int64_t m = len;
         if (o->max_items_per_user > 0 && len > o->max_items_per_user) { /* seeded sample, then id order */
             er_rng g;
-            rng_seed(&g, o->seed ^ (0xD1B54A32D192ED03ull * (uint64_t)(uid + 1)));
+            er_rng_seed(&g, o->seed ^ (0xD1B54A32D192ED03ull * (uint64_t)(uid + 1)));
             m = o->max_items_per_user;
             for (int64_t k = 0; k < m; k++) {
-                int64_t j = k + (int64_t)rng_below(&g, (uint64_t)(len - k));
+                int64_t j = k + (int64_t)er_rng_below(&g, (uint64_t)(len - k));
                 int32_t t = pick[k];
                 pick[k] = pick[j];
                 pick[j] = t;
@@ -303,7 +303,7 @@ int er_prof_build_units(const er_profile_opts *o, er_prof_unit **units, size_t *
         goto out;
     }
     int have_trn = er_file_exists(trn_path);
-    if (have_trn && ((rc = sparse_pickle_load(trn_path, &sp)) || (rc = csr_from_sparse(&sp, &trn)))) goto out;
+    if (have_trn && ((rc = er_sparse_pickle_load(trn_path, &sp)) || (rc = er_csr_from_sparse(&sp, &trn)))) goto out;
     if (o->task == ER_PROFILE_ITEMS) {
         if (!er_file_exists(meta_path)) {
             rc = er_error(EASYREC_ERR_IO, "%s: no item metadata (import with --items, or give --meta)", meta_path);
@@ -323,7 +323,7 @@ int er_prof_build_units(const er_profile_opts *o, er_prof_unit **units, size_t *
         }
         if (er_file_exists(meta_path) && (rc = read_meta(meta_path, &meta, trn.ncols))) goto out;
         if (er_file_exists(ip)) {
-            if ((rc = profiles_read_jsonl(ip, &iprof))) goto out;
+            if ((rc = er_profiles_read_jsonl(ip, &iprof))) goto out;
             if ((int64_t)iprof.n != trn.ncols) {
                 rc = er_error(EASYREC_ERR_FORMAT, "%s: %zu profiles for %d items", ip, iprof.n, trn.ncols);
                 goto out;
@@ -337,7 +337,7 @@ int er_prof_build_units(const er_profile_opts *o, er_prof_unit **units, size_t *
             const char *path = side ? up : ip;
             er_texts *t = side ? &uprof : &iprof;
             if (!er_file_exists(path)) continue;
-            if ((rc = profiles_read_jsonl(path, t))) break;
+            if ((rc = er_profiles_read_jsonl(path, t))) break;
             any = 1;
             for (int k = 0; k < o->n_diverse && !rc; k++)
                 for (size_t id = 0; id < t->n && !rc; id++) {
@@ -355,12 +355,12 @@ out:
         *units = NULL;
         *n = 0;
     }
-    sparse_free(&sp);
-    csr_free(&trn);
+    er_sparse_free(&sp);
+    er_csr_free(&trn);
     free_meta(&meta);
     free_reviews(&rev);
-    texts_free(&iprof);
-    texts_free(&uprof);
+    er_texts_free(&iprof);
+    er_texts_free(&uprof);
     free(trn_path);
     free(meta_path);
     free(ip);

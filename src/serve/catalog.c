@@ -12,7 +12,7 @@
 
 int er_catalog_init(er_catalog *c) {
     memset(c, 0, sizeof(*c));
-    return strmap_init(&c->keys, 1024);
+    return er_strmap_init(&c->keys, 1024);
 }
 
 void er_catalog_free(er_catalog *c) {
@@ -29,7 +29,7 @@ void er_catalog_free(er_catalog *c) {
     free(c->meta);
     free(c->emb);
     free(c->key);
-    strmap_free(&c->keys);
+    er_strmap_free(&c->keys);
     memset(c, 0, sizeof(*c));
 }
 
@@ -74,7 +74,7 @@ int er_catalog_set_dim(er_catalog *c, int dim) {
 }
 
 int32_t er_catalog_find(const er_catalog *c, const char *id, size_t len) {
-    int32_t k = strmap_find(&c->keys, id, len);
+    int32_t k = er_strmap_find(&c->keys, id, len);
     return k < 0 ? -1 : c->keys.e[k].val;
 }
 
@@ -103,7 +103,7 @@ int32_t er_catalog_put(er_catalog *c, const char *id, int id_int, const char *te
     } else {
         char *d = dup_bytes(id, idlen);
         int rc = d ? grow(c, c->n + 1) : EASYREC_ERR_NOMEM, added;
-        int32_t k = rc ? rc : strmap_intern(&c->keys, id, idlen, -1, &added);
+        int32_t k = rc ? rc : er_strmap_intern(&c->keys, id, idlen, -1, &added);
         if (rc || k < 0) {
             free(d);
             free(t);

@@ -2,12 +2,12 @@
  *
  * Queries are taken in blocks of QB; each block is one product S (qb, I) = Q_b · items^T,
  * computed by T threads over item panels (so a single query is as parallel as a batch),
- * then excluded rows are set to -inf and each row goes through topk_select (eval's heap),
+ * then excluded rows are set to -inf and each row goes through er_topk_select (eval's heap),
  * queries spread over the threads.
  *
- * The product is eval's topk_dense_scores (the same engine ranks for `easyrec eval`): the
+ * The product is eval's er_topk_dense_scores (the same engine ranks for `easyrec eval`): the
  * item matrix is streamed once per block and never copied (items_panel x Q_b^T through
- * gemm_nt into a per-thread buffer, transposed; dot products for up to SMALL_Q queries).
+ * er_gemm_nt into a per-thread buffer, transposed; dot products for up to SMALL_Q queries).
  */
 #include "serve/recommender.h"
 
@@ -95,7 +95,7 @@ int er_recommend(const float *items, int32_t I, int D, const float *q, int Q, in
 #ifdef _OPENMP
             tid = omp_get_thread_num();
 #endif
-            topk_dense_scores(items + (size_t)i0 * D, ni, D, qb0, nb, S + i0, (size_t)I,
+            er_topk_dense_scores(items + (size_t)i0 * D, ni, D, qb0, nb, S + i0, (size_t)I,
                               s->panel ? s->panel + (size_t)tid * PANEL * nb : NULL);
         }
         int tq = T < nb ? T : nb;
@@ -107,7 +107,7 @@ int er_recommend(const float *items, int32_t I, int D, const float *q, int Q, in
                 for (int e = 0; e < ex->n; e++)
                     if (ex->rows[e] >= 0 && ex->rows[e] < I) row[ex->rows[e]] = -INFINITY;
             int32_t *ix = idx + (size_t)r * kk;
-            topk_select(row, I, kk, heap + (size_t)r * kk, ix);
+            er_topk_select(row, I, kk, heap + (size_t)r * kk, ix);
             er_hit *h = hits + (size_t)(q0 + r) * k;
             int n = 0;
             for (int j = 0; j < kk; j++) {

@@ -1,9 +1,9 @@
 /* recommender.h — exact top-K of a batch of queries against an item matrix: one matrix
  * product for the whole batch (items split over threads), per-query exclusions, then eval's
- * K-entry heap (topk_select) per query. Used by `easyrec recommend` and by the server,
+ * K-entry heap (er_topk_select) per query. Used by `easyrec recommend` and by the server,
  * which scores concurrent /recommend queries together through it.
  *
- * Order: higher score first, equal scores by ascending row (topk_select's rule). Excluded
+ * Order: higher score first, equal scores by ascending row (er_topk_select's rule). Excluded
  * rows never appear; a query gets fewer than k hits only when fewer rows remain.
  * Shapes: I items, D width, Q queries, K list length.
  */

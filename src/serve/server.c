@@ -64,7 +64,7 @@ static void fingerprint(const char *dir, char *out, size_t cap) {
 
 int32_t er_server_user(er_server *s, const char *id, int id_int, int create) {
     size_t n = strlen(id);
-    int32_t u = strmap_find(&s->user_keys, id, n);
+    int32_t u = er_strmap_find(&s->user_keys, id, n);
     if (u >= 0 || !create) return u;
     if (s->n_users == s->cap_users) {
         int32_t nc = s->cap_users ? s->cap_users * 2 : 256;
@@ -74,7 +74,7 @@ int32_t er_server_user(er_server *s, const char *id, int id_int, int create) {
         s->cap_users = nc;
     }
     int added;
-    u = strmap_intern(&s->user_keys, id, n, 0, &added);
+    u = er_strmap_intern(&s->user_keys, id, n, 0, &added);
     if (u < 0) return u;
     ER_ASSERT(added && u == s->n_users);
     memset(&s->users[u], 0, sizeof(er_user));
@@ -105,8 +105,8 @@ int er_user_set_profile(er_server *s, int32_t u, const char *text, size_t len, c
 int er_user_add_seen(er_server *s, int32_t u, const char *item, size_t len) {
     er_user *x = &s->users[u];
     int added;
-    int32_t k = strmap_find(&s->cat.keys, item, len);
-    if (k < 0) k = strmap_intern(&s->cat.keys, item, len, -1, &added);
+    int32_t k = er_strmap_find(&s->cat.keys, item, len);
+    if (k < 0) k = er_strmap_intern(&s->cat.keys, item, len, -1, &added);
     if (k < 0) return k;
     for (int i = 0; i < x->nseen; i++)
         if (x->seen[i] == k) return EASYREC_OK;
@@ -161,7 +161,7 @@ static int load_item(const er_store_row *r, void *user) {
         L->cap = nc;
     }
     int added;
-    int32_t k = strmap_intern(&L->ids, r->id, strlen(r->id), L->n, &added);
+    int32_t k = er_strmap_intern(&L->ids, r->id, strlen(r->id), L->n, &added);
     if (k < 0) return k;
     int32_t i = added ? L->n++ : L->ids.e[k].val;
     if (!added) {
@@ -220,7 +220,7 @@ static void on_progress(void *user, size_t done, size_t total) {
 /* merge the catalog source with the stored items, compute what is missing, store it */
 static int load_state(er_server *s, easyrec_ctx *ctx, const easyrec_encode_opts *eo0) {
     loader L = {.s = s};
-    int rc = strmap_init(&L.ids, 1024);
+    int rc = er_strmap_init(&L.ids, 1024);
     if (!rc && s->store) rc = s->store->ops->each_item(s->store, load_item, &L);
     int32_t *need = NULL, nn = 0;
     uint8_t *api = NULL;
@@ -230,7 +230,7 @@ static int load_state(er_server *s, easyrec_ctx *ctx, const easyrec_encode_opts 
         if (!need || !api) rc = EASYREC_ERR_NOMEM;
     }
     for (int32_t r = 0; !rc && r < s->cat.n; r++) {
-        int32_t k = strmap_find(&L.ids, s->cat.id[r], strlen(s->cat.id[r]));
+        int32_t k = er_strmap_find(&L.ids, s->cat.id[r], strlen(s->cat.id[r]));
         int32_t i = k >= 0 ? L.ids.e[k].val : -1;
         if (i >= 0) api[r] = L.from_api[i];
         if (i >= 0 && L.has_emb[i] && !strcmp(L.fp[i], s->fingerprint) && !strcmp(L.text[i], s->cat.text[r]))
@@ -294,7 +294,7 @@ static int load_state(er_server *s, easyrec_ctx *ctx, const easyrec_encode_opts 
     free(L.has_emb);
     free(L.from_api);
     free(L.need);
-    strmap_free(&L.ids);
+    er_strmap_free(&L.ids);
     return rc;
 }
 
@@ -318,7 +318,7 @@ int er_server_open(const er_server_opts *o, const easyrec_model *m, er_server **
     const char *base = o->model_dir ? strrchr(o->model_dir, '/') : NULL;
     snprintf(s->model_name, sizeof s->model_name, "%s", base && base[1] ? base + 1 : o->model_dir ? o->model_dir : "easyrec");
     int rc = er_catalog_init(&s->cat);
-    if (!rc) rc = strmap_init(&s->user_keys, 1024);
+    if (!rc) rc = er_strmap_init(&s->user_keys, 1024);
     if (!rc && o->catalog) rc = er_catalog_load(o->catalog, &s->cat);
     if (!rc) rc = er_catalog_set_dim(&s->cat, s->D);
     if (!rc && o->state) rc = er_store_open_sqlite(o->state, s->D, &s->store);
@@ -353,7 +353,7 @@ void er_server_close(er_server *s) {
         free(s->users[u].seen);
     }
     free(s->users);
-    strmap_free(&s->user_keys);
+    er_strmap_free(&s->user_keys);
     er_catalog_free(&s->cat);
     er_metrics_destroy(&s->metrics);
     pthread_rwlock_destroy(&s->lock);

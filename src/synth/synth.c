@@ -30,7 +30,7 @@ static void seeded(er_rng *r, uint64_t seed, int domain, int stream, int64_t id)
         k = (k ^ (k >> 27)) * 0x94D049BB133111EBull;
         k ^= k >> 31;
     }
-    rng_seed(r, k);
+    er_rng_seed(r, k);
 }
 
 void er_synth_defaults(er_synth_opts *o) {
@@ -171,7 +171,7 @@ typedef struct {
 static int pick_weighted(er_rng *r, const double *w, int n) {
     double t = 0;
     for (int i = 0; i < n; i++) t += w[i];
-    double x = rng_uniform(r) * t;
+    double x = er_rng_uniform(r) * t;
     for (int i = 0; i < n; i++) {
         x -= w[i];
         if (x < 0) return i;
@@ -187,7 +187,7 @@ static int gen_items(domain_gen *g, const er_synth_opts *o) {
     if (!perm) return er_error(EASYREC_ERR_NOMEM, "catalog: out of memory");
     for (int i = 0; i < n; i++) perm[i] = i;
     for (int i = n - 1; i > 0; i--) { /* item ids are not grouped by interest */
-        int j = (int)rng_below(&r, (uint64_t)i + 1), t = perm[i];
+        int j = (int)er_rng_below(&r, (uint64_t)i + 1), t = perm[i];
         perm[i] = perm[j];
         perm[j] = t;
     }
@@ -198,15 +198,15 @@ static int gen_items(domain_gen *g, const er_synth_opts *o) {
         er_cat_item *it = &g->items[perm[k]];
         seeded(&r, o->seed, g->di, S_ITEM, k);
         it->interest = k / m;
-        it->kind = (int)rng_below(&r, (uint64_t)er_cat_count(g->d->in[it->interest].kinds));
-        it->level = (int)rng_below(&r, 3);
-        it->price = (int)rng_below(&r, 2);
-        const char *a = er_cat_brand_a[rng_below(&r, (uint64_t)na)], *b = er_cat_brand_b[rng_below(&r, (uint64_t)nb)];
-        int num = (int)rng_below(&r, 12);
+        it->kind = (int)er_rng_below(&r, (uint64_t)er_cat_count(g->d->in[it->interest].kinds));
+        it->level = (int)er_rng_below(&r, 3);
+        it->price = (int)er_rng_below(&r, 2);
+        const char *a = er_cat_brand_a[er_rng_below(&r, (uint64_t)na)], *b = er_cat_brand_b[er_rng_below(&r, (uint64_t)nb)];
+        int num = (int)er_rng_below(&r, 12);
         if (num < 9) snprintf(it->name, sizeof it->name, "%s %s %d", a, b, num + 1);
         else snprintf(it->name, sizeof it->name, "%s %s", a, b);
         /* popularity: Zipf-like in a random rank within the interest */
-        it->pop = 1.0 / pow(1.0 + (double)rng_below(&r, (uint64_t)m), 0.5);
+        it->pop = 1.0 / pow(1.0 + (double)er_rng_below(&r, (uint64_t)m), 0.5);
     }
     free(perm);
     return 0;
@@ -215,17 +215,17 @@ static int gen_items(domain_gen *g, const er_synth_opts *o) {
 static void gen_user(domain_gen *g, const er_synth_opts *o, int u, er_cat_user *us) {
     er_rng r;
     seeded(&r, o->seed, g->di, S_USER, u);
-    double x = rng_uniform(&r);
+    double x = er_rng_uniform(&r);
     us->n_interests = x < 0.5 ? 1 : x < 0.85 ? 2 : 3;
     for (int i = 0; i < us->n_interests; i++) {
         int c;
-        do c = (int)rng_below(&r, ER_CAT_INTERESTS);
+        do c = (int)er_rng_below(&r, ER_CAT_INTERESTS);
         while ((i > 0 && c == us->interests[0]) || (i > 1 && c == us->interests[1]));
         us->interests[i] = c;
-        us->weight[i] = i == 0 ? 1.0 : 0.2 + 0.6 * rng_uniform(&r);
+        us->weight[i] = i == 0 ? 1.0 : 0.2 + 0.6 * er_rng_uniform(&r);
     }
-    us->level = (int)rng_below(&r, 3);
-    us->price = (int)rng_below(&r, 2);
+    us->level = (int)er_rng_below(&r, 3);
+    us->price = (int)er_rng_below(&r, 2);
     if (u == 0 && !strcmp(g->d->name, "sports")) { /* the preference-shift user: basketball only */
         us->n_interests = 1;
         us->interests[0] = 0;
@@ -250,13 +250,13 @@ static int gen_histories(domain_gen *g, const er_synth_opts *o) {
         const er_cat_user *us = &g->users[u];
         er_rng r;
         seeded(&r, o->seed, g->di, S_HIST, u);
-        int len = 4 + (int)floor(-log(1.0 - rng_uniform(&r)) * 6.0);
+        int len = 4 + (int)floor(-log(1.0 - er_rng_uniform(&r)) * 6.0);
         if (len > cap) len = cap;
         g->hist_off[u] = at;
         memset(mine, 0, (size_t)n * sizeof(int32_t));
         for (int k = 0; k < len; k++) {
             for (int tries = 0; tries < 64; tries++) {
-                int noise = rng_uniform(&r) < 0.1;
+                int noise = er_rng_uniform(&r) < 0.1;
                 int want = us->interests[pick_weighted(&r, us->weight, us->n_interests)];
                 for (int i = 0; i < n; i++) {
                     const er_cat_item *it = &g->items[i];
@@ -277,7 +277,7 @@ static int gen_histories(domain_gen *g, const er_synth_opts *o) {
         int32_t *h = g->hist + g->hist_off[u];
         int len_u = at - g->hist_off[u];
         for (int i = len_u - 1; i > 0; i--) {
-            int j = (int)rng_below(&r, (uint64_t)i + 1);
+            int j = (int)er_rng_below(&r, (uint64_t)i + 1);
             int32_t t = h[i];
             h[i] = h[j];
             h[j] = t;

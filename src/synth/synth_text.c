@@ -62,7 +62,7 @@ static void add(sbuf *s, const char *t, size_t n) {
 static void adds(sbuf *s, const char *t) { add(s, t, strlen(t)); }
 
 static const char *pick(er_rng *r, const char *const *list) {
-    return list[rng_below(r, (uint64_t)er_cat_count(list))];
+    return list[er_rng_below(r, (uint64_t)er_cat_count(list))];
 }
 
 /* join one phrase per interest: "a", "a and b", "a, b and c" */
@@ -128,18 +128,18 @@ static void render(char *out, const char *tpl, er_rng *r, const er_cat_domain *d
 }
 
 void er_cat_item_text(char *out, const er_cat_domain *d, const er_cat_item *it, er_rng *r) {
-    render(out, item_tpl[rng_below(r, N_ITEM_TPL)], r, d, it, NULL);
+    render(out, item_tpl[er_rng_below(r, N_ITEM_TPL)], r, d, it, NULL);
 }
 
 void er_cat_user_text(char *out, const er_cat_domain *d, const er_cat_user *u, er_rng *r) {
     er_cat_user v = *u; /* mention the interests in a random order */
     for (int i = v.n_interests - 1; i > 0; i--) {
-        int j = (int)rng_below(r, (uint64_t)i + 1), t = v.interests[i];
+        int j = (int)er_rng_below(r, (uint64_t)i + 1), t = v.interests[i];
         v.interests[i] = v.interests[j];
         v.interests[j] = t;
     }
     char tpl[256];
-    snprintf(tpl, sizeof tpl, "%s%s", user_tpl[rng_below(r, N_USER_TPL)],
-             rng_uniform(r) < 0.6 ? user_tail[rng_below(r, sizeof user_tail / sizeof user_tail[0])] : "");
+    snprintf(tpl, sizeof tpl, "%s%s", user_tpl[er_rng_below(r, N_USER_TPL)],
+             er_rng_uniform(r) < 0.6 ? user_tail[er_rng_below(r, sizeof user_tail / sizeof user_tail[0])] : "");
     render(out, tpl, r, d, NULL, &v);
 }

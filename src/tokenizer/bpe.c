@@ -23,7 +23,7 @@
 #include <stdlib.h>
 
 /* bytes 33..126, 161..172, 174..255 map to themselves; the other 68 to 256.. in byte order */
-const uint16_t bpe_byte_cp[256] = {
+const uint16_t er_bpe_byte_cp[256] = {
     256, 257, 258, 259, 260, 261, 262, 263, 264, 265, 266, 267, 268, 269, 270, 271, 272, 273, 274,
     275, 276, 277, 278, 279, 280, 281, 282, 283, 284, 285, 286, 287, 288, 33,  34,  35,  36,  37,
     38,  39,  40,  41,  42,  43,  44,  45,  46,  47,  48,  49,  50,  51,  52,  53,  54,  55,  56,
@@ -40,7 +40,7 @@ const uint16_t bpe_byte_cp[256] = {
     247, 248, 249, 250, 251, 252, 253, 254, 255,
 };
 
-int bpe_cp_byte(uint32_t cp) {
+int er_bpe_cp_byte(uint32_t cp) {
     if ((cp >= 33 && cp <= 126) || (cp >= 161 && cp <= 172) || (cp >= 174 && cp <= 255)) return (int)cp;
     if (cp < 256 || cp > 323) return -1;
     static const uint8_t shifted[68] = {0,   1,   2,   3,   4,   5,   6,   7,   8,   9,   10,  11,
@@ -54,35 +54,35 @@ int bpe_cp_byte(uint32_t cp) {
 
 /* ---- building ------------------------------------------------------------------------------ */
 
-uint64_t bpe_next_serial(void) {
+uint64_t er_bpe_next_serial(void) {
     static atomic_uint_fast64_t next = 1;
     return atomic_fetch_add(&next, 1);
 }
 
-int bpe_model_init(bpe_model *m, uint32_t expect_vocab, uint32_t expect_merges) {
+int er_bpe_model_init(bpe_model *m, uint32_t expect_vocab, uint32_t expect_merges) {
     memset(m, 0, sizeof(*m));
-    int rc = strmap_init(&m->syms, expect_vocab + expect_merges / 4 + 512);
+    int rc = er_strmap_init(&m->syms, expect_vocab + expect_merges / 4 + 512);
     if (rc) return rc;
-    rc = u64map_init(&m->ranks, expect_merges + 16);
+    rc = er_u64map_init(&m->ranks, expect_merges + 16);
     if (rc) {
-        strmap_free(&m->syms);
+        er_strmap_free(&m->syms);
         return rc;
     }
-    m->serial = bpe_next_serial();
+    m->serial = er_bpe_next_serial();
     return EASYREC_OK;
 }
 
-void bpe_model_free(bpe_model *m) {
-    strmap_free(&m->syms);
-    u64map_free(&m->ranks);
+void er_bpe_model_free(bpe_model *m) {
+    er_strmap_free(&m->syms);
+    er_u64map_free(&m->ranks);
     free(m->merge_out);
     free(m->id_sym);
     memset(m, 0, sizeof(*m));
 }
 
-int bpe_model_add_token(bpe_model *m, const char *tok, size_t len, int32_t id) {
+int er_bpe_model_add_token(bpe_model *m, const char *tok, size_t len, int32_t id) {
     int added;
-    int32_t s = strmap_intern(&m->syms, tok, len, id, &added);
+    int32_t s = er_strmap_intern(&m->syms, tok, len, id, &added);
     if (s < 0) return s;
     m->syms.e[s].val = id;
     m->n_vocab += added;
@@ -92,10 +92,10 @@ int bpe_model_add_token(bpe_model *m, const char *tok, size_t len, int32_t id) {
 
 static int32_t intern_sym(bpe_model *m, const char *s, size_t n) {
     int added;
-    return strmap_intern(&m->syms, s, n, -1, &added);
+    return er_strmap_intern(&m->syms, s, n, -1, &added);
 }
 
-int bpe_model_add_merge(bpe_model *m, const char *a, size_t alen, const char *b, size_t blen) {
+int er_bpe_model_add_merge(bpe_model *m, const char *a, size_t alen, const char *b, size_t blen) {
     if (m->n_merges == m->merges_cap) {
         if (m->merges_cap >= (1 << 28)) return er_error(EASYREC_ERR_FORMAT, "too many merges");
         int32_t ncap = m->merges_cap ? m->merges_cap * 2 : 1024;
@@ -117,13 +117,13 @@ int bpe_model_add_merge(bpe_model *m, const char *a, size_t alen, const char *b,
     if (cat != buf) free(cat);
     if (sr < 0) return sr;
     m->merge_out[rank] = sr;
-    return u64map_put(&m->ranks, (uint64_t)sa << 32 | (uint32_t)sb, rank);
+    return er_u64map_put(&m->ranks, (uint64_t)sa << 32 | (uint32_t)sb, rank);
 }
 
-int bpe_model_finish(bpe_model *m) {
+int er_bpe_model_finish(bpe_model *m) {
     for (int b = 0; b < 256; b++) {
         uint8_t u[4];
-        int k = utf8_encode(bpe_byte_cp[b], u);
+        int k = utf8_encode(er_bpe_byte_cp[b], u);
         int32_t s = intern_sym(m, (const char *)u, (size_t)k);
         if (s < 0) return s;
         m->byte_sym[b] = s;
@@ -137,7 +137,7 @@ int bpe_model_finish(bpe_model *m) {
     return EASYREC_OK;
 }
 
-const char *bpe_id_token(const bpe_model *m, int32_t id, size_t *len) {
+const char *er_bpe_id_token(const bpe_model *m, int32_t id, size_t *len) {
     if (id < 0 || id >= m->n_ids || m->id_sym[id] < 0) return NULL;
     *len = strmap_keylen(&m->syms, m->id_sym[id]);
     return strmap_key(&m->syms, m->id_sym[id]);
@@ -228,13 +228,13 @@ static void merge_word(const bpe_model *m, bpe_work *w, int n) {
 
 #define BPE_STACK_SYMS 128
 
-int bpe_encode_piece(const bpe_model *m, int32_t unk_id, const uint8_t *p, size_t n, tok_sink *sink) {
+int er_bpe_encode_piece(const bpe_model *m, int32_t unk_id, const uint8_t *p, size_t n, tok_sink *sink) {
     if (n == 0) return 0;
     uint64_t h = 0;
     const int32_t *cached;
     if (n <= BPE_CACHE_MAX_KEY) {
         h = hm_hash(p, n);
-        int k = bpe_cache_get(m->serial, h, p, n, &cached);
+        int k = er_bpe_cache_get(m->serial, h, p, n, &cached);
         if (k >= 0) {
             for (int i = 0; i < k; i++)
                 if (sink_push(sink, cached[i])) return 1;
@@ -276,7 +276,7 @@ int bpe_encode_piece(const bpe_model *m, int32_t unk_id, const uint8_t *p, size_
         }
         w.rank_at[nid++] = id;
     }
-    if (n <= BPE_CACHE_MAX_KEY && nid <= BPE_CACHE_MAX_IDS) bpe_cache_put(m->serial, h, p, n, w.rank_at, nid);
+    if (n <= BPE_CACHE_MAX_KEY && nid <= BPE_CACHE_MAX_IDS) er_bpe_cache_put(m->serial, h, p, n, w.rank_at, nid);
     for (int i = 0; i < nid; i++)
         if (sink_push(sink, w.rank_at[i])) {
             rc = 1;

@@ -7,7 +7,7 @@
  * again and is recycled by the least recently used rule). A cache that fills up is emptied.
  * Memory is bounded: CACHE_SLOTS slots plus an arena of at most CACHE_ARENA bytes per model.
  * The caches of a thread are freed when it exits (pthread key destructor) or by
- * tokenizer_thread_cleanup(). The results are a pure function of the piece, so caching never
+ * er_tokenizer_thread_cleanup(). The results are a pure function of the piece, so caching never
  * changes the output.
  */
 #include <pthread.h>
@@ -56,7 +56,7 @@ static void key_init(void) {
     if (pthread_key_create(&tls_key, set_free)) tls_key = (pthread_key_t)-1;
 }
 
-void tokenizer_thread_cleanup(void) {
+void er_tokenizer_thread_cleanup(void) {
     set_free(tls_set);
     tls_set = NULL;
     pthread_once(&tls_once, key_init);
@@ -97,7 +97,7 @@ static bpe_cache *cache_for(uint64_t serial, int create) {
     return lru;
 }
 
-int bpe_cache_get(uint64_t serial, uint64_t hash, const uint8_t *p, size_t n, const int32_t **ids) {
+int er_bpe_cache_get(uint64_t serial, uint64_t hash, const uint8_t *p, size_t n, const int32_t **ids) {
     bpe_cache *c = cache_for(serial, 0);
     if (!c) return -1;
     uint32_t i = (uint32_t)hash & (CACHE_SLOTS - 1);
@@ -115,7 +115,7 @@ int bpe_cache_get(uint64_t serial, uint64_t hash, const uint8_t *p, size_t n, co
     }
 }
 
-void bpe_cache_put(uint64_t serial, uint64_t hash, const uint8_t *p, size_t n, const int32_t *ids, int nids) {
+void er_bpe_cache_put(uint64_t serial, uint64_t hash, const uint8_t *p, size_t n, const int32_t *ids, int nids) {
     bpe_cache *c = cache_for(serial, 1);
     if (!c || n > BPE_CACHE_MAX_KEY || nids > BPE_CACHE_MAX_IDS) return;
     uint32_t need = (uint32_t)((4 * (size_t)nids + n + 3) & ~(size_t)3);

@@ -90,10 +90,10 @@ static int jp_string(jp *p, size_t *len, const char *start) {
     return EASYREC_OK;
 }
 
-int bpe_parse_vocab_json(bpe_model *m, const char *data, size_t len, const char *path) {
+int er_bpe_parse_vocab_json(bpe_model *m, const char *data, size_t len, const char *path) {
     int rc = EASYREC_OK;
     jp p = {data, data + len, path, NULL, 0};
-    if (!utf8_valid((const uint8_t *)data, len)) {
+    if (!er_utf8_valid((const uint8_t *)data, len)) {
         rc = er_error(EASYREC_ERR_FORMAT, "%s: not valid UTF-8", path);
         goto out;
     }
@@ -144,7 +144,7 @@ int bpe_parse_vocab_json(bpe_model *m, const char *data, size_t len, const char 
             rc = jp_fail(&p, "token id too large", data);
             goto out;
         }
-        if ((rc = bpe_model_add_token(m, p.buf, klen, (int32_t)v))) goto out;
+        if ((rc = er_bpe_model_add_token(m, p.buf, klen, (int32_t)v))) goto out;
         jp_ws(&p);
     }
     p.s++;
@@ -155,12 +155,12 @@ out:
     return rc;
 }
 
-int bpe_load_vocab_json(bpe_model *m, const char *path) {
+int er_bpe_load_vocab_json(bpe_model *m, const char *path) {
     char *data;
     size_t len;
     int rc = er_read_file(path, &data, &len);
     if (rc) return rc;
-    rc = bpe_parse_vocab_json(m, data, len, path);
+    rc = er_bpe_parse_vocab_json(m, data, len, path);
     free(data);
     return rc;
 }
@@ -182,13 +182,13 @@ static int add_merge_line(bpe_model *m, const char *line, size_t n) {
         }
         nf++;
     }
-    if (nf != 2) return bpe_model_add_merge(m, NULL, 0, NULL, 0);
-    return bpe_model_add_merge(m, line + fs[0], fe[0] - fs[0], line + fs[1], fe[1] - fs[1]);
+    if (nf != 2) return er_bpe_model_add_merge(m, NULL, 0, NULL, 0);
+    return er_bpe_model_add_merge(m, line + fs[0], fe[0] - fs[0], line + fs[1], fe[1] - fs[1]);
 }
 
-int bpe_parse_merges_txt(bpe_model *m, const char *data, size_t len, const char *path) {
+int er_bpe_parse_merges_txt(bpe_model *m, const char *data, size_t len, const char *path) {
     int rc = EASYREC_OK;
-    if (!utf8_valid((const uint8_t *)data, len)) return er_error(EASYREC_ERR_FORMAT, "%s: not valid UTF-8", path);
+    if (!er_utf8_valid((const uint8_t *)data, len)) return er_error(EASYREC_ERR_FORMAT, "%s: not valid UTF-8", path);
     /* Lines end at \n, \r\n or \r; the first line and the text after the last end are dropped. */
     size_t i = 0, line_no = 0;
     while (i < len) {
@@ -203,12 +203,12 @@ int bpe_parse_merges_txt(bpe_model *m, const char *data, size_t len, const char 
     return rc;
 }
 
-int bpe_load_merges_txt(bpe_model *m, const char *path) {
+int er_bpe_load_merges_txt(bpe_model *m, const char *path) {
     char *data;
     size_t len;
     int rc = er_read_file(path, &data, &len);
     if (rc) return rc;
-    rc = bpe_parse_merges_txt(m, data, len, path);
+    rc = er_bpe_parse_merges_txt(m, data, len, path);
     free(data);
     return rc;
 }
@@ -225,7 +225,7 @@ static int tj_merges(bpe_model *m, json_t *merges, const char *path) {
         } else if (json_is_array(it) && json_array_size(it) == 2 && json_is_string(json_array_get(it, 0)) &&
                    json_is_string(json_array_get(it, 1))) {
             json_t *a = json_array_get(it, 0), *b = json_array_get(it, 1);
-            rc = bpe_model_add_merge(m, json_string_value(a), json_string_length(a), json_string_value(b),
+            rc = er_bpe_model_add_merge(m, json_string_value(a), json_string_length(a), json_string_value(b),
                                      json_string_length(b));
         } else {
             return er_error(EASYREC_ERR_FORMAT, "%s: model.merges[%zu] is neither \"a b\" nor [a, b]", path, i);
@@ -235,7 +235,7 @@ static int tj_merges(bpe_model *m, json_t *merges, const char *path) {
     return EASYREC_OK;
 }
 
-int bpe_load_tokenizer_json(bpe_model *m, const char *path, bpe_added_fn added, void *user) {
+int er_bpe_load_tokenizer_json(bpe_model *m, const char *path, bpe_added_fn added, void *user) {
     json_error_t jerr;
     json_t *root = json_load_file(path, 0, &jerr);
     if (!root) return er_error(EASYREC_ERR_FORMAT, "%s: line %d: %s", path, jerr.line, jerr.text);
@@ -264,7 +264,7 @@ int bpe_load_tokenizer_json(bpe_model *m, const char *path, bpe_added_fn added, 
             rc = er_error(EASYREC_ERR_FORMAT, "%s: model.vocab[\"%s\"] is not an id in [0, 2^24)", path, key);
             goto out;
         }
-        if ((rc = bpe_model_add_token(m, key, strlen(key), (int32_t)id))) goto out;
+        if ((rc = er_bpe_model_add_token(m, key, strlen(key), (int32_t)id))) goto out;
     }
     if ((rc = tj_merges(m, merges, path))) goto out;
     size_t i;

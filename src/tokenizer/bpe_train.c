@@ -1,4 +1,4 @@
-/* bpe_train.c — a deterministic byte-level BPE trainer in the manner of HF tokenizers'
+/* er_bpe_train.c — a deterministic byte-level BPE trainer in the manner of HF tokenizers'
  * ByteLevelBPETokenizer / BpeTrainer, writing RoBERTa-style vocab.json + merges.txt.
  *
  * 1. Input files are read line by line, each line keeping its "\n" (as tokenizers'
@@ -117,7 +117,7 @@ static int64_t pair_get(trainer *t, int32_t a, int32_t b) {
     t->cappairs = (uint32_t)cap;
     memset(&t->pairs[t->npairs], 0, sizeof(*t->pairs));
     t->pairs[t->npairs].key = key;
-    if (u64map_put(&t->pair_ix, key, (int32_t)t->npairs)) return EASYREC_ERR_NOMEM;
+    if (er_u64map_put(&t->pair_ix, key, (int32_t)t->npairs)) return EASYREC_ERR_NOMEM;
     return t->npairs++;
 }
 
@@ -144,7 +144,7 @@ static int pair_change(trainer *t, int32_t a, int32_t b, uint32_t w, int delta) 
 
 static int count_piece(trainer *t, const uint8_t *p, size_t n, size_t *wcap) {
     int added;
-    int32_t w = strmap_intern(&t->words, p, n, 0, &added);
+    int32_t w = er_strmap_intern(&t->words, p, n, 0, &added);
     if (w < 0) return w;
     if (added && grow((void **)&t->wcount, wcap, (size_t)w + 1, sizeof(*t->wcount))) return EASYREC_ERR_NOMEM;
     if (added) t->wcount[w] = 0;
@@ -159,13 +159,13 @@ static int count_file(trainer *t, const char *path, size_t *wcap) {
     if (rc) return rc;
     const uint8_t *s = (const uint8_t *)data;
     uint8_t *rep = NULL;
-    if (!utf8_valid(s, len)) { /* replace once, up front */
-        size_t rl = utf8_replaced_len(s, len);
+    if (!er_utf8_valid(s, len)) { /* replace once, up front */
+        size_t rl = er_utf8_replaced_len(s, len);
         if (!(rep = er_mallocarray(rl + 1, 1))) {
             free(data);
             return EASYREC_ERR_NOMEM;
         }
-        utf8_replace(s, len, rep);
+        er_utf8_replace(s, len, rep);
         s = rep;
         len = rl;
     }
@@ -174,7 +174,7 @@ static int count_file(trainer *t, const char *path, size_t *wcap) {
         size_t e = nl ? (size_t)(nl - s) + 1 : len;
         pretok_iter it = {s + i, e - i, 0};
         size_t a, b;
-        while (!rc && pretok_next(&it, &a, &b)) rc = count_piece(t, s + i + a, b - a, wcap);
+        while (!rc && er_pretok_next(&it, &a, &b)) rc = count_piece(t, s + i + a, b - a, wcap);
         i = e;
     }
     free(rep);
@@ -201,7 +201,7 @@ static int init_symbols(trainer *t) {
     for (int i = 0; i < N_SPECIAL; i++)
         if ((rc = add_token(t, sp[i], strlen(sp[i])))) return rc;
     for (uint32_t cp = 0; cp < 324; cp++) { /* alphabet in code point order */
-        int b = bpe_cp_byte(cp);
+        int b = er_bpe_cp_byte(cp);
         if (b < 0) continue;
         uint8_t u[4];
         byte_id[b] = t->ntok;
@@ -383,8 +383,8 @@ static int write_outputs(const trainer *t, const char *dir) {
 }
 
 static void trainer_free(trainer *t) {
-    strmap_free(&t->words);
-    u64map_free(&t->pair_ix);
+    er_strmap_free(&t->words);
+    er_u64map_free(&t->pair_ix);
     for (uint32_t i = 0; i < t->npairs; i++) free(t->pairs[i].w);
     for (int32_t i = 0; i < t->ntok; i++) free(t->tok[i]);
     free(t->pairs);
@@ -399,7 +399,7 @@ static void trainer_free(trainer *t) {
     free(t->merges);
 }
 
-int bpe_train(const char *const *files, int n_files, const bpe_train_opts *o, const char *out_dir,
+int er_bpe_train(const char *const *files, int n_files, const bpe_train_opts *o, const char *out_dir,
               bpe_train_stats *stats) {
     if (!files || n_files <= 0 || !o || !out_dir) return er_error(EASYREC_ERR_ARG, "bpe_train: bad arguments");
     int32_t max_merges = o->vocab_size - (N_SPECIAL + 256 + 1);
@@ -409,8 +409,8 @@ int bpe_train(const char *const *files, int n_files, const bpe_train_opts *o, co
     trainer t;
     memset(&t, 0, sizeof(t));
     size_t wcap = 0;
-    int rc = strmap_init(&t.words, 1 << 16);
-    if (!rc) rc = u64map_init(&t.pair_ix, 1 << 16);
+    int rc = er_strmap_init(&t.words, 1 << 16);
+    if (!rc) rc = er_u64map_init(&t.pair_ix, 1 << 16);
     if (!rc && !(t.tok = er_mallocarray((size_t)o->vocab_size, sizeof(*t.tok)))) rc = EASYREC_ERR_NOMEM;
     int64_t pieces = 0;
     for (int i = 0; i < n_files && !rc; i++) rc = count_file(&t, files[i], &wcap);

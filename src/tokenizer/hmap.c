@@ -13,7 +13,7 @@ static uint32_t pow2_at_least(uint64_t x) {
     return c;
 }
 
-int strmap_init(strmap *m, uint32_t expect) {
+int er_strmap_init(strmap *m, uint32_t expect) {
     memset(m, 0, sizeof(*m));
     m->cap = pow2_at_least((uint64_t)expect * 2);
     m->ecap = expect > 16 ? expect : 16;
@@ -22,13 +22,13 @@ int strmap_init(strmap *m, uint32_t expect) {
     m->e = er_mallocarray(m->ecap, sizeof(*m->e));
     m->arena = er_mallocarray(m->acap, 1);
     if (!m->slots || !m->e || !m->arena) {
-        strmap_free(m);
+        er_strmap_free(m);
         return EASYREC_ERR_NOMEM;
     }
     return EASYREC_OK;
 }
 
-void strmap_free(strmap *m) {
+void er_strmap_free(strmap *m) {
     free(m->slots);
     free(m->e);
     free(m->arena);
@@ -54,7 +54,7 @@ static int32_t probe(const strmap *m, uint64_t h, const void *k, size_t n, uint3
     }
 }
 
-int32_t strmap_find(const strmap *m, const void *k, size_t n) {
+int32_t er_strmap_find(const strmap *m, const void *k, size_t n) {
     uint32_t slot;
     if (!m->cap) return -1;
     return probe(m, hm_hash(k, n), k, n, &slot);
@@ -75,7 +75,7 @@ static int grow_slots(strmap *m) {
     return EASYREC_OK;
 }
 
-int32_t strmap_intern(strmap *m, const void *k, size_t n, int32_t val, int *added) {
+int32_t er_strmap_intern(strmap *m, const void *k, size_t n, int32_t val, int *added) {
     uint64_t h = hm_hash(k, n);
     uint32_t slot;
     int32_t idx = probe(m, h, k, n, &slot);
@@ -117,20 +117,20 @@ int32_t strmap_intern(strmap *m, const void *k, size_t n, int32_t val, int *adde
 
 /* ---- u64map ----------------------------------------------------------------------------- */
 
-int u64map_init(u64map *m, uint32_t expect) {
+int er_u64map_init(u64map *m, uint32_t expect) {
     memset(m, 0, sizeof(*m));
     m->cap = pow2_at_least((uint64_t)expect * 2);
     m->keys = er_mallocarray(m->cap, sizeof(*m->keys));
     m->vals = er_mallocarray(m->cap, sizeof(*m->vals));
     if (!m->keys || !m->vals) {
-        u64map_free(m);
+        er_u64map_free(m);
         return EASYREC_ERR_NOMEM;
     }
     memset(m->keys, 0xff, (size_t)m->cap * sizeof(*m->keys));
     return EASYREC_OK;
 }
 
-void u64map_free(u64map *m) {
+void er_u64map_free(u64map *m) {
     free(m->keys);
     free(m->vals);
     memset(m, 0, sizeof(*m));
@@ -144,7 +144,7 @@ static void put_raw(uint64_t *keys, int32_t *vals, uint32_t cap, uint64_t key, i
     vals[i] = val;
 }
 
-int u64map_put(u64map *m, uint64_t key, int32_t val) {
+int er_u64map_put(u64map *m, uint64_t key, int32_t val) {
     ER_ASSERT(key != UINT64_MAX);
     if ((uint64_t)(m->n + 1) * 2 > m->cap) {
         if (m->cap >= (1u << 31)) return er_error(EASYREC_ERR_NOMEM, "pair table: too many keys");

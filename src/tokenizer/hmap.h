@@ -60,13 +60,13 @@ typedef struct {
 } strmap;
 
 /* Returns EASYREC_OK or EASYREC_ERR_NOMEM (last error set). */
-int strmap_init(strmap *m, uint32_t expect);
-void strmap_free(strmap *m);
+int er_strmap_init(strmap *m, uint32_t expect);
+void er_strmap_free(strmap *m);
 /* Index of key k[0..n), or -1. */
-int32_t strmap_find(const strmap *m, const void *k, size_t n);
+int32_t er_strmap_find(const strmap *m, const void *k, size_t n);
 /* Index of k[0..n), inserting it (val = `val`) when absent; *added = 1 when inserted.
  * Returns the index, or a negative EASYREC_ERR_* (too many keys, out of memory). */
-int32_t strmap_intern(strmap *m, const void *k, size_t n, int32_t val, int *added);
+int32_t er_strmap_intern(strmap *m, const void *k, size_t n, int32_t val, int *added);
 static inline const char *strmap_key(const strmap *m, int32_t i) { return m->arena + m->e[i].off; }
 static inline uint32_t strmap_keylen(const strmap *m, int32_t i) { return m->e[i].len; }
 
@@ -76,10 +76,10 @@ typedef struct {
     uint32_t cap, n;
 } u64map;
 
-int u64map_init(u64map *m, uint32_t expect);
-void u64map_free(u64map *m);
+int er_u64map_init(u64map *m, uint32_t expect);
+void er_u64map_free(u64map *m);
 /* Set key -> val (overwrites). Returns EASYREC_OK or a negative error. key != UINT64_MAX. */
-int u64map_put(u64map *m, uint64_t key, int32_t val);
+int er_u64map_put(u64map *m, uint64_t key, int32_t val);
 /* Pointer to the value of key, or NULL. Valid until the next put. */
 static inline int32_t *u64map_get(const u64map *m, uint64_t key) {
     uint32_t mask = m->cap - 1, i = (uint32_t)hm_mix(key) & mask;

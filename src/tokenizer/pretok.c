@@ -17,9 +17,9 @@
 static inline int class_at(const uint8_t *s, size_t n, size_t i, size_t *adv) {
     if (s[i] < 0x80) {
         *adv = 1;
-        return uc_ascii_class[s[i]];
+        return er_uc_ascii_class[s[i]];
     }
-    return uc_class(utf8_decode_slow(s + i, n - i, adv));
+    return uc_class(er_utf8_decode_slow(s + i, n - i, adv));
 }
 
 /* End of the run of class c starting at i. */
@@ -27,7 +27,7 @@ static size_t run_end(const uint8_t *s, size_t n, size_t i, int c) {
     size_t adv;
     while (i < n) {
         if (s[i] < 0x80) {
-            if (uc_ascii_class[s[i]] != c) break;
+            if (er_uc_ascii_class[s[i]] != c) break;
             i++;
             continue;
         }
@@ -45,7 +45,7 @@ static size_t contraction_len(const uint8_t *s, size_t n, size_t i) {
     return 0;
 }
 
-int pretok_next(pretok_iter *it, size_t *start, size_t *end) {
+int er_pretok_next(pretok_iter *it, size_t *start, size_t *end) {
     const uint8_t *s = it->s;
     size_t n = it->n, i = it->pos, adv;
     if (i >= n) return 0;

@@ -9,7 +9,7 @@
  *   bpe_load.c   vocab.json / merges.txt / tokenizer.json readers
  *   wordpiece.c  BERT BasicTokenizer + WordPiece
  *   tokenizer.c  public API: loading a directory, special tokens, truncation, decoding
- *   bpe_train.c  byte-level BPE trainer
+ *   er_bpe_train.c  byte-level BPE trainer
  */
 #ifndef ER_TOK_IMPL_H
 #define ER_TOK_IMPL_H
@@ -46,13 +46,13 @@ typedef struct {
 } pretok_iter;
 
 /* Next piece [*start, *end) of it->s; returns 0 when the text is exhausted. */
-int pretok_next(pretok_iter *it, size_t *start, size_t *end);
+int er_pretok_next(pretok_iter *it, size_t *start, size_t *end);
 
 /* ---- byte-level BPE --------------------------------------------------------------------------- */
 
 /* GPT-2 bytes_to_unicode: byte -> code point, and code point (< 324) -> byte or -1. */
-extern const uint16_t bpe_byte_cp[256];
-int bpe_cp_byte(uint32_t cp);
+extern const uint16_t er_bpe_byte_cp[256];
+int er_bpe_cp_byte(uint32_t cp);
 
 typedef struct {
     strmap syms;        /* byte-level strings: vocabulary keys, merge parts and results, the
@@ -60,44 +60,44 @@ typedef struct {
     u64map ranks;       /* (left symbol << 32 | right symbol) -> merge rank (last line wins) */
     int32_t *merge_out; /* (n_merges) symbol made by the merge of each rank (-1: not a pair) */
     int32_t n_merges, merges_cap;
-    int32_t byte_sym[256]; /* symbol of the one-character string bpe_byte_cp[b] */
+    int32_t byte_sym[256]; /* symbol of the one-character string er_bpe_byte_cp[b] */
     int32_t *id_sym;    /* (n_ids) symbol of the token of each id (-1: no such id) */
     int32_t n_ids;      /* max vocabulary id + 1 */
     int32_t n_vocab;    /* distinct vocabulary keys */
     uint64_t serial;    /* names this model in the per-thread caches */
 } bpe_model;
 
-int bpe_model_init(bpe_model *m, uint32_t expect_vocab, uint32_t expect_merges);
-void bpe_model_free(bpe_model *m);
+int er_bpe_model_init(bpe_model *m, uint32_t expect_vocab, uint32_t expect_merges);
+void er_bpe_model_free(bpe_model *m);
 /* A vocabulary entry (a later entry for the same key replaces the id, like json.load). */
-int bpe_model_add_token(bpe_model *m, const char *tok, size_t len, int32_t id);
+int er_bpe_model_add_token(bpe_model *m, const char *tok, size_t len, int32_t id);
 /* The next merges line: a pair, or (a == NULL) a line that is not a pair but takes a rank. */
-int bpe_model_add_merge(bpe_model *m, const char *a, size_t alen, const char *b, size_t blen);
+int er_bpe_model_add_merge(bpe_model *m, const char *a, size_t alen, const char *b, size_t blen);
 /* After all tokens and merges: intern the byte alphabet and build the id table. */
-int bpe_model_finish(bpe_model *m);
+int er_bpe_model_finish(bpe_model *m);
 /* BPE of one piece of well-formed UTF-8 p[0..n): pushes vocabulary ids (unk_id for a symbol
  * outside the vocabulary). Returns 1 when the sink filled up, 0 when done, or a negative
  * error. */
-int bpe_encode_piece(const bpe_model *m, int32_t unk_id, const uint8_t *p, size_t n, tok_sink *sink);
+int er_bpe_encode_piece(const bpe_model *m, int32_t unk_id, const uint8_t *p, size_t n, tok_sink *sink);
 /* The token string of id (byte-level form), or NULL. */
-const char *bpe_id_token(const bpe_model *m, int32_t id, size_t *len);
+const char *er_bpe_id_token(const bpe_model *m, int32_t id, size_t *len);
 
 /* Per-thread cache of piece -> ids (bpe_cache.c). Pieces longer than BPE_CACHE_MAX_KEY bytes
  * or with more than BPE_CACHE_MAX_IDS ids are not cached. */
 #define BPE_CACHE_MAX_KEY 64
 #define BPE_CACHE_MAX_IDS 64
-int bpe_cache_get(uint64_t serial, uint64_t hash, const uint8_t *p, size_t n, const int32_t **ids);
-void bpe_cache_put(uint64_t serial, uint64_t hash, const uint8_t *p, size_t n, const int32_t *ids, int nids);
-uint64_t bpe_next_serial(void);
+int er_bpe_cache_get(uint64_t serial, uint64_t hash, const uint8_t *p, size_t n, const int32_t **ids);
+void er_bpe_cache_put(uint64_t serial, uint64_t hash, const uint8_t *p, size_t n, const int32_t *ids, int nids);
+uint64_t er_bpe_next_serial(void);
 
 /* File readers (bpe_load.c). `path` is used in messages; the parse_ forms read a buffer. */
-int bpe_load_vocab_json(bpe_model *m, const char *path);
-int bpe_load_merges_txt(bpe_model *m, const char *path);
-int bpe_parse_vocab_json(bpe_model *m, const char *data, size_t len, const char *path);
-int bpe_parse_merges_txt(bpe_model *m, const char *data, size_t len, const char *path);
+int er_bpe_load_vocab_json(bpe_model *m, const char *path);
+int er_bpe_load_merges_txt(bpe_model *m, const char *path);
+int er_bpe_parse_vocab_json(bpe_model *m, const char *data, size_t len, const char *path);
+int er_bpe_parse_merges_txt(bpe_model *m, const char *data, size_t len, const char *path);
 /* tokenizer.json of model type BPE; added tokens are reported through the callback. */
 typedef int (*bpe_added_fn)(void *user, const char *content, int32_t id, int lstrip, int rstrip);
-int bpe_load_tokenizer_json(bpe_model *m, const char *path, bpe_added_fn added, void *user);
+int er_bpe_load_tokenizer_json(bpe_model *m, const char *path, bpe_added_fn added, void *user);
 
 /* ---- WordPiece ------------------------------------------------------------------------------ */
 
@@ -111,12 +111,12 @@ typedef struct {
     int max_input_chars;        /* 100 */
 } wp_model;
 
-int wp_load_vocab_txt(wp_model *m, const char *path);
-void wp_model_free(wp_model *m);
+int er_wp_load_vocab_txt(wp_model *m, const char *path);
+void er_wp_model_free(wp_model *m);
 /* BasicTokenizer + WordPiece of one text segment (no special tokens in it). */
-int wp_encode_segment(const wp_model *m, int32_t unk_id, const uint8_t *s, size_t n, tok_sink *sink);
+int er_wp_encode_segment(const wp_model *m, int32_t unk_id, const uint8_t *s, size_t n, tok_sink *sink);
 /* The token string of id, or NULL. */
-const char *wp_id_token(const wp_model *m, int32_t id, size_t *len);
+const char *er_wp_id_token(const wp_model *m, int32_t id, size_t *len);
 
 /* ---- the tokenizer ---------------------------------------------------------------------- */
 

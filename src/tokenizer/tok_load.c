@@ -31,10 +31,10 @@ static const char *const sp_wp[SP_N] = {"[CLS]", "[SEP]", "[PAD]", "[UNK]", "[MA
 static int32_t vocab_id(const easyrec_tokenizer *t, const char *s, size_t n) {
     int32_t k;
     if (t->kind == EASYREC_TOKENIZER_BPE) {
-        k = strmap_find(&t->bpe.syms, s, n);
+        k = er_strmap_find(&t->bpe.syms, s, n);
         return k >= 0 ? t->bpe.syms.e[k].val : -1;
     }
-    k = strmap_find(&t->wp.vocab, s, n);
+    k = er_strmap_find(&t->wp.vocab, s, n);
     return k >= 0 ? t->wp.vocab.e[k].val : -1;
 }
 
@@ -163,18 +163,18 @@ static int load_model(easyrec_tokenizer *t, const char *dir) {
         rc = EASYREC_ERR_NOMEM;
     } else if (er_file_exists(vj) && er_file_exists(mt)) {
         t->kind = EASYREC_TOKENIZER_BPE;
-        rc = bpe_model_init(&t->bpe, 65536, 65536);
-        if (!rc) rc = bpe_load_vocab_json(&t->bpe, vj);
-        if (!rc) rc = bpe_load_merges_txt(&t->bpe, mt);
-        if (!rc) rc = bpe_model_finish(&t->bpe);
+        rc = er_bpe_model_init(&t->bpe, 65536, 65536);
+        if (!rc) rc = er_bpe_load_vocab_json(&t->bpe, vj);
+        if (!rc) rc = er_bpe_load_merges_txt(&t->bpe, mt);
+        if (!rc) rc = er_bpe_model_finish(&t->bpe);
     } else if (er_file_exists(vt)) {
         t->kind = EASYREC_TOKENIZER_WORDPIECE;
-        rc = wp_load_vocab_txt(&t->wp, vt);
+        rc = er_wp_load_vocab_txt(&t->wp, vt);
     } else if (er_file_exists(tj)) {
         t->kind = EASYREC_TOKENIZER_BPE;
-        rc = bpe_model_init(&t->bpe, 65536, 65536);
-        if (!rc) rc = bpe_load_tokenizer_json(&t->bpe, tj, added_cb, t);
-        if (!rc) rc = bpe_model_finish(&t->bpe);
+        rc = er_bpe_model_init(&t->bpe, 65536, 65536);
+        if (!rc) rc = er_bpe_load_tokenizer_json(&t->bpe, tj, added_cb, t);
+        if (!rc) rc = er_bpe_model_finish(&t->bpe);
     } else {
         rc = er_error(EASYREC_ERR_IO, "%s: no tokenizer files (vocab.json + merges.txt, vocab.txt or tokenizer.json)",
                       dir);
@@ -226,8 +226,8 @@ int easyrec_tokenizer_load(const char *dir, easyrec_tokenizer **out) {
 
 void easyrec_tokenizer_free(easyrec_tokenizer *tok) {
     if (!tok) return;
-    bpe_model_free(&tok->bpe);
-    wp_model_free(&tok->wp);
+    er_bpe_model_free(&tok->bpe);
+    er_wp_model_free(&tok->wp);
     for (int i = 0; i < tok->n_added; i++) free(tok->added[i].text);
     free(tok->added);
     free(tok);

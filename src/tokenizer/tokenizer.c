@@ -28,23 +28,23 @@
 #define PIECE_STACK 256
 
 static int encode_bpe_segment(const easyrec_tokenizer *t, const uint8_t *s, size_t n, tok_sink *sink) {
-    int valid = utf8_valid(s, n), rc = 0;
+    int valid = er_utf8_valid(s, n), rc = 0;
     pretok_iter it = {s, n, 0};
     size_t a, b;
     uint8_t stack[PIECE_STACK];
-    while (!rc && pretok_next(&it, &a, &b)) {
+    while (!rc && er_pretok_next(&it, &a, &b)) {
         const uint8_t *p = s + a;
         size_t len = b - a;
         uint8_t *heap = NULL;
-        if (!valid && !utf8_valid(p, len)) {
-            size_t rl = utf8_replaced_len(p, len);
+        if (!valid && !er_utf8_valid(p, len)) {
+            size_t rl = er_utf8_replaced_len(p, len);
             uint8_t *buf = rl <= sizeof(stack) ? stack : (heap = er_mallocarray(rl, 1));
             if (!buf) return EASYREC_ERR_NOMEM;
-            utf8_replace(p, len, buf);
+            er_utf8_replace(p, len, buf);
             p = buf;
             len = rl;
         }
-        rc = bpe_encode_piece(&t->bpe, t->sp.unk, p, len, sink);
+        rc = er_bpe_encode_piece(&t->bpe, t->sp.unk, p, len, sink);
         free(heap);
     }
     return rc;
@@ -53,7 +53,7 @@ static int encode_bpe_segment(const easyrec_tokenizer *t, const uint8_t *s, size
 static int encode_segment(const easyrec_tokenizer *t, const uint8_t *s, size_t n, tok_sink *sink) {
     if (n == 0) return 0;
     if (t->kind == EASYREC_TOKENIZER_BPE) return encode_bpe_segment(t, s, n, sink);
-    return wp_encode_segment(&t->wp, t->sp.unk, s, n, sink);
+    return er_wp_encode_segment(&t->wp, t->sp.unk, s, n, sink);
 }
 
 /* The added token at s[i..n), or NULL. */
@@ -121,7 +121,7 @@ static int encode_impl(const easyrec_tokenizer *t, const char *text, size_t len,
     return (int)total;
 }
 
-int tokenizer_encode(const easyrec_tokenizer *tok, const char *text, size_t len, int max_content, int add_specials,
+int er_tokenizer_encode(const easyrec_tokenizer *tok, const char *text, size_t len, int max_content, int add_specials,
                      int32_t *ids, int cap) {
     return encode_impl(tok, text, len, max_content > 0 ? max_content : -1, add_specials, ids, cap);
 }
@@ -161,14 +161,14 @@ static const tok_added *added_by_id(const easyrec_tokenizer *t, int32_t id) {
     return NULL;
 }
 
-const char *tokenizer_id_to_token(const easyrec_tokenizer *tok, int32_t id, size_t *len) {
+const char *er_tokenizer_id_to_token(const easyrec_tokenizer *tok, int32_t id, size_t *len) {
     const tok_added *a = added_by_id(tok, id);
     if (a) {
         *len = a->len;
         return a->text;
     }
-    if (tok->kind == EASYREC_TOKENIZER_BPE) return bpe_id_token(&tok->bpe, id, len);
-    return wp_id_token(&tok->wp, id, len);
+    if (tok->kind == EASYREC_TOKENIZER_BPE) return er_bpe_id_token(&tok->bpe, id, len);
+    return er_wp_id_token(&tok->wp, id, len);
 }
 
 /* Byte-level string -> bytes; a character outside the byte alphabet is kept as UTF-8. */
@@ -176,7 +176,7 @@ static int put_bpe_token(bytebuf *b, const char *s, size_t n) {
     size_t adv;
     for (size_t i = 0; i < n; i += adv) {
         uint32_t cp = utf8_decode((const uint8_t *)s + i, n - i, &adv);
-        int byte = bpe_cp_byte(cp);
+        int byte = er_bpe_cp_byte(cp);
         uint8_t c = (uint8_t)byte;
         int rc = byte >= 0 ? bb_put(b, &c, 1) : bb_put(b, s + i, adv);
         if (rc) return rc;
@@ -212,7 +212,7 @@ int easyrec_detokenize(const easyrec_tokenizer *tok, const int32_t *ids, int n, 
         const tok_added *a = added_by_id(tok, ids[i]);
         if (a && skip_special) continue;
         size_t len;
-        const char *s = a ? a->text : tokenizer_id_to_token(tok, ids[i], &len);
+        const char *s = a ? a->text : er_tokenizer_id_to_token(tok, ids[i], &len);
         if (!s) {
             rc = er_error(EASYREC_ERR_ARG, "easyrec_detokenize: id %d is not in the vocabulary", (int)ids[i]);
             break;
@@ -227,14 +227,14 @@ int easyrec_detokenize(const easyrec_tokenizer *tok, const int32_t *ids, int n, 
         free(b.p);
         return rc;
     }
-    size_t need = utf8_replaced_len(b.p, b.n);
+    size_t need = er_utf8_replaced_len(b.p, b.n);
     if (need > INT_MAX) {
         free(b.p);
         return er_error(EASYREC_ERR_ARG, "easyrec_detokenize: text longer than INT_MAX bytes");
     }
     if (cap > 0) {
         if (need < cap) {
-            utf8_replace(b.p, b.n, (uint8_t *)out);
+            er_utf8_replace(b.p, b.n, (uint8_t *)out);
             out[need] = 0;
         } else {
             uint8_t *tmp = er_mallocarray(need + 1, 1);
@@ -242,7 +242,7 @@ int easyrec_detokenize(const easyrec_tokenizer *tok, const int32_t *ids, int n, 
                 free(b.p);
                 return EASYREC_ERR_NOMEM;
             }
-            utf8_replace(b.p, b.n, tmp);
+            er_utf8_replace(b.p, b.n, tmp);
             memcpy(out, tmp, cap - 1);
             out[cap - 1] = 0;
             free(tmp);
@@ -260,7 +260,7 @@ int easyrec_tokenizer_vocab_size(const easyrec_tokenizer *tok) { return tok->voc
 
 int easyrec_tokenizer_pad_id(const easyrec_tokenizer *tok) { return tok->sp.pad; }
 
-const tokenizer_specials *tokenizer_specials_of(const easyrec_tokenizer *tok) { return &tok->sp; }
+const tokenizer_specials *er_tokenizer_specials_of(const easyrec_tokenizer *tok) { return &tok->sp; }
 
 int easyrec_tokenizer_token_id(const easyrec_tokenizer *tok, const char *token) {
     if (!tok || !token) return er_error(EASYREC_ERR_ARG, "easyrec_tokenizer_token_id: NULL argument");
@@ -268,7 +268,7 @@ int easyrec_tokenizer_token_id(const easyrec_tokenizer *tok, const char *token) 
     for (int k = 0; k < tok->n_added; k++)
         if (tok->added[k].len == n && !memcmp(tok->added[k].text, token, n)) return tok->added[k].id;
     const strmap *m = tok->kind == EASYREC_TOKENIZER_BPE ? &tok->bpe.syms : &tok->wp.vocab;
-    int32_t k = strmap_find(m, token, n);
+    int32_t k = er_strmap_find(m, token, n);
     if (k >= 0 && m->e[k].val >= 0) return m->e[k].val;
     return er_error(EASYREC_ERR_ARG, "token '%s' is not in the vocabulary", token);
 }

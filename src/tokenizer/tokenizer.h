@@ -17,22 +17,22 @@ typedef struct {
 } tokenizer_specials;
 
 /* Owned by tok; valid until easyrec_tokenizer_free. */
-const tokenizer_specials *tokenizer_specials_of(const easyrec_tokenizer *tok);
+const tokenizer_specials *er_tokenizer_specials_of(const easyrec_tokenizer *tok);
 
 /* Tokenize text[0..len) into at most max_content content ids (<= 0: no limit), adding the
  * begin/end tokens around them when add_specials != 0. Same buffer contract as
  * easyrec_tokenize: writes at most cap ids, returns the full count or a negative error. */
-int tokenizer_encode(const easyrec_tokenizer *tok, const char *text, size_t len, int max_content,
+int er_tokenizer_encode(const easyrec_tokenizer *tok, const char *text, size_t len, int max_content,
                      int add_specials, int32_t *ids, int cap);
 
 /* The token string of id (for BPE in its byte-level form, e.g. "Ġthe"), or NULL when id is
  * unknown; *len receives its length. Owned by tok. */
-const char *tokenizer_id_to_token(const easyrec_tokenizer *tok, int32_t id, size_t *len);
+const char *er_tokenizer_id_to_token(const easyrec_tokenizer *tok, int32_t id, size_t *len);
 
 /* Free the calling thread's BPE piece caches (they are otherwise freed at thread exit). */
-void tokenizer_thread_cleanup(void);
+void er_tokenizer_thread_cleanup(void);
 
-/* ---- byte-level BPE training (bpe_train.c) ---- */
+/* ---- byte-level BPE training (er_bpe_train.c) ---- */
 
 typedef struct {
     int vocab_size;    /* total, including <s> <pad> </s> <unk>, the 256 bytes and <mask> */
@@ -49,7 +49,7 @@ typedef struct {
  * and tokenizer_config.json (RobertaTokenizer) into out_dir, created when missing; each
  * file is written atomically. Deterministic: the same files give the same bytes.
  * stats may be NULL. Returns EASYREC_OK or a negative error. */
-int bpe_train(const char *const *files, int n_files, const bpe_train_opts *opts, const char *out_dir,
+int er_bpe_train(const char *const *files, int n_files, const bpe_train_opts *opts, const char *out_dir,
               bpe_train_stats *stats);
 
 #endif

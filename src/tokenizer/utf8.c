@@ -13,7 +13,7 @@
 #include <string.h>
 #include <utf8proc.h>
 
-uint32_t utf8_decode_slow(const uint8_t *s, size_t n, size_t *adv) {
+uint32_t er_utf8_decode_slow(const uint8_t *s, size_t n, size_t *adv) {
     unsigned c = s[0], lo = 0x80, hi = 0xBF;
     size_t need;
     uint32_t cp;
@@ -50,7 +50,7 @@ uint32_t utf8_decode_slow(const uint8_t *s, size_t n, size_t *adv) {
     return cp;
 }
 
-size_t utf8_replaced_len(const uint8_t *s, size_t n) {
+size_t er_utf8_replaced_len(const uint8_t *s, size_t n) {
     size_t out = 0, i = 0, adv;
     while (i < n) {
         if (s[i] < 0x80) {
@@ -58,21 +58,21 @@ size_t utf8_replaced_len(const uint8_t *s, size_t n) {
             i++;
             continue;
         }
-        uint32_t cp = utf8_decode_slow(s + i, n - i, &adv);
+        uint32_t cp = er_utf8_decode_slow(s + i, n - i, &adv);
         out += cp == UTF8_REPLACEMENT ? 3 : adv;
         i += adv;
     }
     return out;
 }
 
-void utf8_replace(const uint8_t *s, size_t n, uint8_t *out) {
+void er_utf8_replace(const uint8_t *s, size_t n, uint8_t *out) {
     size_t i = 0, adv;
     while (i < n) {
         if (s[i] < 0x80) {
             *out++ = s[i++];
             continue;
         }
-        uint32_t cp = utf8_decode_slow(s + i, n - i, &adv);
+        uint32_t cp = er_utf8_decode_slow(s + i, n - i, &adv);
         if (cp == UTF8_REPLACEMENT) {
             out += utf8_encode(cp, out);
         } else {
@@ -83,14 +83,14 @@ void utf8_replace(const uint8_t *s, size_t n, uint8_t *out) {
     }
 }
 
-int utf8_valid(const uint8_t *s, size_t n) {
+int er_utf8_valid(const uint8_t *s, size_t n) {
     size_t i = 0, adv;
     while (i < n) {
         if (s[i] < 0x80) {
             i++;
             continue;
         }
-        uint32_t cp = utf8_decode_slow(s + i, n - i, &adv);
+        uint32_t cp = er_utf8_decode_slow(s + i, n - i, &adv);
         /* A literal U+FFFD is valid: only a replacement changes the byte length. */
         if (cp == UTF8_REPLACEMENT && !(adv == 3 && s[i] == 0xEF && s[i + 1] == 0xBF && s[i + 2] == 0xBD))
             return 0;
@@ -105,7 +105,7 @@ int utf8_valid(const uint8_t *s, size_t n) {
 #define N UC_NUMBER
 #define S UC_SPACE
 #define O UC_OTHER
-const uint8_t uc_ascii_class[128] = {
+const uint8_t er_uc_ascii_class[128] = {
     O, O, O, O, O, O, O, O, O, S, S, S, S, S, O, O, /* 00-0F: \t \n \v \f \r */
     O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, /* 10-1F */
     S, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, /* space !"#$%&'()*+,-./ */
@@ -120,7 +120,7 @@ const uint8_t uc_ascii_class[128] = {
 #undef S
 #undef O
 
-int uc_class_slow(uint32_t c) {
+int er_uc_class_slow(uint32_t c) {
     if (uc_is_white_space(c)) return UC_SPACE;
     switch (utf8proc_category((utf8proc_int32_t)c)) {
     case UTF8PROC_CATEGORY_LU:
@@ -138,7 +138,7 @@ int uc_class_slow(uint32_t c) {
     }
 }
 
-int uc_is_category_c(uint32_t c) {
+int er_uc_is_category_c(uint32_t c) {
     switch (utf8proc_category((utf8proc_int32_t)c)) {
     case UTF8PROC_CATEGORY_CN:
     case UTF8PROC_CATEGORY_CC:
@@ -151,16 +151,16 @@ int uc_is_category_c(uint32_t c) {
     }
 }
 
-int uc_is_category_zs(uint32_t c) { return utf8proc_category((utf8proc_int32_t)c) == UTF8PROC_CATEGORY_ZS; }
+int er_uc_is_category_zs(uint32_t c) { return utf8proc_category((utf8proc_int32_t)c) == UTF8PROC_CATEGORY_ZS; }
 
-int uc_is_category_mn(uint32_t c) { return utf8proc_category((utf8proc_int32_t)c) == UTF8PROC_CATEGORY_MN; }
+int er_uc_is_category_mn(uint32_t c) { return utf8proc_category((utf8proc_int32_t)c) == UTF8PROC_CATEGORY_MN; }
 
-int uc_is_category_p(uint32_t c) {
+int er_uc_is_category_p(uint32_t c) {
     utf8proc_category_t k = utf8proc_category((utf8proc_int32_t)c);
     return k >= UTF8PROC_CATEGORY_PC && k <= UTF8PROC_CATEGORY_PO;
 }
 
-int uc_py_lower(uint32_t c, uint32_t out[2]) {
+int er_uc_py_lower(uint32_t c, uint32_t out[2]) {
     if (c < 0x80) {
         out[0] = c >= 'A' && c <= 'Z' ? c + 32 : c;
         return 1;

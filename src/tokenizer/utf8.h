@@ -18,7 +18,7 @@
 
 #define UTF8_REPLACEMENT 0xFFFDu
 
-uint32_t utf8_decode_slow(const uint8_t *s, size_t n, size_t *adv);
+uint32_t er_utf8_decode_slow(const uint8_t *s, size_t n, size_t *adv);
 
 /* Decode the code point at s[0..n) (n >= 1); *adv = bytes consumed (>= 1). */
 static inline uint32_t utf8_decode(const uint8_t *s, size_t n, size_t *adv) {
@@ -26,7 +26,7 @@ static inline uint32_t utf8_decode(const uint8_t *s, size_t n, size_t *adv) {
         *adv = 1;
         return s[0];
     }
-    return utf8_decode_slow(s, n, adv);
+    return er_utf8_decode_slow(s, n, adv);
 }
 
 /* Encode cp (< 0x110000) into out[0..4); returns the byte count. */
@@ -54,11 +54,11 @@ static inline int utf8_encode(uint32_t cp, uint8_t *out) {
 }
 
 /* Length of s[0..n) once invalid sequences are replaced by U+FFFD (3 bytes each). */
-size_t utf8_replaced_len(const uint8_t *s, size_t n);
-/* Copy s[0..n) into out (utf8_replaced_len(s, n) bytes), replacing invalid sequences. */
-void utf8_replace(const uint8_t *s, size_t n, uint8_t *out);
+size_t er_utf8_replaced_len(const uint8_t *s, size_t n);
+/* Copy s[0..n) into out (er_utf8_replaced_len(s, n) bytes), replacing invalid sequences. */
+void er_utf8_replace(const uint8_t *s, size_t n, uint8_t *out);
 /* 1 when s[0..n) is well-formed UTF-8. */
-int utf8_valid(const uint8_t *s, size_t n);
+int er_utf8_valid(const uint8_t *s, size_t n);
 
 /* Unicode White_Space (the `regex` module's \s). */
 static inline int uc_is_white_space(uint32_t c) {
@@ -79,17 +79,17 @@ enum {
     UC_SPACE = 3,  /* \s (White_Space) */
     UC_OTHER = 4,  /* everything else */
 };
-extern const uint8_t uc_ascii_class[128];
-int uc_class_slow(uint32_t c);
-static inline int uc_class(uint32_t c) { return c < 0x80 ? uc_ascii_class[c] : uc_class_slow(c); }
+extern const uint8_t er_uc_ascii_class[128];
+int er_uc_class_slow(uint32_t c);
+static inline int uc_class(uint32_t c) { return c < 0x80 ? er_uc_ascii_class[c] : er_uc_class_slow(c); }
 
 /* General-category predicates (utf8proc). */
-int uc_is_category_c(uint32_t c);  /* Cc Cf Cs Co Cn */
-int uc_is_category_zs(uint32_t c); /* Zs */
-int uc_is_category_mn(uint32_t c); /* Mn */
-int uc_is_category_p(uint32_t c);  /* Pc Pd Ps Pe Pi Pf Po */
+int er_uc_is_category_c(uint32_t c);  /* Cc Cf Cs Co Cn */
+int er_uc_is_category_zs(uint32_t c); /* Zs */
+int er_uc_is_category_mn(uint32_t c); /* Mn */
+int er_uc_is_category_p(uint32_t c);  /* Pc Pd Ps Pe Pi Pf Po */
 
 /* Python's str.lower() of a one-character string: writes 1 or 2 code points. */
-int uc_py_lower(uint32_t c, uint32_t out[2]);
+int er_uc_py_lower(uint32_t c, uint32_t out[2]);
 
 #endif

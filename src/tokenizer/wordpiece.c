@@ -21,16 +21,16 @@
 
 #include "tokenizer/tok_impl.h"
 
-int wp_load_vocab_txt(wp_model *m, const char *path) {
+int er_wp_load_vocab_txt(wp_model *m, const char *path) {
     char *data;
     size_t len;
     int rc = er_read_file(path, &data, &len);
     if (rc) return rc;
-    if (!utf8_valid((const uint8_t *)data, len)) {
+    if (!er_utf8_valid((const uint8_t *)data, len)) {
         rc = er_error(EASYREC_ERR_FORMAT, "%s: not valid UTF-8", path);
         goto out;
     }
-    if ((rc = strmap_init(&m->vocab, 32768))) goto out;
+    if ((rc = er_strmap_init(&m->vocab, 32768))) goto out;
     /* readlines() in text mode: lines end at \n, \r\n or \r; token = line without its end. */
     size_t i = 0;
     int32_t id = 0;
@@ -44,7 +44,7 @@ int wp_load_vocab_txt(wp_model *m, const char *path) {
             goto out;
         }
         int added;
-        int32_t k = strmap_intern(&m->vocab, data + st, en - st, id, &added);
+        int32_t k = er_strmap_intern(&m->vocab, data + st, en - st, id, &added);
         if (k < 0) {
             rc = k;
             goto out;
@@ -65,13 +65,13 @@ out:
     return rc;
 }
 
-void wp_model_free(wp_model *m) {
-    strmap_free(&m->vocab);
+void er_wp_model_free(wp_model *m) {
+    er_strmap_free(&m->vocab);
     free(m->id_tok);
     memset(m, 0, sizeof(*m));
 }
 
-const char *wp_id_token(const wp_model *m, int32_t id, size_t *len) {
+const char *er_wp_id_token(const wp_model *m, int32_t id, size_t *len) {
     if (id < 0 || id >= m->n_ids || m->id_tok[id] < 0) return NULL;
     *len = strmap_keylen(&m->vocab, m->id_tok[id]);
     return strmap_key(&m->vocab, m->id_tok[id]);
@@ -87,17 +87,17 @@ static int is_cjk(uint32_t c) {
 
 static int is_punct(uint32_t c) {
     if ((c >= 33 && c <= 47) || (c >= 58 && c <= 64) || (c >= 91 && c <= 96) || (c >= 123 && c <= 126)) return 1;
-    return c >= 0x80 && uc_is_category_p(c);
+    return c >= 0x80 && er_uc_is_category_p(c);
 }
 
 static int is_bert_space(uint32_t c) {
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || (c >= 0x80 && uc_is_category_zs(c));
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || (c >= 0x80 && er_uc_is_category_zs(c));
 }
 
 static int is_bert_control(uint32_t c) {
     if (c == '\t' || c == '\n' || c == '\r') return 0;
     if (c < 0x80) return c < 0x20 || c == 0x7F;
-    return uc_is_category_c(c);
+    return er_uc_is_category_c(c);
 }
 
 /* ---- code point buffers ---------------------------------------------------------------------- */
@@ -163,11 +163,11 @@ static int wordpiece(const wp_model *m, int32_t unk_id, const uint32_t *w, size_
                 uint8_t save0 = k[0], save1 = k[1];
                 k[0] = '#';
                 k[1] = '#';
-                found = strmap_find(&m->vocab, k, kl);
+                found = er_strmap_find(&m->vocab, k, kl);
                 k[0] = save0;
                 k[1] = save1;
             } else {
-                found = strmap_find(&m->vocab, k, kl);
+                found = er_strmap_find(&m->vocab, k, kl);
             }
             if (found >= 0) break;
         }
@@ -187,7 +187,7 @@ static int encode_word(const wp_model *m, int32_t unk_id, const uint32_t *w, siz
     tmp->n = 0;
     for (size_t i = 0; i < n; i++) {
         uint32_t lo[2];
-        int k = m->do_lower_case ? uc_py_lower(w[i], lo) : (lo[0] = w[i], 1);
+        int k = m->do_lower_case ? er_uc_py_lower(w[i], lo) : (lo[0] = w[i], 1);
         for (int j = 0; j < k; j++) {
             if (cp_push(tmp, lo[j])) return EASYREC_ERR_NOMEM;
             ascii &= lo[j] < 0x80;
@@ -198,7 +198,7 @@ static int encode_word(const wp_model *m, int32_t unk_id, const uint32_t *w, siz
         int rc = cp_normalize(tmp->v, tmp->n, UTF8PROC_STABLE | UTF8PROC_DECOMPOSE, &nfd);
         size_t k = 0;
         for (size_t i = 0; i < nfd.n; i++)
-            if (!uc_is_category_mn(nfd.v[i])) nfd.v[k++] = nfd.v[i];
+            if (!er_uc_is_category_mn(nfd.v[i])) nfd.v[k++] = nfd.v[i];
         free(tmp->v);
         *tmp = nfd;
         tmp->n = k;
@@ -215,13 +215,13 @@ static int encode_word(const wp_model *m, int32_t unk_id, const uint32_t *w, siz
     return 0;
 }
 
-int wp_encode_segment(const wp_model *m, int32_t unk_id, const uint8_t *s, size_t n, tok_sink *sink) {
+int er_wp_encode_segment(const wp_model *m, int32_t unk_id, const uint8_t *s, size_t n, tok_sink *sink) {
     cpbuf a = {0}, b = {0}, tmp = {0};
     int rc = 0, ascii = 1;
     size_t adv;
     for (size_t i = 0; i < n && !rc; i += adv) {
         uint32_t c = utf8_decode(s + i, n - i, &adv), lo[2];
-        int k = m->do_lower_case ? uc_py_lower(c, lo) : (lo[0] = c, 1);
+        int k = m->do_lower_case ? er_uc_py_lower(c, lo) : (lo[0] = c, 1);
         for (int j = 0; j < k && !rc; j++) {
             c = lo[j];
             if (c == 0 || c == UTF8_REPLACEMENT || is_bert_control(c)) continue;

@@ -17,7 +17,7 @@ int er_easyrec_task_init(er_easyrec_task *t, const easyrec_model *m, er_train_da
     t->per_step = (size_t)o->batch * o->accum * R;
     t->steps_per_epoch = (long)((td->n_ex + t->per_step - 1) / t->per_step);
     t->cur_epoch = -1;
-    size_t C = (size_t)m->cfg.hidden, cap_tok = train_data_batch_tokens(td, o->batch);
+    size_t C = (size_t)m->cfg.hidden, cap_tok = er_train_data_batch_tokens(td, o->batch);
     t->perm = er_mallocarray(td->n_ex, sizeof(size_t));
     t->mb = er_calloc((size_t)o->accum, sizeof(*t->mb));
     t->e_all = er_mallocarray(3 * t->per_step, C * sizeof(float));
@@ -30,7 +30,7 @@ int er_easyrec_task_init(er_easyrec_task *t, const easyrec_model *m, er_train_da
         t->mb[i].labels = er_mallocarray(cap_tok, sizeof(int32_t));
         if (!t->mb[i].ids || !t->mb[i].off || !t->mb[i].labels) rc = EASYREC_ERR_NOMEM;
     }
-    if (!rc) rc = step_init(&t->st, &m->cfg, o->batch, cap_tok, o->max_length, o->threads);
+    if (!rc) rc = er_step_init(&t->st, &m->cfg, o->batch, cap_tok, o->max_length, o->threads);
     if (!rc && (o->accum > 1 || R > 1)) rc = er_contrastive_init(&t->cl, (int)t->per_step, (int)C);
     if (rc) er_easyrec_task_free(t);
     return rc;
@@ -39,7 +39,7 @@ int er_easyrec_task_init(er_easyrec_task *t, const easyrec_model *m, er_train_da
 void er_easyrec_task_free(er_easyrec_task *t) {
     for (int i = 0; t->mb && i < t->o.accum; i++) free(t->mb[i].ids), free(t->mb[i].off), free(t->mb[i].labels);
     free(t->mb);
-    step_free(&t->st);
+    er_step_free(&t->st);
     er_contrastive_free(&t->cl);
     free(t->perm), free(t->e_all), free(t->de_all), free(t->counts);
     memset(t, 0, sizeof(*t));
@@ -52,7 +52,7 @@ int er_easyrec_step(void *ctx, long step, float *grad, er_step_stats *out) {
     int rc, C = m->cfg.hidden;
     long epoch = step / t->steps_per_epoch, within = step % t->steps_per_epoch;
     if (epoch != t->cur_epoch) {
-        if ((rc = train_data_epoch_order(t->td, epoch, o->domain_batches ? t->per_step : 0, t->perm))) return rc;
+        if ((rc = er_train_data_epoch_order(t->td, epoch, o->domain_batches ? t->per_step : 0, t->perm))) return rc;
         t->cur_epoch = epoch;
     }
     size_t n_ex = t->td->n_ex, first = (size_t)within * t->per_step;
@@ -66,15 +66,15 @@ int er_easyrec_step(void *ctx, long step, float *grad, er_step_stats *out) {
     for (int i = m_lo; i < m_hi; i++) {
         size_t left = take - (size_t)i * o->batch;
         int k = (int)(left < (size_t)o->batch ? left : (size_t)o->batch);
-        if ((rc = train_data_batch(t->td, t->perm, epoch, first + (size_t)i * o->batch, k, &mb[i - m_lo]))) return rc;
+        if ((rc = er_train_data_batch(t->td, t->perm, epoch, first + (size_t)i * o->batch, k, &mb[i - m_lo]))) return rc;
     }
     er_params g;
-    params_assign(&m->cfg, &g, grad);
+    er_params_assign(&m->cfg, &g, grad);
     double lc = 0, lm = 0;
     uint64_t dseed = (o->seed * 0x9e3779b97f4a7c15ULL) ^ ((uint64_t)step << 20);
     if (micros == 1 && R == 1) {
         er_dropout d = {o->dropout, dseed};
-        train_step(m, &g, &t->st, &mb[0], o->temp, o->mlm_weight, 1.0f, &d, &lc, &lm);
+        er_train_step(m, &g, &t->st, &mb[0], o->temp, o->mlm_weight, 1.0f, &d, &lc, &lm);
     } else {
         /* gradient caching: embeddings of every micro-batch, one contrastive loss, then each
          * micro-batch's backward with its rows of the embedding gradient. Micro-batch i's
@@ -84,7 +84,7 @@ int er_easyrec_step(void *ctx, long step, float *grad, er_step_stats *out) {
         size_t my_off = (size_t)m_lo * o->batch;
         for (int i = m_lo; i < m_hi; i++) {
             er_dropout d = {o->dropout, dseed + (uint64_t)i};
-            train_embed(m, &t->st, &mb[i - m_lo], &d, t->de_all + (size_t)3 * i * o->batch * C);
+            er_train_embed(m, &t->st, &mb[i - m_lo], &d, t->de_all + (size_t)3 * i * o->batch * C);
         }
         if (R > 1) {
             for (int q = 0; q < R; q++) {
@@ -113,7 +113,7 @@ int er_easyrec_step(void *ctx, long step, float *grad, er_step_stats *out) {
             for (int part = 0; part < 3; part++)
                 memcpy(dmi + (size_t)part * k * C, t->de_all + ((size_t)part * tot + off) * C,
                        (size_t)k * C * sizeof(float));
-            lm += train_step_cached(m, &g, &t->st, &mb[i - m_lo], dmi, o->mlm_weight, 1.0f / micros, &d) / micros;
+            lm += er_train_step_cached(m, &g, &t->st, &mb[i - m_lo], dmi, o->mlm_weight, 1.0f / micros, &d) / micros;
         }
         if (R > 1) { /* the MLM loss of every rank's micro-batches, for the log */
             float lmf = (float)lm;

@@ -7,7 +7,7 @@
 
 #include "train/optim.h"
 
-void adamw_step(const er_adamw *h, float *p, const float *grad, float *m, float *v, size_t n, long t,
+void er_adamw_step(const er_adamw *h, float *p, const float *grad, float *m, float *v, size_t n, long t,
                 const uint8_t *decay_mask, int threads) {
     float bc1 = (float)(1.0 - pow(h->beta1, (double)t));
     float bc2s = (float)sqrt(1.0 - pow(h->beta2, (double)t));
@@ -43,7 +43,7 @@ void er_optim_update(const er_optim *o, float *params, float *grad, long step, d
     }
     er_adamw h = o->h;
     h.lr = (float)er_optim_lr(o, step);
-    adamw_step(&h, params, grad, o->m, o->v, n, step + 1, o->mask, o->threads);
+    er_adamw_step(&h, params, grad, o->m, o->v, n, step + 1, o->mask, o->threads);
     if (grad_norm) *grad_norm = gnorm;
     if (lr) *lr = h.lr;
 }

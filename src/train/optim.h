@@ -15,7 +15,7 @@ typedef struct {
 /* One AdamW step (decoupled decay p -= lr*wd*p, bias-corrected moments) over n params;
  * decay_mask (n) or NULL selects decayed entries; t >= 1. Elementwise: any thread count
  * gives the same bits. */
-void adamw_step(const er_adamw *h, float *p, const float *grad, float *m, float *v, size_t n, long t,
+void er_adamw_step(const er_adamw *h, float *p, const float *grad, float *m, float *v, size_t n, long t,
                 const uint8_t *decay_mask, int threads);
 
 typedef struct {

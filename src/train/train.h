@@ -4,7 +4,7 @@
  *
  * Shapes as in model/model.h: a packed batch of B sequences, N real tokens, rows of
  * sequence b at [off[b], off[b+1]). Gradients live in one flat buffer laid out exactly like
- * the parameters (params_assign on it gives the er_params view `g`). Every kernel writes
+ * the parameters (er_params_assign on it gives the er_params view `g`). Every kernel writes
  * disjoint outputs per thread and reduces in a fixed order, so a step gives bit-identical
  * results for any thread count.
  */
@@ -46,15 +46,15 @@ typedef struct {
     int cap_len, threads;
 } er_train_acts;
 
-int train_acts_init(er_train_acts *a, const easyrec_config *c, size_t cap_tokens, int cap_seqs, int cap_len,
+int er_train_acts_init(er_train_acts *a, const easyrec_config *c, size_t cap_tokens, int cap_seqs, int cap_len,
                     int threads);
-void train_acts_free(er_train_acts *a);
+void er_train_acts_free(er_train_acts *a);
 
 /* Forward over the packed batch (a->off, a->ids filled by the caller, a->B set): leaves the
  * last hidden states in x[L]. Dropout sites are numbered from the layer index. */
-void encoder_forward_train(const easyrec_model *m, er_train_acts *a, const er_dropout *drop);
+void er_encoder_forward_train(const easyrec_model *m, er_train_acts *a, const er_dropout *drop);
 /* Backward from dlast (N, C) (gradient of the loss w.r.t. x[L]; overwritten) into g. */
-void encoder_backward(const easyrec_model *m, er_params *g, er_train_acts *a, float *dlast,
+void er_encoder_backward(const easyrec_model *m, er_params *g, er_train_acts *a, float *dlast,
                       const er_dropout *drop);
 
 /* ---- heads and losses (train_loss.c) ---- */
@@ -77,11 +77,11 @@ double er_contrastive_loss(er_contrastive *w, const float *e, float *de, int n, 
 /* MLM cross-entropy over R selected rows: hid (R, C) final states at the selected positions,
  * labels (R). Returns the mean CE; dhid (R, C) = d(mean CE)/dhid * scale; g: lm_head grads
  * (+= scale * ...). Scratch: z (R, C) x 3, logits (R, V). */
-double mlm_loss(const easyrec_model *m, er_params *g, const float *hid, const int32_t *labels, int R, float scale,
+double er_mlm_loss(const easyrec_model *m, er_params *g, const float *hid, const int32_t *labels, int R, float scale,
                 float *dhid, float *scratch, float *logits, int threads);
-size_t mlm_scratch_floats(const easyrec_config *c, int R);
+size_t er_mlm_scratch_floats(const easyrec_config *c, int R);
 
-/* ---- one EasyRec training step (train_step.c) ---- */
+/* ---- one EasyRec training step (er_train_step.c) ---- */
 
 /* A batch of n (user, positive, negative) triples, tokenized: 6n sequences packed in one
  * array, in this order: n users, n positives, n negatives (the contrastive passes), then the
@@ -98,7 +98,7 @@ typedef struct {
 typedef struct {
     er_train_acts acts;
     float *e, *de, *z;    /* (3n, C) embeddings, their gradient, mlp pre-activation */
-    er_contrastive cl;    /* the batch's own contrastive loss (train_step) */
+    er_contrastive cl;    /* the batch's own contrastive loss (er_train_step) */
     float *dlast;         /* (N, C) */
     float *mlm_hid, *mlm_dhid, *mlm_scratch, *mlm_logits; /* masked rows */
     int32_t *mlm_labels;
@@ -107,12 +107,12 @@ typedef struct {
     int cap_n, threads;
 } er_step;
 
-int step_init(er_step *s, const easyrec_config *c, int cap_n, size_t cap_tokens, int cap_len, int threads);
-void step_free(er_step *s);
+int er_step_init(er_step *s, const easyrec_config *c, int cap_n, size_t cap_tokens, int cap_len, int threads);
+void er_step_free(er_step *s);
 
 /* Loss = L_cl + mlm_weight * L_mlm of the batch; gradients ADDED into g (scaled by
  * grad_scale, e.g. 1/accumulation steps). Returns the total; *l_cl, *l_mlm the parts. */
-double train_step(const easyrec_model *m, er_params *g, er_step *s, const er_batch *b, float temp,
+double er_train_step(const easyrec_model *m, er_params *g, er_step *s, const er_batch *b, float temp,
                   float mlm_weight, float grad_scale, const er_dropout *drop, double *l_cl, double *l_mlm);
 
 /* Large-batch contrastive loss in pieces (gradient caching, Gao et al. 2021), exact:
@@ -124,8 +124,8 @@ double train_step(const easyrec_model *m, er_params *g, er_step *s, const er_bat
  *    batch), inject de, add mlm_weight * mlm_scale * L_mlm, backward.
  * The gradients equal one step on the concatenated batch (MLM averaged per micro-batch,
  * the original's per-device mean). Returns L_mlm of the micro-batch. */
-void train_embed(const easyrec_model *m, er_step *s, const er_batch *b, const er_dropout *drop, float *e);
-double train_step_cached(const easyrec_model *m, er_params *g, er_step *s, const er_batch *b, const float *de,
+void er_train_embed(const easyrec_model *m, er_step *s, const er_batch *b, const er_dropout *drop, float *e);
+double er_train_step_cached(const easyrec_model *m, er_params *g, er_step *s, const er_batch *b, const float *de,
                          float mlm_weight, float mlm_scale, const er_dropout *drop);
 
 #endif

@@ -11,14 +11,14 @@
 
 /* generator for draw `what` of global example position p */
 static void rng_at(er_rng *r, uint64_t seed, uint64_t what, uint64_t p) {
-    rng_seed(r, seed ^ (what * 0x9e3779b97f4a7c15ULL) ^ (p * 0xd1b54a32d192ed03ULL));
+    er_rng_seed(r, seed ^ (what * 0x9e3779b97f4a7c15ULL) ^ (p * 0xd1b54a32d192ed03ULL));
 }
 
 static int open_domain(er_domain *d, const char *dir, int diverse) {
     memset(d, 0, sizeof(*d));
     d->dir = er_strdup(dir);
     if (!d->dir) return EASYREC_ERR_NOMEM;
-    int rc = dataset_open_dir(dir, &d->ds);
+    int rc = er_dataset_open_dir(dir, &d->ds);
     if (rc) return rc;
     if (!d->ds.has_split[ER_SPLIT_TRN])
         return er_error(EASYREC_ERR_FORMAT, "%s: no trn_mat.pkl: a training dataset needs training interactions", dir);
@@ -26,17 +26,17 @@ static int open_domain(er_domain *d, const char *dir, int diverse) {
         const er_profile_set *ps = &d->ds.sets[s];
         if (s > diverse) break; /* set 0 = original, 1..3 = diverse */
         if (ps->item_path) {
-            if ((rc = dataset_read_profiles(&d->ds, ps->item_path, 0, &d->items[d->n_item_sets]))) return rc;
+            if ((rc = er_dataset_read_profiles(&d->ds, ps->item_path, 0, &d->items[d->n_item_sets]))) return rc;
             d->n_item_sets++;
         }
         if (ps->user_path) {
-            if ((rc = dataset_read_profiles(&d->ds, ps->user_path, 1, &d->users[d->n_user_sets]))) return rc;
+            if ((rc = er_dataset_read_profiles(&d->ds, ps->user_path, 1, &d->users[d->n_user_sets]))) return rc;
             d->n_user_sets++;
         }
     }
     char *raw = er_path_join(dir, "diverse_profile/item_raw_meta_profile.json");
     if (!raw) return EASYREC_ERR_NOMEM;
-    if (er_file_exists(raw)) rc = dataset_read_profiles(&d->ds, raw, 0, &d->items[d->n_item_sets++]);
+    if (er_file_exists(raw)) rc = er_dataset_read_profiles(&d->ds, raw, 0, &d->items[d->n_item_sets++]);
     free(raw);
     if (rc) return rc;
     if (d->n_item_sets == 0)
@@ -46,13 +46,13 @@ static int open_domain(er_domain *d, const char *dir, int diverse) {
 
 static void close_domain(er_domain *d) {
     free(d->dir);
-    for (int i = 0; i < d->n_item_sets; i++) texts_free(&d->items[i]);
-    for (int i = 0; i < d->n_user_sets; i++) texts_free(&d->users[i]);
-    dataset_free(&d->ds);
+    for (int i = 0; i < d->n_item_sets; i++) er_texts_free(&d->items[i]);
+    for (int i = 0; i < d->n_user_sets; i++) er_texts_free(&d->users[i]);
+    er_dataset_free(&d->ds);
     memset(d, 0, sizeof(*d));
 }
 
-int train_data_open(er_train_data *td, const char *const *dirs, int n, const easyrec_tokenizer *tok,
+int er_train_data_open(er_train_data *td, const char *const *dirs, int n, const easyrec_tokenizer *tok,
                     uint64_t seed, int max_length, int user_items_k, float mlm_prob, int diverse) {
     memset(td, 0, sizeof(*td));
     td->dom = er_calloc((size_t)n, sizeof(*td->dom));
@@ -63,7 +63,7 @@ int train_data_open(er_train_data *td, const char *const *dirs, int n, const eas
     td->mlm_prob = mlm_prob;
     td->diverse = diverse;
     td->tok = tok;
-    const tokenizer_specials *sp = tokenizer_specials_of(tok);
+    const tokenizer_specials *sp = er_tokenizer_specials_of(tok);
     td->bos = sp->bos, td->eos = sp->eos, td->pad = sp->pad, td->unk = sp->unk, td->mask = sp->mask;
     td->vocab = easyrec_tokenizer_vocab_size(tok);
     if (td->mask < 0) return er_error(EASYREC_ERR_FORMAT, "tokenizer has no mask token: MLM needs one");
@@ -94,11 +94,11 @@ int train_data_open(er_train_data *td, const char *const *dirs, int n, const eas
     }
     return EASYREC_OK;
 fail:
-    train_data_free(td);
+    er_train_data_free(td);
     return rc;
 }
 
-void train_data_free(er_train_data *td) {
+void er_train_data_free(er_train_data *td) {
     for (int i = 0; i < td->n_dom; i++) close_domain(&td->dom[i]);
     free(td->dom);
     free(td->ex);
@@ -107,14 +107,14 @@ void train_data_free(er_train_data *td) {
 
 static void shuffle(er_rng *r, size_t *a, size_t n) {
     for (size_t i = n; i > 1; i--) { /* Fisher-Yates */
-        size_t j = rng_below(r, i);
+        size_t j = er_rng_below(r, i);
         size_t t = a[i - 1];
         a[i - 1] = a[j];
         a[j] = t;
     }
 }
 
-int train_data_epoch_order(const er_train_data *td, long epoch, size_t group, size_t *perm) {
+int er_train_data_epoch_order(const er_train_data *td, long epoch, size_t group, size_t *perm) {
     er_rng r;
     rng_at(&r, td->seed, 1, (uint64_t)epoch);
     for (size_t i = 0; i < td->n_ex; i++) perm[i] = i;
@@ -149,12 +149,12 @@ int train_data_epoch_order(const er_train_data *td, long epoch, size_t group, si
     return rc;
 }
 
-size_t train_data_batch_tokens(const er_train_data *td, int n) { return (size_t)6 * n * td->max_length; }
+size_t er_train_data_batch_tokens(const er_train_data *td, int n) { return (size_t)6 * n * td->max_length; }
 
 /* append tokenized text (truncated to max_length, specials added) at ids + *tok */
 static int push_text(const er_train_data *td, const char *text, size_t len, er_batch *b, int *k, int *tok) {
     int cap = td->max_length;
-    int got = tokenizer_encode(td->tok, text, len, cap - 2, 1, b->ids + *tok, cap);
+    int got = er_tokenizer_encode(td->tok, text, len, cap - 2, 1, b->ids + *tok, cap);
     if (got < 0) return got;
     ER_ASSERT(got <= cap);
     b->off[*k] = *tok;
@@ -191,7 +191,7 @@ static char *items_text(const er_domain *d, int32_t u, int32_t skip, int set, in
     return s;
 }
 
-int train_data_batch(const er_train_data *td, const size_t *perm, long epoch, size_t first, int n, er_batch *b) {
+int er_train_data_batch(const er_train_data *td, const size_t *perm, long epoch, size_t first, int n, er_batch *b) {
     int32_t *draws = er_calloc((size_t)n, 3 * sizeof(int32_t)); /* user set, pos, neg per example */
     char **utext = er_calloc((size_t)n, sizeof(char *));
     size_t *ulen = er_calloc((size_t)n, sizeof(size_t));
@@ -212,16 +212,16 @@ int train_data_batch(const er_train_data *td, const size_t *perm, long epoch, si
         er_rng r;
         rng_at(&r, td->seed, 2, p);
         int64_t nu = csr_row_len(trn, u);
-        int32_t pos = trn->indices[trn->indptr[u] + (int64_t)rng_below(&r, (uint64_t)nu)];
+        int32_t pos = trn->indices[trn->indptr[u] + (int64_t)er_rng_below(&r, (uint64_t)nu)];
         int32_t neg = -1;
         for (int tries = 0; tries < 10000; tries++) { /* a user with every item has no negative */
-            neg = (int32_t)rng_below(&r, (uint64_t)d->ds.n_items);
-            if (!csr_has(trn, u, neg)) break;
+            neg = (int32_t)er_rng_below(&r, (uint64_t)d->ds.n_items);
+            if (!er_csr_has(trn, u, neg)) break;
         }
         draws[3 * e + 1] = pos;
         draws[3 * e + 2] = neg;
-        int uset = d->n_user_sets ? (int)rng_below(&r, (uint64_t)d->n_user_sets) : -1;
-        int iset = (int)rng_below(&r, (uint64_t)d->n_item_sets);
+        int uset = d->n_user_sets ? (int)er_rng_below(&r, (uint64_t)d->n_user_sets) : -1;
+        int iset = (int)er_rng_below(&r, (uint64_t)d->n_item_sets);
         if (uset >= 0) {
             utext[e] = d->users[uset].text[u];
             ulen[e] = d->users[uset].len[u];
@@ -246,7 +246,7 @@ int train_data_batch(const er_train_data *td, const size_t *perm, long epoch, si
             } else {
                 er_rng r;
                 rng_at(&r, td->seed, 3 + (uint64_t)part, p);
-                int set = (int)rng_below(&r, (uint64_t)d->n_item_sets);
+                int set = (int)er_rng_below(&r, (uint64_t)d->n_item_sets);
                 int32_t it = draws[3 * e + part];
                 rc = push_text(td, d->items[set].text[it], d->items[set].len[it], b, &k, &tok);
             }
@@ -266,15 +266,15 @@ int train_data_batch(const er_train_data *td, const size_t *perm, long epoch, si
                 int32_t id = b->ids[t];
                 int32_t lab = -100;
                 int special = id == td->bos || id == td->eos || id == td->pad || id == td->unk || id == td->mask;
-                if (!special && rng_uniform(&r) < td->mlm_prob) {
+                if (!special && er_rng_uniform(&r) < td->mlm_prob) {
                     lab = id;
-                    double v = rng_uniform(&r);
+                    double v = er_rng_uniform(&r);
                     if (v < 0.8)
                         id = td->mask;
                     else if (v < 0.9) {
                         /* random id over the whole vocabulary as the original, except the pad id,
                          * which the original's collator would turn into padding mid-sequence */
-                        do id = (int32_t)rng_below(&r, (uint64_t)td->vocab);
+                        do id = (int32_t)er_rng_below(&r, (uint64_t)td->vocab);
                         while (id == td->pad);
                     }
                 }

@@ -51,21 +51,21 @@ typedef struct {
 } er_train_data;
 
 /* Open each dataset directory of dirs (comma-free list of n paths). */
-int train_data_open(er_train_data *td, const char *const *dirs, int n, const easyrec_tokenizer *tok,
+int er_train_data_open(er_train_data *td, const char *const *dirs, int n, const easyrec_tokenizer *tok,
                     uint64_t seed, int max_length, int user_items_k, float mlm_prob, int diverse);
-void train_data_free(er_train_data *td);
+void er_train_data_free(er_train_data *td);
 
 /* Example order of an epoch: a permutation of 0..n_ex-1 from (seed, epoch). perm (n_ex).
  * group > 1: consecutive runs of `group` examples (one step) come from one dataset — each
  * dataset's shuffled examples cut into runs, the runs shuffled; what is left of each
  * dataset (< group) ends the epoch, mixed. Fails only on allocation. */
-int train_data_epoch_order(const er_train_data *td, long epoch, size_t group, size_t *perm);
+int er_train_data_epoch_order(const er_train_data *td, long epoch, size_t group, size_t *perm);
 
 /* Fill batch b (caller buffers sized by train_data_batch_caps) with the n examples whose
  * global positions are pos0..pos0+n-1 (position p = epoch * n_ex + index in that epoch's
  * order, so p alone fixes the example and its random draws). perm: that epoch's order. */
-int train_data_batch(const er_train_data *td, const size_t *perm, long epoch, size_t first, int n, er_batch *b);
+int er_train_data_batch(const er_train_data *td, const size_t *perm, long epoch, size_t first, int n, er_batch *b);
 /* Tokens a batch of n examples can hold at most. */
-size_t train_data_batch_tokens(const er_train_data *td, int n);
+size_t er_train_data_batch_tokens(const er_train_data *td, int n);
 
 #endif

@@ -17,7 +17,7 @@
 #include "core/err.h"
 #include "train/train.h"
 
-int train_acts_init(er_train_acts *a, const easyrec_config *c, size_t cap_tokens, int cap_seqs, int cap_len,
+int er_train_acts_init(er_train_acts *a, const easyrec_config *c, size_t cap_tokens, int cap_seqs, int cap_len,
                     int threads) {
     memset(a, 0, sizeof(*a));
     a->L = c->n_layers;
@@ -60,13 +60,13 @@ int train_acts_init(er_train_acts *a, const easyrec_config *c, size_t cap_tokens
     ALLOC(a->dprob, (size_t)threads * cap_len * cap_len);
 #undef ALLOC
     if (!ok) {
-        train_acts_free(a);
+        er_train_acts_free(a);
         return EASYREC_ERR_NOMEM;
     }
     return EASYREC_OK;
 }
 
-void train_acts_free(er_train_acts *a) {
+void er_train_acts_free(er_train_acts *a) {
     void *ps[] = {a->off, a->poff, a->ids, a->pos, a->emb, a->emb_mean, a->emb_rstd, a->x, a->qkv, a->probs,
                   a->atty, a->s1, a->ln1_mean, a->ln1_rstd, a->a, a->hpre, a->s2, a->ln2_mean, a->ln2_rstd,
                   a->t_nc, a->t_nc2, a->t_nf, a->dx, a->dqkv, a->dprob};
@@ -94,7 +94,7 @@ static er_attn_shape attn_shape(const easyrec_config *c, er_train_acts *a, const
 
 /* ---- forward: the inference forward's pieces, keeping what backward needs ---- */
 
-void encoder_forward_train(const easyrec_model *m, er_train_acts *a, const er_dropout *drop) {
+void er_encoder_forward_train(const easyrec_model *m, er_train_acts *a, const er_dropout *drop) {
     const easyrec_config *c = &m->cfg;
     int B = a->B, N = a->off[B], NH = c->n_heads;
     ER_ASSERT(B <= a->cap_seqs && (size_t)N <= a->cap_tokens);
@@ -116,7 +116,7 @@ void encoder_forward_train(const easyrec_model *m, er_train_acts *a, const er_dr
 
 /* ---- backward ---- */
 
-void encoder_backward(const easyrec_model *m, er_params *g, er_train_acts *a, float *dlast,
+void er_encoder_backward(const easyrec_model *m, er_params *g, er_train_acts *a, float *dlast,
                       const er_dropout *drop) {
     const easyrec_config *c = &m->cfg;
     const er_params *w = &m->w;
@@ -128,25 +128,25 @@ void encoder_backward(const easyrec_model *m, er_params *g, er_train_acts *a, fl
         er_layer_io io = layer_io(a, l);
         er_attn_shape as = attn_shape(c, a, drop, l);
         /* out = LN2(s2): ds2 into ds */
-        layernorm_backward(ds, g->ln2w + (size_t)l * C, g->ln2b + (size_t)l * C, dx, io.s2, io.mean2, io.rstd2,
+        er_layernorm_backward(ds, g->ln2w + (size_t)l * C, g->ln2b + (size_t)l * C, dx, io.s2, io.mean2, io.rstd2,
                            w->ln2w + (size_t)l * C, N, C, 0, th);
         /* s2 = a + drop(y2): da = ds2 (kept in ds), dy2 into t_nc */
         memcpy(a->t_nc, ds, NC * sizeof(float));
-        dropout_apply(drop, ER_SITE(l, 2), a->t_nc, NC, th);
+        er_dropout_apply(drop, ER_SITE(l, 2), a->t_nc, NC, th);
         memcpy(a->t_nf, io.hpre, (size_t)N * F * sizeof(float));
-        gelu_forward(a->t_nf, (size_t)N * F, th); /* recompute h = GELU(hpre) */
+        er_gelu_forward(a->t_nf, (size_t)N * F, th); /* recompute h = GELU(hpre) */
         /* y2 = h W2^T + b2: dh into t_nf (after dW2 has read h) */
         er_linear_backward(a->t_nf, g->fcprojw + (size_t)l * C * F, g->fcprojb + (size_t)l * C, a->t_nc, a->t_nf,
                            w->fcprojw + (size_t)l * C * F, N, F, C, 0, th);
-        gelu_backward(a->t_nf, io.hpre, a->t_nf, (size_t)N * F, th);
+        er_gelu_backward(a->t_nf, io.hpre, a->t_nf, (size_t)N * F, th);
         er_linear_backward(ds, g->fcw + (size_t)l * F * C, g->fcb + (size_t)l * F, a->t_nf, io.a,
                            w->fcw + (size_t)l * F * C, N, C, F, 1, th); /* da += */
         /* a = LN1(s1): ds1 into dx (dx of the layer output is no longer needed) */
-        layernorm_backward(dx, g->ln1w + (size_t)l * C, g->ln1b + (size_t)l * C, ds, io.s1, io.mean1, io.rstd1,
+        er_layernorm_backward(dx, g->ln1w + (size_t)l * C, g->ln1b + (size_t)l * C, ds, io.s1, io.mean1, io.rstd1,
                            w->ln1w + (size_t)l * C, N, C, 0, th);
         /* s1 = x + drop(y1): dx_in = ds1 (kept in dx), dy1 into t_nc */
         memcpy(a->t_nc, dx, NC * sizeof(float));
-        dropout_apply(drop, ER_SITE(l, 1), a->t_nc, NC, th);
+        er_dropout_apply(drop, ER_SITE(l, 1), a->t_nc, NC, th);
         er_linear_backward(a->t_nc2, g->attprojw + l * CC, g->attprojb + (size_t)l * C, a->t_nc, io.atty,
                            w->attprojw + l * CC, N, C, C, 0, th); /* datty */
         er_attention_backward(a->dqkv, a->t_nc2, io.qkv, io.probs, &as, th);
@@ -154,7 +154,7 @@ void encoder_backward(const easyrec_model *m, er_params *g, er_train_acts *a, fl
                            w->qkvw + l * 3 * CC, N, C, 3 * C, 1, th); /* dx_in += */
     }
     /* x[0] = drop(LN(emb)) */
-    dropout_apply(drop, ER_SITE_EMB, dx, NC, th);
-    layernorm_backward(ds, g->emb_lnw, g->emb_lnb, dx, a->emb, a->emb_mean, a->emb_rstd, w->emb_lnw, N, C, 0, th);
+    er_dropout_apply(drop, ER_SITE_EMB, dx, NC, th);
+    er_layernorm_backward(ds, g->emb_lnw, g->emb_lnb, dx, a->emb, a->emb_mean, a->emb_rstd, w->emb_lnw, N, C, 0, th);
     er_embedding_backward(g->wte, g->wpe, g->wtt, ds, a->ids, a->pos, N, C, th);
 }

@@ -84,9 +84,9 @@ double er_contrastive_loss(er_contrastive *w, const float *e, float *de, int n, 
     return loss / n;
 }
 
-size_t mlm_scratch_floats(const easyrec_config *c, int R) { return (size_t)R * c->hidden * 5 + (size_t)R * 3; }
+size_t er_mlm_scratch_floats(const easyrec_config *c, int R) { return (size_t)R * c->hidden * 5 + (size_t)R * 3; }
 
-double mlm_loss(const easyrec_model *m, er_params *g, const float *hid, const int32_t *labels, int R, float scale,
+double er_mlm_loss(const easyrec_model *m, er_params *g, const float *hid, const int32_t *labels, int R, float scale,
                 float *dhid, float *scratch, float *logits, int threads) {
     int C = m->cfg.hidden, V = m->cfg.vocab_size;
     if (R == 0) return 0.0;

@@ -32,7 +32,7 @@ static const char *const tok_files[] = {"vocab.json", "merges.txt", "vocab.txt",
 #define N_TOK_FILES (sizeof tok_files / sizeof tok_files[0])
 
 /* tokenizer files of tok_dir copied into out (a tokenizer_config.json written when absent) */
-int checkpoint_write_tokenizer(const easyrec_model *m, const char *tok_dir, const char *out) {
+int er_checkpoint_write_tokenizer(const easyrec_model *m, const char *tok_dir, const char *out) {
     int rc = EASYREC_OK;
     for (size_t i = 0; i < N_TOK_FILES && !rc; i++) rc = copy_if_exists(tok_dir, out, tok_files[i]);
     char *tc = er_path_join(out, "tokenizer_config.json");
@@ -65,7 +65,7 @@ static int rm_rf(const char *dir) {
     return EASYREC_OK;
 }
 
-int train_state_save(const char *output, const easyrec_model *m, const float *mom, const float *vel, size_t n,
+int er_train_state_save(const char *output, const easyrec_model *m, const float *mom, const float *vel, size_t n,
                      const er_train_state *st, const char *tok_dir) {
     char *dir = er_path_join(output, "checkpoint-last"), *tmp = er_path_join(output, "checkpoint-last.tmp");
     char *old = er_path_join(output, "checkpoint-last.old"), *opt = NULL, *sj = NULL, *js = NULL;
@@ -81,7 +81,7 @@ int train_state_save(const char *output, const easyrec_model *m, const float *mo
         goto out;
     }
     if ((rc = easyrec_model_save(m, tmp))) goto out;
-    if (tok_dir && (rc = checkpoint_write_tokenizer(m, tok_dir, tmp))) goto out;
+    if (tok_dir && (rc = er_checkpoint_write_tokenizer(m, tok_dir, tmp))) goto out;
     size_t bytes = 16 + 2 * n * sizeof(float);
     buf = er_mallocarray(bytes, 1);
     opt = er_path_join(tmp, "optimizer.bin");
@@ -122,7 +122,7 @@ out:
     return rc;
 }
 
-int train_state_load(const char *output, easyrec_model **m, float **mom, float **vel, er_train_state *st) {
+int er_train_state_load(const char *output, easyrec_model **m, float **mom, float **vel, er_train_state *st) {
     *m = NULL;
     *mom = *vel = NULL;
     char *dir = er_path_join(output, "checkpoint-last");
@@ -153,7 +153,7 @@ int train_state_load(const char *output, easyrec_model **m, float **mom, float *
     st->step = step, st->best = best, st->best_step = best_step, st->seed = (uint64_t)seed;
     st->domain_batches = dom;
     st->batch = (int)batch, st->accum = (int)accum, st->n_examples = (size_t)nex, st->total_steps = total;
-    if ((rc = model_load(dir, 1, m))) goto out;
+    if ((rc = er_model_load(dir, 1, m))) goto out;
     if ((size_t)np != (*m)->nparams) {
         rc = er_error(EASYREC_ERR_FORMAT, "%s: state is for %lld parameters, the model has %zu", sj, (long long)np,
                       (*m)->nparams);

@@ -19,10 +19,10 @@ typedef struct {
 
 /* Write OUTPUT/checkpoint-last (weights, moments mom/vel of n floats, st, and the tokenizer
  * files of tok_dir unless NULL, so the state is also a model directory), atomically. */
-int train_state_save(const char *output, const easyrec_model *m, const float *mom, const float *vel, size_t n,
+int er_train_state_save(const char *output, const easyrec_model *m, const float *mom, const float *vel, size_t n,
                      const er_train_state *st, const char *tok_dir);
 /* Tokenizer files of tok_dir copied into out; tokenizer_config.json written when absent. */
-int checkpoint_write_tokenizer(const easyrec_model *m, const char *tok_dir, const char *out);
+int er_checkpoint_write_tokenizer(const easyrec_model *m, const char *tok_dir, const char *out);
 /* Read it back: *m, *mom, *vel owned by the caller. */
-int train_state_load(const char *output, easyrec_model **m, float **mom, float **vel, er_train_state *st);
+int er_train_state_load(const char *output, easyrec_model **m, float **mom, float **vel, er_train_state *st);
 #endif

@@ -1,4 +1,4 @@
-/* train_step.c — one EasyRec step: every sequence of the batch (users, positives, negatives
+/* er_train_step.c — one EasyRec step: every sequence of the batch (users, positives, negatives
  * and the MLM copies) goes through ONE packed encoder pass; the first-token states of the
  * contrastive sequences feed mlp + tanh and the InfoNCE loss, the masked positions of the MLM
  * copies feed the LM head; both gradients flow back through one encoder backward.
@@ -11,10 +11,10 @@
 #include "core/err.h"
 #include "train/train.h"
 
-int step_init(er_step *s, const easyrec_config *c, int cap_n, size_t cap_tokens, int cap_len, int threads) {
+int er_step_init(er_step *s, const easyrec_config *c, int cap_n, size_t cap_tokens, int cap_len, int threads) {
     memset(s, 0, sizeof(*s));
-    int rc = train_acts_init(&s->acts, c, cap_tokens, 6 * cap_n, cap_len, threads);
-    if (!rc && (rc = er_contrastive_init(&s->cl, cap_n, c->hidden))) train_acts_free(&s->acts);
+    int rc = er_train_acts_init(&s->acts, c, cap_tokens, 6 * cap_n, cap_len, threads);
+    if (!rc && (rc = er_contrastive_init(&s->cl, cap_n, c->hidden))) er_train_acts_free(&s->acts);
     if (rc) return rc;
     size_t C = (size_t)c->hidden, R = cap_tokens; /* masked rows <= tokens */
     s->cap_tokens = cap_tokens;
@@ -28,20 +28,20 @@ int step_init(er_step *s, const easyrec_config *c, int cap_n, size_t cap_tokens,
     ALLOC(s->dlast, R * C);
     ALLOC(s->mlm_hid, R * C);
     ALLOC(s->mlm_dhid, R * C);
-    ALLOC(s->mlm_scratch, mlm_scratch_floats(c, (int)R));
+    ALLOC(s->mlm_scratch, er_mlm_scratch_floats(c, (int)R));
     ALLOC(s->mlm_logits, R * (size_t)c->vocab_size);
     ALLOC(s->mlm_labels, R);
     ALLOC(s->mlm_rows, R);
 #undef ALLOC
     if (!ok) {
-        step_free(s);
+        er_step_free(s);
         return EASYREC_ERR_NOMEM;
     }
     return EASYREC_OK;
 }
 
-void step_free(er_step *s) {
-    train_acts_free(&s->acts);
+void er_step_free(er_step *s) {
+    er_train_acts_free(&s->acts);
     er_contrastive_free(&s->cl);
     void *ps[] = {s->e, s->de, s->z, s->dlast, s->mlm_hid, s->mlm_dhid, s->mlm_scratch, s->mlm_logits, s->mlm_labels,
                   s->mlm_rows};
@@ -58,7 +58,7 @@ static const float *forward_prefix(const easyrec_model *m, er_step *s, const er_
     a->B = S;
     memcpy(a->off, b->off, (size_t)(S + 1) * sizeof(int));
     memcpy(a->ids, b->ids, (size_t)N * sizeof(int32_t));
-    encoder_forward_train(m, a, drop);
+    er_encoder_forward_train(m, a, drop);
     return a->x + (size_t)m->cfg.n_layers * N * m->cfg.hidden;
 }
 
@@ -69,7 +69,7 @@ static void embed_rows(const easyrec_model *m, er_step *s, const er_batch *b, co
     er_easyrec_head_forward(s->z, s->e, er_weight_f32(m->w.mlpw), m->w.mlpb, 3 * n, C, s->threads);
 }
 
-void train_embed(const easyrec_model *m, er_step *s, const er_batch *b, const er_dropout *drop, float *e) {
+void er_train_embed(const easyrec_model *m, er_step *s, const er_batch *b, const er_dropout *drop, float *e) {
     const float *hl = forward_prefix(m, s, b, 3 * b->n, drop);
     embed_rows(m, s, b, hl);
     memcpy(e, s->z, (size_t)3 * b->n * m->cfg.hidden * sizeof(float));
@@ -109,21 +109,21 @@ static double step_core(const easyrec_model *m, er_params *g, er_step *s, const 
         memcpy(s->mlm_hid + (size_t)R * C, hl + (size_t)t * C, C * sizeof(float));
         R++;
     }
-    double lm = mlm_loss(m, g, s->mlm_hid, s->mlm_labels, R, mlm_w, s->mlm_dhid, s->mlm_scratch, s->mlm_logits, th);
+    double lm = er_mlm_loss(m, g, s->mlm_hid, s->mlm_labels, R, mlm_w, s->mlm_dhid, s->mlm_scratch, s->mlm_logits, th);
     for (int r = 0; r < R; r++) {
         float *d = s->dlast + (size_t)s->mlm_rows[r] * C;
         for (int k = 0; k < C; k++) d[k] += s->mlm_dhid[(size_t)r * C + k];
     }
-    encoder_backward(m, g, &s->acts, s->dlast, drop);
+    er_encoder_backward(m, g, &s->acts, s->dlast, drop);
     return lm;
 }
 
-double train_step_cached(const easyrec_model *m, er_params *g, er_step *s, const er_batch *b, const float *de,
+double er_train_step_cached(const easyrec_model *m, er_params *g, er_step *s, const er_batch *b, const float *de,
                          float mlm_weight, float mlm_scale, const er_dropout *drop) {
     return step_core(m, g, s, b, de, 0.0f, 0.0f, NULL, mlm_weight * mlm_scale, drop);
 }
 
-double train_step(const easyrec_model *m, er_params *g, er_step *s, const er_batch *b, float temp,
+double er_train_step(const easyrec_model *m, er_params *g, er_step *s, const er_batch *b, float temp,
                   float mlm_weight, float grad_scale, const er_dropout *drop, double *l_cl, double *l_mlm) {
     double lc = 0;
     double lm = step_core(m, g, s, b, NULL, temp, grad_scale, &lc, mlm_weight * grad_scale, drop);

@@ -31,7 +31,7 @@
 #include "train/train_data.h"
 #include "train/train_state.h"
 
-void train_opts_init(er_train_opts *o) {
+void er_train_opts_init(er_train_opts *o) {
     memset(o, 0, sizeof(*o));
     o->epochs = 25;
     o->batch = 32;
@@ -143,7 +143,7 @@ static int validate(trainer *T, double *mean) {
 /* the best model: weights + config + tokenizer files */
 static int save_best(const easyrec_model *m, const char *tok_dir, const char *out) {
     int rc = easyrec_model_save(m, out);
-    return rc ? rc : checkpoint_write_tokenizer(m, tok_dir, out);
+    return rc ? rc : er_checkpoint_write_tokenizer(m, tok_dir, out);
 }
 
 /* ---- model setup ---- */
@@ -152,7 +152,7 @@ static int setup_model(const er_train_opts *o, easyrec_model **out, const char *
     easyrec_model *m = NULL;
     int rc;
     if (o->init_dir) {
-        if ((rc = model_load(o->init_dir, 1, &m))) return rc;
+        if ((rc = er_model_load(o->init_dir, 1, &m))) return rc;
         *tok_dir = o->vocab_dir ? o->vocab_dir : o->init_dir;
     } else {
         static const struct {
@@ -187,7 +187,7 @@ static int setup_model(const er_train_opts *o, easyrec_model **out, const char *
         easyrec_model_free(m);
         return er_error(EASYREC_ERR_ARG, "%s: no tokenizer files (give --vocab DIR)", *tok_dir);
     }
-    if ((rc = model_reshape(m, o->layers, 1, 1, o->seed ^ 0x5eedULL))) {
+    if ((rc = er_model_reshape(m, o->layers, 1, 1, o->seed ^ 0x5eedULL))) {
         easyrec_model_free(m);
         return rc;
     }
@@ -207,7 +207,7 @@ static void decay_mask(const easyrec_model *m, uint8_t *mask) {
             char key[160];
             snprintf(key, sizeof key, s->key, l);
             size_t n;
-            float *p = params_find(c, &m->w, key, &n);
+            float *p = er_params_find(c, &m->w, key, &n);
             if (p) memset(mask + (p - m->buf), 0, n);
         }
     }
@@ -263,7 +263,7 @@ static int after_step(void *ctx, const er_step_stats *st, int *stop) {
         T->output_has_model = 1;
     }
     if (at_eval || *stop || at_end)
-        if ((rc = train_state_save(o->output, T->m, T->mom, T->vel, T->m->nparams, &T->ts, T->tok_dir))) return rc;
+        if ((rc = er_train_state_save(o->output, T->m, T->mom, T->vel, T->m->nparams, &T->ts, T->tok_dir))) return rc;
     if (*stop && !at_end) {
         er_train_event es = {ER_TRAIN_STOPPED, st->step, T->total, epoch, 0, 0, 0, 0, 0, 0, 0, 0, 0};
         emit(T, &es);
@@ -281,7 +281,7 @@ static int path_exists(const char *dir, const char *name) {
     return r;
 }
 
-int train_run(const er_train_opts *o) {
+int er_train_run(const er_train_opts *o) {
     int rc = EASYREC_OK;
     trainer T;
     memset(&T, 0, sizeof T);
@@ -317,7 +317,7 @@ int train_run(const er_train_opts *o) {
         rc = er_error(EASYREC_ERR_IO, "%s: %s", o->output, strerror(errno));
         goto out;
     }
-    if ((rc = train_data_open(&td, o->data, o->n_data, T.m->tok, o->seed, o->max_length, o->user_items_k,
+    if ((rc = er_train_data_open(&td, o->data, o->n_data, T.m->tok, o->seed, o->max_length, o->user_items_k,
                               o->mlm_weight > 0 ? o->mlm_prob : 0.0f, /* no MLM loss: no MLM copies */
                               o->diverse)))
         goto out;
@@ -331,7 +331,7 @@ int train_run(const er_train_opts *o) {
     if (o->resume) {
         easyrec_model *rm = NULL;
         er_train_state rs;
-        if ((rc = train_state_load(o->output, &rm, &T.mom, &T.vel, &rs))) goto out;
+        if ((rc = er_train_state_load(o->output, &rm, &T.mom, &T.vel, &rs))) goto out;
         if (rs.seed != o->seed || rs.batch != o->batch || rs.accum != accum_all ||
             rs.domain_batches != o->domain_batches || rs.n_examples != td.n_ex || rs.total_steps != T.total ||
             rm->nparams != n) {
@@ -368,7 +368,7 @@ int train_run(const er_train_opts *o) {
         }
         for (; T.nv < nv; T.nv++) {
             const char *dir = o->val ? o->val[T.nv] : o->data[T.nv];
-            if ((rc = dataset_open_dir(dir, &T.val[T.nv]))) goto out;
+            if ((rc = er_dataset_open_dir(dir, &T.val[T.nv]))) goto out;
             if (!T.val[T.nv].has_split[ER_SPLIT_VAL]) {
                 T.nv++;
                 rc = er_error(EASYREC_ERR_FORMAT, "%s: no val_mat.pkl to validate on", dir);
@@ -393,10 +393,10 @@ int train_run(const er_train_opts *o) {
     rc = er_loop_run(&loop, &step);
 out:
     if (T.log) fclose(T.log);
-    for (int i = 0; i < T.nv; i++) dataset_free(&T.val[i]);
+    for (int i = 0; i < T.nv; i++) er_dataset_free(&T.val[i]);
     free(T.val);
     er_easyrec_task_free(&task);
-    train_data_free(&td);
+    er_train_data_free(&td);
     free(grad), free(T.mom), free(T.vel), free(mask);
     easyrec_model_free(T.m);
     return rc;

@@ -57,10 +57,10 @@ typedef struct {
                                            * the current step, saving the resumable state */
 } er_train_opts;
 
-void train_opts_init(er_train_opts *o);
+void er_train_opts_init(er_train_opts *o);
 /* The whole run. Refused (EASYREC_ERR_ARG, before anything is written) when OUTPUT already
  * holds training state (checkpoint-last/ or train_log.jsonl) and neither resume nor
  * overwrite is set, or when max_length exceeds the model's position table. */
-int train_run(const er_train_opts *o);
+int er_train_run(const er_train_opts *o);
 
 #endif

@@ -325,8 +325,8 @@ int er_tsne(const float *X, int n, int d, const er_tsne_opts *o, float *Yout, do
     if (!rc) {
         if (o->init_random) {
             er_rng r;
-            rng_seed(&r, o->seed);
-            for (int i = 0; i < 2 * n; i++) Y[i] = 1e-4 * rng_normal(&r);
+            er_rng_seed(&r, o->seed);
+            for (int i = 0; i < 2 * n; i++) Y[i] = 1e-4 * er_rng_normal(&r);
         } else {
             pca_init(X, n, d, Y, work);
         }
