@@ -107,6 +107,29 @@ static int check_sh(const char *fmt, ...) {
 }
 
 /* The easyrec binary under test: $EASYREC_BIN (set by make test), else build/easyrec. */
+/* ---- scratch files --------------------------------------------------------------------- */
+
+/* The test binary's scratch directory /tmp/easyrec-<tag>-XXXXXX, made on first use; the same
+ * path on every later call (check_tmpdir_path is empty until then). */
+static char check_tmpdir_path[64] __attribute__((unused));
+static inline const char *check_tmpdir(const char *tag) {
+    if (!check_tmpdir_path[0]) {
+        snprintf(check_tmpdir_path, sizeof check_tmpdir_path, "/tmp/easyrec-%s-XXXXXX", tag);
+        REQUIRE(mkdtemp(check_tmpdir_path));
+    }
+    return check_tmpdir_path;
+}
+
+/* Write text to dir/name (a failure stops the test). */
+static inline void check_write_file(const char *dir, const char *name, const char *text) {
+    char p[512];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    FILE *f = fopen(p, "wb");
+    REQUIRE(f);
+    fputs(text, f);
+    fclose(f);
+}
+
 static inline const char *check_bin(void) {
     const char *b = getenv("EASYREC_BIN");
     return b ? b : "build/easyrec";

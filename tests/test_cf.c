@@ -21,14 +21,7 @@
 #define ML100K "../shared/data/movielens-100k/u.data"
 #define MOVIES "../shared/data/easyrec/movies"
 
-static char tmpdir[64];
-static const char *tmp(void) {
-    if (!tmpdir[0]) {
-        strcpy(tmpdir, "/tmp/easyrec-cf-XXXXXX");
-        REQUIRE(mkdtemp(tmpdir));
-    }
-    return tmpdir;
-}
+static const char *tmp(void) { return check_tmpdir("cf"); }
 
 /* toy: 2 users, 3 items; u0 - i0, i1; u1 - i1, i2 */
 static er_csr toy(void) {
@@ -689,7 +682,7 @@ TEST(e2e_release_slice) {
 }
 
 TEST(cleanup) {
-    if (tmpdir[0]) CHECK(check_sh("rm -rf %s", tmpdir) == 0);
+    if (check_tmpdir_path[0]) CHECK(check_sh("rm -rf %s", check_tmpdir_path) == 0);
 }
 
 CHECK_MAIN(CASE(adjacency_toy), CASE(spmm_vs_dense), CASE(propagation_vs_dense), CASE(fd_bpr), CASE(fd_nce),

@@ -11,24 +11,9 @@
 #include "check.h"
 #include "easyrec.h"
 
-static char tmpdir[64];
+static const char *tmp(void) { return check_tmpdir("opts"); }
 
-static const char *tmp(void) {
-    if (!tmpdir[0]) {
-        strcpy(tmpdir, "/tmp/easyrec-opts-XXXXXX");
-        REQUIRE(mkdtemp(tmpdir));
-    }
-    return tmpdir;
-}
-
-static void write_file(const char *name, const char *text) {
-    char p[256];
-    snprintf(p, sizeof p, "%s/%s", tmp(), name);
-    FILE *f = fopen(p, "wb");
-    REQUIRE(f);
-    fputs(text, f);
-    fclose(f);
-}
+static void write_file(const char *name, const char *text) { check_write_file(tmp(), name, text); }
 
 /* run `easyrec ARGS`, capturing stderr+stdout into tmp/out.txt; returns the exit status */
 static int run(const char *args) {
@@ -275,8 +260,8 @@ TEST(failed_init_leaves_nothing_behind) {
 }
 
 TEST(cleanup) {
-    if (!tmpdir[0]) SKIP("nothing to clean");
-    CHECK(check_sh("chmod -R u+w %s; rm -rf %s", tmpdir, tmpdir) == 0);
+    if (!check_tmpdir_path[0]) SKIP("nothing to clean");
+    CHECK(check_sh("chmod -R u+w %s; rm -rf %s", check_tmpdir_path, check_tmpdir_path) == 0);
 }
 
 CHECK_MAIN(CASE(every_command_has_generated_help), CASE(version), CASE(value_errors_name_the_option_and_its_bound),

@@ -14,15 +14,7 @@
 #define TINY ER_FIXTURES "/eval/tiny" /* staged from the .in files of tests/fixtures/eval/tiny */
 #define BAD "tests/fixtures/eval/bad"
 
-static char tmpdir[64];
-
-static const char *tmp(void) {
-    if (!tmpdir[0]) {
-        strcpy(tmpdir, "/tmp/easyrec-ds-XXXXXX");
-        REQUIRE(mkdtemp(tmpdir));
-    }
-    return tmpdir;
-}
+static const char *tmp(void) { return check_tmpdir("ds"); }
 
 static void write_file(const char *path, const char *text) {
     FILE *f = fopen(path, "wb");

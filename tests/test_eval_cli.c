@@ -18,26 +18,8 @@
 #define TINY ER_FIXTURES "/eval/tiny" /* staged from the .in files of tests/fixtures/eval/tiny */
 #define EMB "--user-emb " TINY "/U.npy --item-emb " TINY "/I.npy"
 
-static char tmpdir[64];
-
-
-static const char *tmp(void) {
-    if (!tmpdir[0]) {
-        strcpy(tmpdir, "/tmp/easyrec-evalcli-XXXXXX");
-        REQUIRE(mkdtemp(tmpdir));
-    }
-    return tmpdir;
-}
-
-
-static void write_file(const char *name, const char *text) {
-    char p[256];
-    snprintf(p, sizeof p, "%s/%s", tmp(), name);
-    FILE *f = fopen(p, "wb");
-    REQUIRE(f);
-    fputs(text, f);
-    fclose(f);
-}
+static const char *tmp(void) { return check_tmpdir("evalcli"); }
+static void write_file(const char *name, const char *text) { check_write_file(tmp(), name, text); }
 
 /* run `easyrec eval ARGS --json` and parse stdout; NULL (with a failure) if it fails */
 static json_t *eval_json(const char *args) {

@@ -18,15 +18,7 @@
 #include "io/sparse_pickle.h"
 
 #define ML "../shared/data/movielens-100k/u.data"
-static char tmpdir[64];
-
-static const char *tmp(void) {
-    if (!tmpdir[0]) {
-        strcpy(tmpdir, "/tmp/easyrec-import-XXXXXX");
-        REQUIRE(mkdtemp(tmpdir));
-    }
-    return tmpdir;
-}
+static const char *tmp(void) { return check_tmpdir("import"); }
 static char *tpath(const char *name) {
     static char p[4][512];
     static int k;

@@ -32,15 +32,7 @@
 #define KEY "sk-test-SECRET-4242-zz"
 #define N_USERS 24
 #define N_ITEMS 40
-static char tmpdir[64];
-
-static const char *tmp(void) {
-    if (!tmpdir[0]) {
-        strcpy(tmpdir, "/tmp/easyrec-profile-XXXXXX");
-        REQUIRE(mkdtemp(tmpdir));
-    }
-    return tmpdir;
-}
+static const char *tmp(void) { return check_tmpdir("profile"); }
 static char *tpath(const char *name) {
     static char p[8][512];
     static int k;

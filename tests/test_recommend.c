@@ -116,23 +116,9 @@ TEST(ties_by_row) {
     CHECK(n == 4 && h[0].row == 0 && h[1].row == 2 && h[2].row == 3 && h[3].row == 1);
 }
 
-static char tmpdir[64];
-static const char *tmp(void) {
-    if (!tmpdir[0]) {
-        strcpy(tmpdir, "/tmp/easyrec-rec-XXXXXX");
-        REQUIRE(mkdtemp(tmpdir));
-    }
-    return tmpdir;
-}
+static const char *tmp(void) { return check_tmpdir("rec"); }
 
-static void write_file(const char *name, const char *text) {
-    char p[256];
-    snprintf(p, sizeof p, "%s/%s", tmp(), name);
-    FILE *f = fopen(p, "wb");
-    REQUIRE(f);
-    fputs(text, f);
-    fclose(f);
-}
+static void write_file(const char *name, const char *text) { check_write_file(tmp(), name, text); }
 
 static const char items_jsonl[] =
     "{\"item_id\": \"sku-1\", \"profile\": \"A classic wooden chess set.\", \"price\": 30, \"tags\": [\"game\"]}\n"

@@ -21,23 +21,9 @@
 #include "core/err.h"
 #include "io/tensors.h"
 
-static char tmpdir[64];
-static const char *tmp(void) {
-    if (!tmpdir[0]) {
-        strcpy(tmpdir, "/tmp/easyrec-serve-XXXXXX");
-        REQUIRE(mkdtemp(tmpdir));
-    }
-    return tmpdir;
-}
+static const char *tmp(void) { return check_tmpdir("serve"); }
 
-static void write_file(const char *name, const char *text) {
-    char p[256];
-    snprintf(p, sizeof p, "%s/%s", tmp(), name);
-    FILE *f = fopen(p, "wb");
-    REQUIRE(f);
-    fputs(text, f);
-    fclose(f);
-}
+static void write_file(const char *name, const char *text) { check_write_file(tmp(), name, text); }
 
 static const char *item_texts[] = {"A classic wooden chess set with hand-carved pieces.",
                                    "Running shoes made for long distance road races.",
@@ -711,7 +697,7 @@ TEST(kill9_keeps_acknowledged_writes) {
 }
 
 TEST(cleanup) {
-    if (tmpdir[0]) check_sh("rm -rf %s", tmpdir);
+    if (check_tmpdir_path[0]) check_sh("rm -rf %s", check_tmpdir_path);
 }
 
 int main(void) {

@@ -13,14 +13,7 @@
 #include "data/dataset.h"
 #include "io/sparse_pickle.h"
 
-static char tmpdir[64];
-static const char *tmp(void) {
-    if (!tmpdir[0]) {
-        strcpy(tmpdir, "/tmp/easyrec-catalog-XXXXXX");
-        REQUIRE(mkdtemp(tmpdir));
-    }
-    return tmpdir;
-}
+static const char *tmp(void) { return check_tmpdir("catalog"); }
 
 static const char *const files[] = {
     "trn_mat.pkl", "val_mat.pkl", "tst_mat.pkl", "item_profile.json", "user_profile.json",

@@ -85,14 +85,7 @@ TEST(test_tsne_quality) {
     CHECK(check_failed_with(er_tsne(X, N, D, &o, Y, NULL), EASYREC_ERR_ARG, "non-finite"));
 }
 
-static char tmpdir[64];
-static const char *tmp(void) {
-    if (!tmpdir[0]) {
-        strcpy(tmpdir, "/tmp/easyrec-tsne-XXXXXX");
-        REQUIRE(mkdtemp(tmpdir));
-    }
-    return tmpdir;
-}
+static const char *tmp(void) { return check_tmpdir("tsne"); }
 
 TEST(test_cli) {
     make_clusters();

@@ -182,25 +182,6 @@ static void progress(void *user, size_t done, size_t total) {
     fprintf(stderr, "\reasyrec: encoding %s %zu/%zu ", (const char *)user, done, total);
 }
 
-static json_t *id_json(const char *id, int is_int) {
-    return is_int ? json_integer(strtoll(id, NULL, 10)) : json_string(id);
-}
-
-/* {"item_id", "score", "profile", metadata...} */
-static json_t *hit_json(const er_catalog *cat, const er_hit *h) {
-    int32_t r = h->row;
-    json_t *o = json_object();
-    json_object_set_new(o, "item_id", id_json(cat->id[r], cat->id_int[r]));
-    json_object_set_new(o, "score", json_real(h->score));
-    json_object_set_new(o, "profile", json_stringn(cat->text[r], cat->len[r]));
-    json_t *m = json_loads(cat->meta[r], 0, NULL);
-    const char *key;
-    json_t *v;
-    json_object_foreach(m, key, v) if (!json_object_get(o, key)) json_object_set(o, key, v);
-    json_decref(m);
-    return o;
-}
-
 static void print_table(FILE *f, const er_catalog *cat, const queries *q, size_t i, const er_hit *h, int n) {
     if (q->uid[i]) fprintf(f, "user %s\n", q->uid[i]);
     else fprintf(f, "query \"%.60s%s\"\n", q->text[i], q->len[i] > 60 ? "..." : "");
@@ -351,9 +332,9 @@ int cmd_recommend(int argc, char **argv) {
             continue;
         }
         json_t *o = json_object(), *arr = json_array();
-        if (q.uid[i]) json_object_set_new(o, "user_id", id_json(q.uid[i], q.uid_int[i]));
+        if (q.uid[i]) json_object_set_new(o, "user_id", er_id_json(q.uid[i], q.uid_int[i]));
         else json_object_set_new(o, "text", json_stringn(q.text[i], q.len[i]));
-        for (int j = 0; j < nh[i]; j++) json_array_append_new(arr, hit_json(&cat, &h[j]));
+        for (int j = 0; j < nh[i]; j++) json_array_append_new(arr, er_catalog_item_json(&cat, h[j].row, &h[j].score));
         json_object_set_new(o, "items", arr);
         json_dumpf(o, out, JSON_COMPACT | JSON_REAL_PRECISION(9));
         fputc('\n', out);

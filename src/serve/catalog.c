@@ -270,3 +270,22 @@ int er_catalog_encode(er_catalog *c, easyrec_ctx *ctx, const easyrec_encode_opts
     free(out);
     return rc;
 }
+
+/* ---- JSON views of ids and rows ------------------------------------------------------------ */
+
+json_t *er_id_json(const char *id, int is_int) {
+    return is_int ? json_integer(strtoll(id, NULL, 10)) : json_string(id);
+}
+
+json_t *er_catalog_item_json(const er_catalog *c, int32_t r, const float *score) {
+    json_t *o = json_object();
+    json_object_set_new(o, "item_id", er_id_json(c->id[r], c->id_int[r]));
+    if (score) json_object_set_new(o, "score", json_real(*score));
+    json_object_set_new(o, "profile", json_stringn(c->text[r], c->len[r]));
+    json_t *m = json_loads(c->meta[r], 0, NULL);
+    const char *key;
+    json_t *v;
+    json_object_foreach(m, key, v) if (!json_object_get(o, key)) json_object_set(o, key, v);
+    json_decref(m);
+    return o;
+}

@@ -70,4 +70,11 @@ int er_id_is_int(const char *s, size_t len);
 struct json_t;
 int er_jsonl_each(const char *path, int (*fn)(struct json_t *obj, size_t lineno, void *user), void *user);
 
+/* An id as JSON: a number when is_int (see er_id_is_int), else a string. New reference. */
+struct json_t *er_id_json(const char *id, int is_int);
+
+/* Row r of the catalog as {"item_id", "score" (only when score != NULL), "profile",
+ * metadata...} — what `easyrec recommend` prints and the server returns. New reference. */
+struct json_t *er_catalog_item_json(const er_catalog *c, int32_t r, const float *score);
+
 #endif

@@ -37,10 +37,6 @@ static int reply(call *c, int status, json_t *j) {
     return 0;
 }
 
-static json_t *id_json(const char *id, int is_int) {
-    return is_int ? json_integer(strtoll(id, NULL, 10)) : json_string(id);
-}
-
 /* ---- encoding texts ----------------------------------------------------------------------- */
 
 /* Tokenize n texts (truncating to max_input_tokens when truncate, else refusing longer ones
@@ -120,19 +116,6 @@ static int route_embeddings(call *c, int tei) {
 
 /* ---- recommend ---------------------------------------------------------------------------- */
 
-static json_t *item_json(const er_catalog *cat, int32_t r, const float *score) {
-    json_t *o = json_object();
-    json_object_set_new(o, "item_id", id_json(cat->id[r], cat->id_int[r]));
-    if (score) json_object_set_new(o, "score", json_real(*score));
-    json_object_set_new(o, "profile", json_stringn(cat->text[r], cat->len[r]));
-    json_t *m = json_loads(cat->meta[r], 0, NULL);
-    const char *key;
-    json_t *v;
-    json_object_foreach(m, key, v) if (!json_object_get(o, key)) json_object_set(o, key, v);
-    json_decref(m);
-    return o;
-}
-
 static int route_recommend(call *c) {
     er_server *s = c->s;
     er_req r;
@@ -173,7 +156,7 @@ static int route_recommend(call *c) {
         goto done;
     }
     json_t *arr = json_array();
-    for (int j = 0; j < nh; j++) json_array_append_new(arr, item_json(&s->cat, hits[j].row, &hits[j].score));
+    for (int j = 0; j < nh; j++) json_array_append_new(arr, er_catalog_item_json(&s->cat, hits[j].row, &hits[j].score));
     pthread_rwlock_unlock(&s->lock);
     st = reply(c, 200, arr);
 done:
@@ -207,7 +190,7 @@ static int route_user_profile(call *c, const er_json_id *id) {
         }
         pthread_mutex_unlock(&s->wmu);
     }
-    if (!st) st = reply(c, 200, json_pack("{s:o,s:b}", "user_id", id_json(id->text, id->is_int), "updated", 1));
+    if (!st) st = reply(c, 200, json_pack("{s:o,s:b}", "user_id", er_id_json(id->text, id->is_int), "updated", 1));
     free(e);
     er_req_free(&r);
     return st;
@@ -243,7 +226,7 @@ static int route_user_interactions(call *c, const er_json_id *id) {
     }
     free(items);
     free(ints);
-    if (!st) st = reply(c, 200, json_pack("{s:o,s:i}", "user_id", id_json(id->text, id->is_int), "interactions", total));
+    if (!st) st = reply(c, 200, json_pack("{s:o,s:i}", "user_id", er_id_json(id->text, id->is_int), "interactions", total));
 done:
     er_req_free(&r);
     return st;
@@ -261,9 +244,9 @@ static int route_user_get(call *c, const er_json_id *id) {
     json_t *seen = json_array();
     for (int i = 0; i < x->nseen; i++) {
         const char *k = strmap_key(&s->cat.keys, x->seen[i]);
-        json_array_append_new(seen, id_json(k, er_id_is_int(k, strlen(k))));
+        json_array_append_new(seen, er_id_json(k, er_id_is_int(k, strlen(k))));
     }
-    json_t *o = json_pack("{s:o,s:o,s:o}", "user_id", id_json(id->text, x->id_int), "profile",
+    json_t *o = json_pack("{s:o,s:o,s:o}", "user_id", er_id_json(id->text, x->id_int), "profile",
                           x->profile ? json_stringn(x->profile, x->len) : json_null(), "interactions", seen);
     pthread_rwlock_unlock(&s->lock);
     return reply(c, 200, o);
@@ -293,7 +276,7 @@ static int route_item_put(call *c, const er_json_id *id) {
         }
         pthread_mutex_unlock(&s->wmu);
     }
-    if (!st) st = reply(c, created ? 201 : 200, json_pack("{s:o,s:b}", "item_id", id_json(id->text, id->is_int), "created", created));
+    if (!st) st = reply(c, created ? 201 : 200, json_pack("{s:o,s:b}", "item_id", er_id_json(id->text, id->is_int), "created", created));
     free(e);
     er_req_free(&r);
     return st;
@@ -317,14 +300,14 @@ static int route_item_delete(call *c, const er_json_id *id) {
         }
     }
     pthread_mutex_unlock(&s->wmu);
-    return st ? st : reply(c, 200, json_pack("{s:o,s:b}", "item_id", id_json(id->text, id->is_int), "deleted", 1));
+    return st ? st : reply(c, 200, json_pack("{s:o,s:b}", "item_id", er_id_json(id->text, id->is_int), "deleted", 1));
 }
 
 static int route_item_get(call *c, const er_json_id *id) {
     er_server *s = c->s;
     pthread_rwlock_rdlock(&s->lock);
     int32_t row = er_catalog_find(&s->cat, id->text, strlen(id->text));
-    json_t *o = row >= 0 ? item_json(&s->cat, row, NULL) : NULL;
+    json_t *o = row >= 0 ? er_catalog_item_json(&s->cat, row, NULL) : NULL;
     pthread_rwlock_unlock(&s->lock);
     if (!o) return er_http_error(&c->err, 404, "invalid_request_error", "item_not_found", "no item '%s'", id->text);
     return reply(c, 200, o);
