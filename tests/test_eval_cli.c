@@ -232,15 +232,26 @@ TEST(model_and_cache) {
                  t, t, i ? "int8" : "bf16");
         REQUIRE((j2 = eval_json(a)));
         CHECK(check_sh("grep -q 'encoded items-original' %s && grep -q 'encoded users-original' %s", err, err) == 0);
+        CHECK(!strcmp(json_string_value(json_object_get(j2, "precision")) ?: "", i ? "int8" : "bf16"));
+        CHECK(json_is_string(json_object_get(j2, "isa")));
         json_decref(j2);
         REQUIRE((j2 = eval_json(a)));
         CHECK(check_sh("grep -q 'cached items-original' %s", err) == 0);
         json_decref(j2);
     }
+    CHECK(!strcmp(json_string_value(json_object_get(j1, "precision")) ?: "", "fp32"));
     /* all sets: diverse1 has no user text, auto:1 describes its users by one training item */
     snprintf(a, sizeof a, "--model %s/model --data %s/ds --user-text auto:1 --k 2", t, t);
     REQUIRE((j2 = eval_json(a)));
     CHECK_EQ_INT(json_integer_value(json_object_get(j2, "n_runs")), 3);
+    json_decref(j2);
+    /* the same at int8 (as the quality runs of issue 15: --user-text with --precision) */
+    snprintf(a, sizeof a, "--model %s/model --data %s/ds --user-text auto:1 --k 2 --precision int8", t, t);
+    REQUIRE((j2 = eval_json(a)));
+    CHECK_EQ_INT(json_integer_value(json_object_get(j2, "n_runs")), 3);
+    CHECK(!strcmp(json_string_value(json_object_get(j2, "precision")) ?: "", "int8"));
+    double r2 = metric(j2, "recall@2");
+    CHECK(r2 >= 0 && r2 <= 1);
     json_decref(j2);
     json_decref(j1);
 }

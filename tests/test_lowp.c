@@ -328,7 +328,7 @@ TEST(model_bert_fixture) { check_model(load_bert, "bert_st_f16 (cls)", 1); }
 TEST(model_random_256) { check_model(load_random, "random 2x256 (F 1024)", 0); }
 
 
-/* ---- the command line: encode --precision / --isa / EASYREC_ISA ---- */
+/* ---- the command line: encode --precision / --isa / EASYREC_ISA / EASYREC_PRECISION ---- */
 
 static float *read_npy(const char *path, int64_t *rows, int64_t *cols) {
     float *d = NULL;
@@ -380,6 +380,12 @@ TEST(cli_encode_precision) {
     /* --version names the kernels' level, and the cap */
     CHECK(check_sh("%s --version | grep -q '^isa: %s'", check_bin(), er_isa_name(er_cpu_isa())) == 0);
     CHECK(check_sh("EASYREC_ISA=scalar %s --version | grep -q '^isa: scalar'", check_bin()) == 0);
+    /* ... and the precision commands run at without --precision */
+    CHECK(check_sh("%s --version | grep -q '^precision: fp32 (default'", check_bin()) == 0);
+    CHECK(check_sh("EASYREC_PRECISION=int8 %s --version | grep -q '^precision: int8 (EASYREC_PRECISION)'", check_bin()) == 0);
+    REQUIRE(check_sh("EASYREC_PRECISION=int8 %s encode --model %s/model --input %s/in.txt --text --output %s/env8.npy --quiet",
+                     check_bin(), t, t, t) == 0);
+    CHECK(check_sh("cmp -s %s/env8.npy %s/int8.npy", t, t) == 0);
     /* usage errors */
     CHECK(check_sh("%s encode --model %s/model --input %s/in.txt --text --output %s/x.npy --precision fp16 2>%s/err.txt",
                    check_bin(), t, t, t, t) == 2);

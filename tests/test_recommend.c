@@ -182,43 +182,37 @@ static json_t *read_jsonl(const char *path, int *n) {
     return arr;
 }
 
-TEST(command_end_to_end) {
-    if (!check_shared_dir()) SKIP("../shared/vocab absent: no vocabulary for a random model");
-    const char *t = tmp();
-    REQUIRE(check_sh("%s init --vocab ../shared/vocab/roberta-base --output %s/model --layers 1 --hidden 32 --heads 2 "
-                     "--ffn 64 --seed 5 2>/dev/null",
-                     check_bin(), t) == 0);
-    write_file("items.jsonl", items_jsonl);
-    write_file("users.jsonl", "{\"user_id\": \"alice\", \"profile\": \"Plays chess and guitar.\", \"exclude\": [\"sku-3\"]}\n"
-                              "{\"user_id\": 42, \"profile\": \"Runs marathons and cooks.\"}\n");
-    /* items and users as plain text lines for `easyrec encode --text` */
-    write_file("items.txt", "A classic wooden chess set.\nRunning shoes for long distance road races.\n"
-                            "An acoustic guitar for beginners.\nA cookbook of quick vegetarian dinners.\n");
-    write_file("users.txt", "Plays chess and guitar.\nRuns marathons and cooks.\n");
-    REQUIRE(check_sh("%s recommend --model %s/model --catalog %s/items.jsonl --profiles %s/users.jsonl --k 3 "
-                     "--output %s/recs.jsonl --threads 2 2>/dev/null",
-                     check_bin(), t, t, t, t) == 0);
-    REQUIRE(check_sh("%s encode --model %s/model --text --input %s/items.txt --output %s/I.npy --quiet && "
-                     "%s encode --model %s/model --text --input %s/users.txt --output %s/U.npy --quiet",
-                     check_bin(), t, t, t, check_bin(), t, t, t) == 0);
+/* `easyrec encode --text` of t/NAME.txt at precision into a malloc'd (rows, D) matrix */
+static float *encode_txt(const char *t, const char *name, const char *precision, int *D) {
+    REQUIRE(check_sh("%s encode --model %s/model --text --input %s/%s.txt --output %s/%s-%s.npy --quiet --precision %s",
+                     check_bin(), t, t, name, t, name, precision, precision) == 0);
     char p[256];
-    float *I = NULL, *U = NULL;
+    float *e = NULL;
     int nd;
-    int64_t si[8], su[8];
-    snprintf(p, sizeof p, "%s/I.npy", t);
-    REQUIRE(er_npy_read_f32(p, &I, &nd, si) == 0);
-    snprintf(p, sizeof p, "%s/U.npy", t);
-    REQUIRE(er_npy_read_f32(p, &U, &nd, su) == 0);
-    int D = (int)si[1], n;
-    json_t *recs = read_jsonl((snprintf(p, sizeof p, "%s/recs.jsonl", t), p), &n);
-    REQUIRE(n == 2 && json_array_size(recs) == 2);
+    int64_t sh[8];
+    snprintf(p, sizeof p, "%s/%s-%s.npy", t, name, precision);
+    REQUIRE(er_npy_read_f32(p, &e, &nd, sh) == 0 && nd == 2);
+    *D = (int)sh[1];
+    return e;
+}
+
+/* Compare `easyrec recommend`'s JSON lines at path (users alice and 42 of users.jsonl, k 3,
+ * sku-3 excluded for alice) with brute force over the embeddings I (4, D) and U (2, D).
+ * Returns the number of users whose list is not a correct top-3 (scores within 1e-4); *dev
+ * gets the largest |score - brute-force dot product| over every listed item. */
+static int recs_vs(const char *path, const float *I, const float *U, int D, double *dev) {
     static const char *ids[] = {"sku-1", "7", "sku-3", "9"};
+    int n, bad = 0;
+    json_t *recs = read_jsonl(path, &n);
+    *dev = 0;
+    REQUIRE(n == 2 && json_array_size(recs) == 2);
     for (int u = 0; u < 2; u++) {
         json_t *o = json_array_get(recs, u), *items = json_object_get(o, "items");
         CHECK(u ? json_integer_value(json_object_get(o, "user_id")) == 42
                 : !strcmp(json_string_value(json_object_get(o, "user_id")), "alice"));
         er_hit h[4];
         int nh = (int)json_array_size(items);
+        REQUIRE(nh <= 4);
         for (int j = 0; j < nh; j++) {
             json_t *it = json_array_get(items, j), *id = json_object_get(it, "item_id");
             char buf[32];
@@ -229,16 +223,52 @@ TEST(command_end_to_end) {
                 if (s && !strcmp(ids[r], s)) row = r;
             REQUIRE(row >= 0);
             h[j] = (er_hit){row, (float)json_real_value(json_object_get(it, "score"))};
+            *dev = fmax(*dev, fabs(h[j].score - dotd(U + (size_t)u * D, I + (size_t)row * D, D)));
             CHECK(json_is_string(json_object_get(it, "profile")));
             if (row == 0) CHECK(json_integer_value(json_object_get(it, "price")) == 30);
             if (row == 2) CHECK(!strcmp(json_string_value(json_object_get(it, "brand")), "X"));
         }
         int32_t ex = 2;
-        CHECK(check_topk(I, 4, D, U + (size_t)u * D, 3, &ex, u == 0, h, nh));
+        bad += !check_topk(I, 4, D, U + (size_t)u * D, 3, &ex, u == 0, h, nh);
     }
     json_decref(recs);
+    return bad;
+}
+
+static void command_inputs(const char *t) {
+    static int done;
+    if (done) return;
+    REQUIRE(check_sh("%s init --vocab ../shared/vocab/roberta-base --output %s/model --layers 1 --hidden 32 --heads 2 "
+                     "--ffn 64 --seed 5 2>/dev/null",
+                     check_bin(), t) == 0);
+    write_file("items.jsonl", items_jsonl);
+    write_file("users.jsonl", "{\"user_id\": \"alice\", \"profile\": \"Plays chess and guitar.\", \"exclude\": [\"sku-3\"]}\n"
+                              "{\"user_id\": 42, \"profile\": \"Runs marathons and cooks.\"}\n");
+    /* items and users as plain text lines for `easyrec encode --text` */
+    write_file("items.txt", "A classic wooden chess set.\nRunning shoes for long distance road races.\n"
+                            "An acoustic guitar for beginners.\nA cookbook of quick vegetarian dinners.\n");
+    write_file("users.txt", "Plays chess and guitar.\nRuns marathons and cooks.\n");
+    done = 1;
+}
+
+TEST(command_end_to_end) {
+    if (!check_shared_dir()) SKIP("../shared/vocab absent: no vocabulary for a random model");
+    const char *t = tmp();
+    command_inputs(t);
+    REQUIRE(check_sh("%s recommend --model %s/model --catalog %s/items.jsonl --profiles %s/users.jsonl --k 3 "
+                     "--output %s/recs.jsonl --threads 2 2>/dev/null",
+                     check_bin(), t, t, t, t) == 0);
+    int D, D2;
+    float *I = encode_txt(t, "items", "fp32", &D), *U = encode_txt(t, "users", "fp32", &D2);
+    REQUIRE(D == D2);
+    char p[256];
+    double dev;
+    CHECK_EQ_INT(recs_vs((snprintf(p, sizeof p, "%s/recs.jsonl", t), p), I, U, D, &dev), 0);
+    CHECK(dev < 1e-6);
     free(I);
     free(U);
+    json_t *recs;
+    int n;
     /* --text, and a dataset with --data/--exclude-train (the tiny eval fixture) */
     CHECK(check_sh("%s recommend --model %s/model --catalog %s/items.jsonl --text 'chess' --k 1 --quiet | "
                    "grep -q '\"text\":\"chess\",\"items\":\\[{\"item_id\":'",
@@ -273,4 +303,42 @@ TEST(command_end_to_end) {
     CHECK(check_sh("%s recommend --model %s/model --catalog %s/nope.jsonl --text a 2>&1 | grep -q 'nope.jsonl'", check_bin(), t, t) == 0);
 }
 
-CHECK_MAIN(CASE(topk_equals_brute_force), CASE(ties_by_row), CASE(catalog), CASE(command_end_to_end))
+/* --precision (and EASYREC_PRECISION): the lists are brute force over `easyrec encode`'s
+ * embeddings at the same precision, and measurably not the fp32 ones */
+TEST(command_precision) {
+    if (!check_shared_dir()) SKIP("../shared/vocab absent: no vocabulary for a random model");
+    const char *t = tmp();
+    command_inputs(t);
+    int D, D2;
+    float *I32 = encode_txt(t, "items", "fp32", &D), *U32 = encode_txt(t, "users", "fp32", &D2);
+    REQUIRE(D == D2);
+    static const char *how[] = {"--precision int8", "--precision bf16", "EASYREC_PRECISION=bf16"};
+    for (int i = 0; i < 3; i++) {
+        const char *prec = strstr(how[i], "int8") ? "int8" : "bf16";
+        int env = how[i][0] == 'E';
+        REQUIRE(check_sh("%s %s recommend --model %s/model --catalog %s/items.jsonl --profiles %s/users.jsonl --k 3 "
+                         "--output %s/recs-%d.jsonl --threads 2 --quiet %s",
+                         env ? how[i] : "", check_bin(), t, t, t, t, i, env ? "" : how[i]) == 0);
+        float *I = encode_txt(t, "items", prec, &D2), *U = encode_txt(t, "users", prec, &D2);
+        char p[256];
+        snprintf(p, sizeof p, "%s/recs-%d.jsonl", t, i);
+        double dev, dev32;
+        CHECK_EQ_INT(recs_vs(p, I, U, D, &dev), 0);
+        recs_vs(p, I32, U32, D, &dev32);
+        CHECK(dev < 1e-6);   /* the same embeddings as encode at this precision */
+        CHECK(dev32 > 1e-6); /* and not fp32's: the precision took effect */
+        if (dev >= 1e-6 || dev32 <= 1e-6) printf("    %s: |score - dot| %g at %s, %g at fp32\n", how[i], dev, prec, dev32);
+        free(I);
+        free(U);
+    }
+    free(I32);
+    free(U32);
+    CHECK(check_sh("%s recommend --model %s/model --catalog %s/items.jsonl --text a --precision fp16 2>&1 | "
+                   "grep -q \"precision must be fp32, bf16 or int8, got 'fp16'\"",
+                   check_bin(), t, t) == 0);
+    CHECK(check_sh("EASYREC_PRECISION=x %s recommend --model %s/model --catalog %s/items.jsonl --text a 2>/dev/null",
+                   check_bin(), t, t) == 2);
+}
+
+CHECK_MAIN(CASE(topk_equals_brute_force), CASE(ties_by_row), CASE(catalog), CASE(command_end_to_end),
+           CASE(command_precision))

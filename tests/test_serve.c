@@ -372,11 +372,11 @@ TEST(routes_and_errors) {
     CHECK(check_sh("grep -q 'takes 2..512 tokens' %s", log) == 0);
 }
 
-/* encode `text` with the offline command; out (32) */
-static void offline_vec(const char *text, float *out) {
+/* encode `text` with the offline command at `precision`; out (32) */
+static void offline_vec(const char *precision, const char *text, float *out) {
     write_file("one.txt", text);
-    REQUIRE(check_sh("%s encode --model %s/model --text --input %s/one.txt --output %s/one.npy --quiet", check_bin(), tmp(),
-                     tmp(), tmp()) == 0);
+    REQUIRE(check_sh("%s encode --model %s/model --text --input %s/one.txt --output %s/one.npy --quiet --precision %s",
+                     check_bin(), tmp(), tmp(), tmp(), precision) == 0);
     char p[256];
     snprintf(p, sizeof p, "%s/one.npy", tmp());
     float *e;
@@ -395,7 +395,7 @@ TEST(same_vector_everywhere) {
     REQUIRE(start_server(&s, args));
     const char *text = "Enjoys long runs and vegetarian cooking.";
     float a[32], b[32], c[32];
-    offline_vec(text, a);
+    offline_vec("fp32", text, a);
     char body[512];
     snprintf(body, sizeof body, "{\"input\": [\"padding text to batch with\", \"%s\"]}", text);
     resp r = http(&s, "POST", "/v1/embeddings", body, NULL);
@@ -417,15 +417,16 @@ TEST(same_vector_everywhere) {
     CHECK_EQ_INT(stop_server(&s), 0);
 }
 
-/* offline `easyrec recommend --text` list as (id text, score) */
-static json_t *offline_recs(const char *text) {
+/* offline `easyrec recommend --profiles` list at `precision` as (id text, score) */
+static json_t *offline_recs(const char *precision, const char *text) {
     char p[256];
     snprintf(p, sizeof p, "%s/u.jsonl", tmp());
     json_t *u = json_pack("{s:s,s:s}", "user_id", "x", "profile", text);
     json_dump_file(u, p, JSON_COMPACT);
     json_decref(u);
-    if (check_sh("%s recommend --model %s/model --catalog %s/items.jsonl --profiles %s/u.jsonl --k 6 --quiet --output %s/o.jsonl",
-                 check_bin(), tmp(), tmp(), tmp(), tmp()))
+    if (check_sh("%s recommend --model %s/model --catalog %s/items.jsonl --profiles %s/u.jsonl --k 6 --quiet --output %s/o.jsonl "
+                 "--precision %s",
+                 check_bin(), tmp(), tmp(), tmp(), tmp(), precision))
         return NULL;
     snprintf(p, sizeof p, "%s/o.jsonl", tmp());
     json_t *o = json_load_file(p, 0, NULL), *items = json_incref(json_object_get(o, "items"));
@@ -465,7 +466,7 @@ TEST(recommend_follows_profile) {
         CHECK(status_is(http(&s, "PUT", "/users/alice/profile", body, NULL), 200));
         resp r = http(&s, "POST", "/recommend", "{\"user_id\": \"alice\", \"k\": 6}", NULL);
         REQUIRE(r.status == 200);
-        json_t *off = offline_recs(text);
+        json_t *off = offline_recs("fp32", text);
         CHECK(same_list(r.json, off));
         json_t *top = json_object_get(json_array_get(r.json, 0), "item_id");
         CHECK(round ? json_integer_value(top) == 3 : !strcmp(json_string_value(top) ? json_string_value(top) : "", "sku-0"));
@@ -481,6 +482,109 @@ TEST(recommend_follows_profile) {
           json_integer_value(json_object_get(json_array_get(r.json, 0), "item_id")) != 3);
     resp_free(&r);
     CHECK_EQ_INT(stop_server(&s), 0);
+}
+
+/* ---- precision ------------------------------------------------------------------------------- */
+
+static double max_abs_diff(const float *a, const float *b, int D) {
+    double m = 0;
+    for (int d = 0; d < D; d++) m = fmax(m, fabs((double)a[d] - b[d]));
+    return m;
+}
+
+static double cosine(const float *a, const float *b, int D) {
+    double ab = 0, aa = 0, bb = 0;
+    for (int d = 0; d < D; d++) ab += (double)a[d] * b[d], aa += (double)a[d] * a[d], bb += (double)b[d] * b[d];
+    return ab / sqrt(aa * bb);
+}
+
+/* /info's precision and fingerprint (fp: 80 bytes); 1 when the server answered */
+static int info_precision(const server *s, char *precision, char *fp) {
+    resp r = http(s, "GET", "/info", NULL, NULL);
+    const char *p = json_string_value(json_object_get(r.json, "precision")),
+               *f = json_string_value(json_object_get(r.json, "fingerprint")),
+               *isa = json_string_value(json_object_get(r.json, "isa"));
+    int ok = r.status == 200 && p && f && isa && *isa && json_integer_value(json_object_get(r.json, "weight_bytes")) > 0;
+    if (ok) snprintf(precision, 16, "%s", p), snprintf(fp, 80, "%s", f);
+    else printf("    /info: %ld %s\n", r.status, r.body);
+    resp_free(&r);
+    return ok;
+}
+
+/* 1 when the last start-up log says it encoded `what` (e.g. "catalog 6/6") */
+static int log_encoded(const char *what) {
+    return check_sh("grep -q 'encoding %s' %s/serve.log", what, tmp()) == 0;
+}
+
+TEST(precision_takes_effect_and_state_follows_it) {
+    setup();
+    server s;
+    char args[512], prec[16], fp16[80], fp32[80], fp8[80];
+    snprintf(args, sizeof args, "--catalog %s/items.jsonl --state %s/st4 --threads 2", tmp(), tmp());
+    char args16[600];
+    snprintf(args16, sizeof args16, "%s --precision bf16", args);
+    REQUIRE(start_server(&s, args16));
+    CHECK(info_precision(&s, prec, fp16) && !strcmp(prec, "bf16") && strstr(fp16, "-bf16"));
+    /* /v1/embeddings runs at bf16: offline bf16 encode's vector, not fp32's, yet close to it */
+    const char *text = "Enjoys long runs and vegetarian cooking.";
+    float a32[32], a16[32], v[32];
+    offline_vec("fp32", text, a32);
+    offline_vec("bf16", text, a16);
+    char body[512];
+    snprintf(body, sizeof body, "{\"input\": \"%s\"}", text);
+    resp r = http(&s, "POST", "/v1/embeddings", body, NULL);
+    REQUIRE(r.status == 200);
+    vec_of(json_object_get(json_array_get(json_object_get(r.json, "data"), 0), "embedding"), v, 32);
+    resp_free(&r);
+    double d16 = max_abs_diff(v, a16, 32), d32 = max_abs_diff(v, a32, 32), c32 = cosine(v, a32, 32);
+    CHECK(d16 < 1e-6);
+    CHECK(d32 > 1e-6); /* bf16 really ran */
+    CHECK(c32 >= 0.9999);
+    if (d16 >= 1e-6 || d32 <= 1e-6 || c32 < 0.9999) printf("    vs bf16 %g, vs fp32 %g, cosine to fp32 %.7f\n", d16, d32, c32);
+    snprintf(body, sizeof body, "{\"profile\": \"%s\"}", item_texts[3]);
+    CHECK(status_is(http(&s, "PUT", "/users/alice/profile", body, NULL), 200));
+    CHECK_EQ_INT(stop_server(&s), 0);
+
+    /* the same state at fp32: every item and user embedding bf16 made is encoded again */
+    REQUIRE(start_server(&s, args));
+    CHECK(log_encoded("catalog 6/6") && log_encoded("users 1/1"));
+    CHECK(info_precision(&s, prec, fp32) && !strcmp(prec, "fp32") && strcmp(fp32, fp16) && !strchr(fp32 + 9, '-'));
+    r = http(&s, "POST", "/recommend", "{\"user_id\": \"alice\", \"k\": 6}", NULL);
+    json_t *off32 = offline_recs("fp32", item_texts[3]);
+    CHECK(r.status == 200 && same_list(r.json, off32));
+    resp_free(&r);
+    CHECK_EQ_INT(stop_server(&s), 0);
+    /* ... and stored at fp32: a second fp32 start encodes nothing */
+    REQUIRE(start_server(&s, args));
+    CHECK(!log_encoded(""));
+    CHECK_EQ_INT(stop_server(&s), 0);
+
+    /* EASYREC_PRECISION=int8: encoded again, ranked as offline int8 does (not as fp32) */
+    setenv("EASYREC_PRECISION", "int8", 1);
+    int up = start_server(&s, args);
+    unsetenv("EASYREC_PRECISION");
+    REQUIRE(up);
+    CHECK(log_encoded("catalog 6/6") && log_encoded("users 1/1"));
+    CHECK(info_precision(&s, prec, fp8) && !strcmp(prec, "int8") && strstr(fp8, "-int8"));
+    r = http(&s, "POST", "/recommend", "{\"user_id\": \"alice\", \"k\": 6}", NULL);
+    json_t *off8 = offline_recs("int8", item_texts[3]);
+    CHECK(r.status == 200 && same_list(r.json, off8));
+    CHECK(!same_list(r.json, off32)); /* int8 scores differ from fp32 ones by more than 1e-5 */
+    if (!same_list(r.json, off8)) printf("    server %s\n", r.body);
+    resp_free(&r);
+    json_decref(off32);
+    json_decref(off8);
+    CHECK_EQ_INT(stop_server(&s), 0);
+
+    /* a wrong value refuses to start, from the command line and from the environment */
+    char log[256];
+    snprintf(log, sizeof log, "%s/err.txt", tmp());
+    CHECK(check_sh("%s serve --model %s/model --precision fp16 2> %s", check_bin(), tmp(), log) == 2);
+    CHECK(check_sh("grep -q \"precision must be fp32, bf16 or int8, got 'fp16'\" %s", log) == 0);
+    CHECK(check_sh("EASYREC_PRECISION=int4 %s serve --model %s/model 2> %s", check_bin(), tmp(), log) == 2);
+    CHECK(check_sh("grep -q 'environment variable EASYREC_PRECISION' %s", log) == 0);
+    CHECK(check_sh("%s serve --model %s/model --precision int8 --isa avx9 2> %s", check_bin(), tmp(), log) == 1);
+    CHECK(check_sh("grep -q 'avx9' %s", log) == 0);
 }
 
 /* ---- concurrency ------------------------------------------------------------------------------- */
@@ -703,6 +807,7 @@ TEST(cleanup) {
 int main(void) {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     static const check_case cases[] = {CASE(routes_and_errors), CASE(same_vector_everywhere), CASE(recommend_follows_profile),
+                                       CASE(precision_takes_effect_and_state_follows_it),
                                        CASE(concurrent_clients), CASE(overload_is_503_with_retry_after),
                                        CASE(kill9_keeps_acknowledged_writes), CASE(cleanup)};
     int rc = check_run(cases, (int)(sizeof cases / sizeof cases[0]));

@@ -56,11 +56,17 @@ easyrec_pooling cli_pooling(int choice);
  * (src/model/config.c); CLI_PRESET_CHOICES lists its names in order. */
 #define CLI_PRESET_CHOICES "tiny|small|base|large"
 
-/* --precision (OPT_CHOICE index == easyrec_precision) and --isa (EASYREC_ISA) of the
- * commands that encode with a model. */
+/* --precision (env EASYREC_PRECISION; OPT_CHOICE index == easyrec_precision) and --isa (env
+ * EASYREC_ISA) of every command that encodes with a model. Need cli/opt.h. */
 #define CLI_PRECISION_CHOICES "fp32|bf16|int8"
-#define CLI_PRECISION_HELP "Linear layers in fp32, bf16 or int8, weights converted once at load (default fp32)"
-#define CLI_ISA_HELP "bf16/int8 kernels at most at avx512bf16|avx512vnni|avx512|avx2|scalar (default: the CPU's best)"
+#define CLI_PRECISION_OPT(dst)                                                                                \
+    OPT_C("precision", dst, CLI_PRECISION_CHOICES,                                                            \
+          "Linear layers in fp32, bf16 or int8, weights converted once at load (default fp32)",                \
+          .env = "EASYREC_PRECISION")
+#define CLI_ISA_OPT(dst)                                                                                      \
+    OPT_S("isa", dst, "LEVEL",                                                                                \
+          "bf16/int8 kernels at most at avx512bf16|avx512vnni|avx512|avx2|scalar (default: the CPU's best)",   \
+          .env = "EASYREC_ISA")
 /* Load the model directory dir and convert it to `precision` at most at `isa` (NULL: the
  * CPU's best); with verbose, one line on stderr with the precision, the kernels and the
  * weights' memory. Returns 0, or prints the error and returns 1. */

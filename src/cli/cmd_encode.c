@@ -81,8 +81,8 @@ int cmd_encode(int argc, char **argv) {
         OPT_F("text", &text, "input is plain text, one profile per line"),
         OPT_F("quiet", &quiet, "no progress bar"),
         CLI_GEMM_OPT(&o.gemm),
-        OPT_C("precision", &precision, CLI_PRECISION_CHOICES, CLI_PRECISION_HELP),
-        OPT_S("isa", &isa, "LEVEL", CLI_ISA_HELP, .env = "EASYREC_ISA"),
+        CLI_PRECISION_OPT(&precision),
+        CLI_ISA_OPT(&isa),
         {0}};
     cli_cmd cmd = {"encode", "--model DIR --input FILE --output OUT.npy [options]",
                    "Encode profiles into a float32 .npy matrix of embeddings, row i for profile i.", opts, 0, 0, NULL};
@@ -192,8 +192,8 @@ int cmd_similarity(int argc, char **argv) {
         OPT_I("threads", &o.threads, "N", "worker threads (default: all cores)", 1, CLI_MAX_THREADS,
               .env = "EASYREC_THREADS"),
         CLI_GEMM_OPT(&o.gemm),
-        OPT_C("precision", &precision, CLI_PRECISION_CHOICES, CLI_PRECISION_HELP),
-        OPT_S("isa", &isa, "LEVEL", CLI_ISA_HELP, .env = "EASYREC_ISA"),
+        CLI_PRECISION_OPT(&precision),
+        CLI_ISA_OPT(&isa),
         {0}};
     cli_cmd cmd = {"similarity", "--model DIR [options] TEXT TEXT...",
                    "Print the cosine similarity of the first text with each other text, one per line\n"

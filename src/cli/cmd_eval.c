@@ -109,9 +109,12 @@ static int print_json(const eval_args *a, const er_eval_report *o) {
     for (int r = 0; r < o->n; r++)
         json_array_append_new(sets, metrics_json(s, &o->sets[r], json_pack("{s:s, s:s}", "name", o->sets[r].name,
                                                                               "user_text", o->user_text[r])));
-    json_t *j = json_pack("{s:s, s:s, s:s, s:s?, s:i, s:i, s:b, s:o, s:o, s:o, s:i, s:s, s:f}", "data",
+    const easyrec_model *m = a->rq.model;
+    json_t *j = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s?, s:i, s:i, s:b, s:o, s:o, s:o, s:i, s:s, s:f}", "data",
                           a->data ? a->data : a->tst, "split", er_dataset_split_name(s->split), "scorer",
-                          er_eval_scorer_name(a->rq.scorer), "model", a->model, "n_users", o->n_users, "n_items",
+                          er_eval_scorer_name(a->rq.scorer), "model", a->model, "precision",
+                          m ? easyrec_precision_name(easyrec_model_precision(m)) : NULL, "isa",
+                          m ? easyrec_model_isa(m) : NULL, "n_users", o->n_users, "n_items",
                           o->n_items, "mask_val", s->mask_val, "k", ks, "sets", sets, "mean",
                           metrics_json(s, &o->mean, json_object()), "n_runs", o->n, "ties",
                           "equal scores: lower item id first", "rank_seconds", o->seconds);
@@ -130,7 +133,10 @@ static void print_table(const eval_args *a, const er_eval_report *o) {
            o->n_items,
            s->split == ER_SPLIT_TST ? (s->mask_val ? "validation items excluded" : "validation items kept (as the original)")
                                     : "test items kept");
-    printf("scorer: %s%s%s\n\n", er_eval_scorer_name(a->rq.scorer), a->model ? " " : "", a->model ? a->model : "");
+    printf("scorer: %s%s%s", er_eval_scorer_name(a->rq.scorer), a->model ? " " : "", a->model ? a->model : "");
+    if (a->rq.model)
+        printf(" (%s, %s)", easyrec_precision_name(easyrec_model_precision(a->rq.model)), easyrec_model_isa(a->rq.model));
+    printf("\n\n");
     printf("%-12s %-10s", "set", "user text");
     for (int q = 0; q < s->nk; q++) {
         char h[2][24];
@@ -207,8 +213,8 @@ int cmd_eval(int argc, char **argv) {
               "encoder truncation incl. specials, at most the model's position limit", 2, CLI_MAX_LENGTH),
         OPT_I("batch-tokens", &a.rq.encode.batch_tokens, "N", "tokens per encoder batch", 1, 1 << 30),
         OPT_C("pooling", &a.pooling, CLI_POOLING_CHOICES, CLI_POOLING_HELP),
-        OPT_C("precision", &a.precision, CLI_PRECISION_CHOICES, CLI_PRECISION_HELP),
-        OPT_S("isa", &a.isa, "LEVEL", CLI_ISA_HELP, .env = "EASYREC_ISA"),
+        CLI_PRECISION_OPT(&a.precision),
+        CLI_ISA_OPT(&a.isa),
         OPT_L("seed", &a.seed, "N", "seed of the random baseline", 0, 2147483647.0),
         OPT_S("id-maps", &a.id_maps, "DIR", "text inputs: write DIR/users.tsv and DIR/items.tsv (dense id -> original)"),
         OPT_F("quiet", &a.quiet, "no progress on stderr"),

@@ -195,7 +195,9 @@ static void print_table(FILE *f, const er_catalog *cat, const queries *q, size_t
 
 int cmd_recommend(int argc, char **argv) {
     const char *model = NULL, *catalog = NULL, *profiles = NULL, *text = NULL, *data = NULL, *output = NULL;
+    const char *isa = NULL;
     int k = 20, excl_train = 0, split = 1, user_items = 10, max_length = 512, batch_tokens = 2048, quiet = 0;
+    int precision = EASYREC_PRECISION_FP32;
     long nproc = sysconf(_SC_NPROCESSORS_ONLN);
     int threads = nproc > 0 ? (int)nproc : 1;
     cli_opt opts[] = {
@@ -226,6 +228,8 @@ int cmd_recommend(int argc, char **argv) {
         {.name = "batch-tokens", .type = OPT_INT, .dst = &batch_tokens, .meta = "N", .help = "tokens per encoder batch",
          .min = 1, .max = 1 << 24},
         {.name = "quiet", .type = OPT_FLAG, .dst = &quiet, .help = "no progress on stderr"},
+        CLI_PRECISION_OPT(&precision),
+        CLI_ISA_OPT(&isa),
         {0}};
     cli_cmd cmd = {"recommend", "--model DIR --catalog SRC (--profiles F | --text TEXT | --data DIR) [options]",
                    "Rank the catalog for each query by cosine of EasyRec embeddings; JSON lines\n"
@@ -279,7 +283,8 @@ int cmd_recommend(int argc, char **argv) {
         }
         if (exclude_train(&src->split[ER_SPLIT_TRN], &cat, &q)) goto fail;
     }
-    if (easyrec_model_load(model, &m) || !(ctx = easyrec_ctx_new(m))) goto fail;
+    if (cli_load_model(model, precision, isa, !quiet, &m)) goto done; /* it printed the error */
+    if (!(ctx = easyrec_ctx_new(m))) goto fail;
     int D = easyrec_model_dim(m);
     easyrec_encode_opts eo;
     easyrec_encode_opts_init(&eo);
@@ -356,6 +361,7 @@ int cmd_recommend(int argc, char **argv) {
     status = 0;
 fail:
     if (status) cli_fail(NULL);
+done:
     if (out && out != stdout) fclose(out);
     free(qe);
     free(hits);

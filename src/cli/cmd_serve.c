@@ -1,7 +1,8 @@
 /* cmd_serve.c — `easyrec serve`: the HTTP service of src/serve/ (routes in docs/serve.md).
- * Loads the model, the catalog and the state (encoding what has no embedding yet, progress on
- * stderr), listens (127.0.0.1 unless --host says otherwise) and serves until SIGTERM/SIGINT,
- * then stops accepting, lets requests in progress finish and exits 0. */
+ * Loads the model (converted to --precision), the catalog and the state (encoding what has no
+ * embedding yet, progress on stderr), listens (127.0.0.1 unless --host says otherwise) and
+ * serves until SIGTERM/SIGINT, then stops accepting, lets requests in progress finish and
+ * exits 0. */
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -53,7 +54,8 @@ static char *read_key(const char *path) {
 }
 
 int cmd_serve(int argc, char **argv) {
-    const char *model = NULL, *catalog = NULL, *state = NULL, *host = "127.0.0.1", *key_file = NULL;
+    const char *model = NULL, *catalog = NULL, *state = NULL, *host = "127.0.0.1", *key_file = NULL, *isa = NULL;
+    int precision = EASYREC_PRECISION_FP32;
     er_server_opts so;
     er_server_opts_init(&so);
     long nproc = sysconf(_SC_NPROCESSORS_ONLN);
@@ -95,6 +97,8 @@ int cmd_serve(int argc, char **argv) {
          .max = 1 << 20, .env = "EASYREC_MAX_K"},
         {.name = "api-key-file", .type = OPT_STR, .dst = &key_file, .meta = "F",
          .help = "require 'Authorization: Bearer <first line of F>' (default: no key)", .env = "EASYREC_API_KEY_FILE"},
+        CLI_PRECISION_OPT(&precision),
+        CLI_ISA_OPT(&isa),
         {0}};
     cli_cmd cmd = {"serve", "--model DIR [--catalog SRC] [--state DIR] [options]",
                    "Serve embeddings (OpenAI /v1/embeddings, TEI /embed) and live recommendations over HTTP\n"
@@ -111,9 +115,6 @@ int cmd_serve(int argc, char **argv) {
     if (!workers) workers = so.max_concurrent + 4;
     t_start = now();
     so.progress = progress;
-    char *key = NULL;
-    if (key_file && !(key = read_key(key_file))) return cli_fail(NULL);
-    so.api_key = key;
 
     /* every thread started from here on inherits the blocked signals; main waits for them */
     sigset_t sigs;
@@ -123,11 +124,18 @@ int cmd_serve(int argc, char **argv) {
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    char *key = NULL;
+    if (key_file && !(key = read_key(key_file))) return cli_fail(NULL);
+    so.api_key = key;
     easyrec_model *m = NULL;
+    if (cli_load_model(model, precision, isa, 1, &m)) { /* it printed the error */
+        free(key);
+        return 1;
+    }
+
     er_server *srv = NULL;
     er_http *http = NULL;
     int status = 1;
-    if (easyrec_model_load(model, &m)) goto done;
     const char *bad = er_server_check_opts(&so, m);
     if (bad) {
         status = opt_usage_error(&cmd, "%s", bad);

@@ -51,6 +51,12 @@ int cmd_version(int argc, char **argv) {
     printf("isa: %s", er_isa_name(isa));
     if (isa != best) printf(" (EASYREC_ISA; this CPU: %s)", er_isa_name(best));
     printf(", fp32 GEMM: %s\n", er_gemm_backend());
+    /* the precision commands run at without --precision (EASYREC_PRECISION, else fp32) */
+    const char *pe = getenv("EASYREC_PRECISION");
+    if (!pe || !*pe) printf("precision: fp32 (default; --precision or EASYREC_PRECISION: fp32|bf16|int8)\n");
+    else if (!strcmp(pe, "fp32") || !strcmp(pe, "bf16") || !strcmp(pe, "int8"))
+        printf("precision: %s (EASYREC_PRECISION)\n", pe);
+    else printf("precision: EASYREC_PRECISION=%.32s is not fp32|bf16|int8; commands that encode refuse it\n", pe);
     return 0;
 }
 

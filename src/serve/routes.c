@@ -321,9 +321,12 @@ static int route_info(call *c) {
     er_server_sizes(s, &items, &users);
     const easyrec_config *cfg = easyrec_model_config(s->m);
     return reply(c, 200,
-                 json_pack("{s:s,s:s,s:i,s:i,s:i,s:i,s:i,s:b,s:{s:i,s:i,s:i,s:i,s:i,s:I,s:i,s:i}}", "model", s->model_name,
-                           "fingerprint", s->fingerprint, "dim", s->D, "layers", cfg->n_layers, "catalog_size", items,
-                           "users", users, "vocab_size", cfg->vocab_size, "state", s->store != NULL, "limits",
+                 json_pack("{s:s,s:s,s:s,s:s,s:I,s:i,s:i,s:i,s:i,s:i,s:b,s:{s:i,s:i,s:i,s:i,s:i,s:I,s:i,s:i}}", "model",
+                           s->model_name, "fingerprint", s->fingerprint, "precision",
+                           easyrec_precision_name(easyrec_model_precision(s->m)), "isa", easyrec_model_isa(s->m),
+                           "weight_bytes", (json_int_t)easyrec_model_weight_bytes(s->m), "dim", s->D, "layers",
+                           cfg->n_layers, "catalog_size", items, "users", users, "vocab_size", cfg->vocab_size,
+                           "state", s->store != NULL, "limits",
                            "max_input_tokens", s->o.max_input_tokens, "max_batch_tokens", s->o.max_batch_tokens,
                            "max_client_batch", s->o.max_client_batch, "max_concurrent", s->o.max_concurrent, "max_k",
                            s->o.max_k, "payload_limit", (json_int_t)s->o.payload_limit, "threads", s->o.threads,

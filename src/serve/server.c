@@ -43,8 +43,13 @@ const char *er_server_check_opts(const er_server_opts *o, const easyrec_model *m
     return msg;
 }
 
-/* a fingerprint of the model files: embeddings made under another one are recomputed */
-static void fingerprint(const char *dir, char *out, size_t cap) {
+/* A fingerprint of the model files and of the precision the model runs at: embeddings made
+ * under another one are recomputed (docs/serve.md, "Precision"). fp32 keeps the form it had before
+ * precisions existed ("easyrec1-<hash>"), so stored fp32 state stays valid; bf16 and int8 add
+ * "-bf16" / "-int8": their embeddings differ from fp32 ones by up to ~1e-3 in cosine and must
+ * never be ranked against each other. The kernels' ISA level is not part of it (int8 is
+ * bit-identical at every level, bf16 up to denormals; docs/model.md). */
+static void fingerprint(const char *dir, easyrec_precision p, char *out, size_t cap) {
     static const char *files[] = {"config.json", "model.safetensors", "pytorch_model.bin", "vocab.json", "merges.txt",
                                   "vocab.txt", "tokenizer.json"};
     uint64_t h = 0x9E3779B97F4A7C15ull;
@@ -57,7 +62,8 @@ static void fingerprint(const char *dir, char *out, size_t cap) {
         }
         free(p);
     }
-    snprintf(out, cap, "easyrec1-%016" PRIx64, h);
+    snprintf(out, cap, "easyrec1-%016" PRIx64 "%s%s", h, p == EASYREC_PRECISION_FP32 ? "" : "-",
+             p == EASYREC_PRECISION_FP32 ? "" : easyrec_precision_name(p));
 }
 
 /* ---- users ------------------------------------------------------------------------------ */
@@ -314,7 +320,7 @@ int er_server_open(const er_server_opts *o, const easyrec_model *m, er_server **
     pthread_rwlock_init(&s->lock, &ra);
     pthread_rwlockattr_destroy(&ra);
     pthread_mutex_init(&s->wmu, NULL);
-    fingerprint(o->model_dir ? o->model_dir : ".", s->fingerprint, sizeof s->fingerprint);
+    fingerprint(o->model_dir ? o->model_dir : ".", easyrec_model_precision(m), s->fingerprint, sizeof s->fingerprint);
     const char *base = o->model_dir ? strrchr(o->model_dir, '/') : NULL;
     snprintf(s->model_name, sizeof s->model_name, "%s", base && base[1] ? base + 1 : o->model_dir ? o->model_dir : "easyrec");
     int rc = er_catalog_init(&s->cat);
