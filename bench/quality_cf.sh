@@ -6,12 +6,15 @@
 # the PyTorch reference (tools/cf_reference.py) with the same hyper-parameters and epochs.
 #
 #   bench/quality_cf.sh [--data DIR] [--algo lightgcn] [--epochs 24] [--seeds 2024,2025]
-#                       [--text-dim 64] [--threads 2] [--no-reference]
+#                       [--text-dim 64] [--threads 2] [--no-reference] [--text NAME=PREFIX]...
+# --text adds a text source: PREFIX.users.npy and PREFIX.items.npy (rows = dense ids), e.g. the
+# output of `easyrec encode` with a trained model; it is run with con and gen like the others.
 # Every run is capped at --epochs (early stopping may end it sooner): on a 2-core machine the
 # original's 3000-epoch budget is out of reach, so the numbers are for equal, capped budgets.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=../shared/data/easyrec/movies ALGO=lightgcn EPOCHS=24 SEEDS=2024,2025 K=64 THREADS=2 REF=1
+TEXTS="tfidf random" EXTRA=()
 while [ $# -gt 0 ]; do
   case $1 in
     --data) DATA=$2; shift 2 ;;
@@ -21,6 +24,7 @@ while [ $# -gt 0 ]; do
     --text-dim) K=$2; shift 2 ;;
     --threads) THREADS=$2; shift 2 ;;
     --no-reference) REF=0; shift ;;
+    --text) EXTRA+=("$2"); shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -29,6 +33,14 @@ mkdir -p "$OUT"
 make -s -j2 build/easyrec >/dev/null
 [ -f "$OUT/tfidf.users.npy" ] || /usr/bin/python3 tools/cf_text_vectors.py "$DATA" "$OUT/tfidf" --dim "$K" >&2
 [ -f "$OUT/random.users.npy" ] || /usr/bin/python3 tools/cf_text_vectors.py "$DATA" "$OUT/random" --dim "$K" --random >&2
+for e in "${EXTRA[@]}"; do
+  name=${e%%=*} prefix=${e#*=}
+  for side in users items; do
+    [ -f "$prefix.$side.npy" ] || { echo "quality_cf: $prefix.$side.npy not found" >&2; exit 2; }
+    cp "$prefix.$side.npy" "$OUT/$name.$side.npy"
+  done
+  TEXTS="$name $TEXTS"
+done
 echo "quality_cf: $DATA, $ALGO, at most $EPOCHS epochs (test step 3, patience 5), seeds $SEEDS, text dim $K, $THREADS threads"
 echo "load average at start: $(cat /proc/loadavg)"
 IFS=, read -ra SEEDL <<< "$SEEDS"
@@ -41,7 +53,9 @@ ep = ",".join(str(x["epochs"]) for x in rs)
 print("%-22s %.4f ± %.4f   %.4f ± %.4f   epochs %s" % (sys.argv[1], st.mean(r), sd(r), st.mean(n), sd(n), ep))
 ' "$@"; }
 printf "%-22s %-18s %-18s\n" run "Recall@20" "NDCG@20"
-for run in none:- con:tfidf con:random gen:tfidf gen:random; do
+runs="none:-"
+for a in con gen; do for t in $TEXTS; do runs="$runs $a:$t"; done; done
+for run in $runs; do
   align=${run%%:*} text=${run#*:}
   files=()
   for s in "${SEEDL[@]}"; do
