@@ -73,6 +73,9 @@ $(BUILD)/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
+# the AdamW pass vectorises only when sqrtf needs no errno check (src/train/optim.c)
+$(BUILD)/src/train/optim.o: CFLAGS += -fno-math-errno
+
 $(LIB): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^

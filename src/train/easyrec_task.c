@@ -70,7 +70,7 @@ int er_easyrec_step(void *ctx, long step, float *grad, er_step_stats *out) {
     }
     er_params g;
     er_params_assign(&m->cfg, &g, grad);
-    double lc = 0, lm = 0;
+    double lc = 0, lm = 0, t_comm = 0;
     uint64_t dseed = (o->seed * 0x9e3779b97f4a7c15ULL) ^ ((uint64_t)step << 20);
     if (micros == 1 && R == 1) {
         er_dropout d = {o->dropout, dseed};
@@ -82,10 +82,18 @@ int er_easyrec_step(void *ctx, long step, float *grad, er_step_stats *out) {
          * rank's share is one contiguous run and the all-gather is in place. */
         int tot = (int)take;
         size_t my_off = (size_t)m_lo * o->batch;
+        /* a rank's only micro-batch is forwarded once, whole, and kept for its backward; with
+         * several, each is embedded now and forwarded again for its backward */
+        int kept = m_hi - m_lo == 1;
         for (int i = m_lo; i < m_hi; i++) {
             er_dropout d = {o->dropout, dseed + (uint64_t)i};
-            er_train_embed(m, &t->st, &mb[i - m_lo], &d, t->de_all + (size_t)3 * i * o->batch * C);
+            float *e = t->de_all + (size_t)3 * i * o->batch * C;
+            if (kept)
+                er_train_step_forward(m, &t->st, &mb[i - m_lo], &d, e);
+            else
+                er_train_embed(m, &t->st, &mb[i - m_lo], &d, e);
         }
+        double tg = er_now();
         if (R > 1) {
             for (int q = 0; q < R; q++) {
                 size_t lo = (size_t)((long)micros * q / R) * o->batch, hi = (size_t)((long)micros * (q + 1) / R) * o->batch;
@@ -96,6 +104,7 @@ int er_easyrec_step(void *ctx, long step, float *grad, er_step_stats *out) {
             if ((rc = comm->allgatherv_f32(comm, t->de_all + 3 * my_off * C, t->counts[r], t->de_all, t->counts)))
                 return rc;
         }
+        t_comm += er_now() - tg;
         for (int i = 0; i < micros; i++) {
             size_t off = (size_t)i * o->batch;
             int k = (int)(take - off < (size_t)o->batch ? take - off : (size_t)o->batch);
@@ -113,11 +122,15 @@ int er_easyrec_step(void *ctx, long step, float *grad, er_step_stats *out) {
             for (int part = 0; part < 3; part++)
                 memcpy(dmi + (size_t)part * k * C, t->de_all + ((size_t)part * tot + off) * C,
                        (size_t)k * C * sizeof(float));
-            lm += er_train_step_cached(m, &g, &t->st, &mb[i - m_lo], dmi, o->mlm_weight, 1.0f / micros, &d) / micros;
+            lm += (kept ? er_train_step_backward : er_train_step_cached)(m, &g, &t->st, &mb[i - m_lo], dmi,
+                                                                         o->mlm_weight, 1.0f / micros, &d) /
+                  micros;
         }
         if (R > 1) { /* the MLM loss of every rank's micro-batches, for the log */
             float lmf = (float)lm;
+            double t0 = er_now();
             if ((rc = comm->allreduce_sum_f32(comm, &lmf, 1))) return rc;
+            t_comm += er_now() - t0;
             lm = lmf;
         }
     }
@@ -125,5 +138,6 @@ int er_easyrec_step(void *ctx, long step, float *grad, er_step_stats *out) {
     out->loss_mlm = lm;
     out->loss = lc + o->mlm_weight * lm;
     out->examples = (double)take;
+    out->t_comm = t_comm;
     return EASYREC_OK;
 }

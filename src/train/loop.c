@@ -11,9 +11,13 @@ int er_loop_run(const er_loop *L, long *step) {
         er_step_stats st;
         memset(&st, 0, sizeof st);
         memset(L->grad, 0, n * sizeof(float));
+        double t0 = er_now();
         if ((rc = L->step(L->step_ctx, *step, L->grad, &st))) break;
+        double t1 = er_now();
         if (L->comm->size > 1 && (rc = L->comm->allreduce_sum_f32(L->comm, L->grad, n))) break;
+        double t2 = er_now();
         er_optim_update(L->opt, L->params, L->grad, *step, &st.grad_norm, &st.lr);
+        st.t_step = t1 - t0, st.t_allreduce = t2 - t1, st.t_update = er_now() - t2;
         st.step = ++*step;
         if (L->after) rc = L->after(L->after_ctx, &st, &stop);
         if (L->comm->size > 1) { /* rank 0's hook decides for all: stop, or end on its error */

@@ -6,6 +6,7 @@
 #define ER_LOOP_H
 
 #include <stddef.h>
+#include <time.h>
 
 #include "train/comm.h"
 #include "train/optim.h"
@@ -14,8 +15,18 @@ typedef struct {
     long step;                     /* number of the step just finished (1-based) */
     double loss, loss_cl, loss_mlm; /* set by the step function */
     double examples;               /* examples the step consumed (all ranks) */
+    double t_comm;                 /* seconds the step function spent in collectives (all-gathers) */
     double grad_norm, lr;          /* set by the loop */
+    double t_step, t_allreduce, t_update; /* wall seconds, set by the loop: the step function
+                                             (t_comm included), the gradient all-reduce, the optimiser */
 } er_step_stats;
+
+/* monotonic wall clock in seconds, for the phase times */
+static inline double er_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
 
 /* Add the gradient of 0-based step `step` into grad (opt->n floats, zeroed by the loop);
  * fill the losses and examples of st. EASYREC_OK or an error code. */

@@ -30,9 +30,9 @@ typedef struct {
 
 /* learning rate of 0-based step `step` */
 double er_optim_lr(const er_optim *o, long step);
-/* Clip grad (n) to o->clip by its global L2 norm, then one AdamW update of params at
- * 0-based step `step` with its scheduled rate. *grad_norm: the norm before clipping,
- * *lr: the rate used (either may be NULL). */
+/* One AdamW update of params at 0-based step `step` with its scheduled rate, the gradient
+ * clipped to o->clip by its global L2 norm (grad (n) itself is left as it is).
+ * *grad_norm: the norm before clipping, *lr: the rate used (either may be NULL). */
 void er_optim_update(const er_optim *o, float *params, float *grad, long step, double *grad_norm, double *lr);
 
 #endif

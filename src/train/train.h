@@ -125,6 +125,15 @@ double er_train_step(const easyrec_model *m, er_params *g, er_step *s, const er_
  * The gradients equal one step on the concatenated batch (MLM averaged per micro-batch,
  * the original's per-device mean). Returns L_mlm of the micro-batch. */
 void er_train_embed(const easyrec_model *m, er_step *s, const er_batch *b, const er_dropout *drop, float *e);
+/* The same step without the second forward, for a micro-batch that is the only one of its
+ * rank (data-parallel training, one micro-batch per rank): train_step_forward runs the
+ * forward of all 6n sequences once and gives e (3n, C); after the loss over every rank's
+ * embeddings, train_step_backward (same s and b, nothing forwarded in between) injects de
+ * and back-propagates. The contrastive rows are a prefix of the packed batch, so e equals
+ * train_embed's bit for bit; the gradients equal train_step_cached's. */
+void er_train_step_forward(const easyrec_model *m, er_step *s, const er_batch *b, const er_dropout *drop, float *e);
+double er_train_step_backward(const easyrec_model *m, er_params *g, er_step *s, const er_batch *b, const float *de,
+                              float mlm_weight, float mlm_scale, const er_dropout *drop);
 double er_train_step_cached(const easyrec_model *m, er_params *g, er_step *s, const er_batch *b, const float *de,
                          float mlm_weight, float mlm_scale, const er_dropout *drop);
 

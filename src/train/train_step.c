@@ -75,16 +75,16 @@ void er_train_embed(const easyrec_model *m, er_step *s, const er_batch *b, const
     memcpy(e, s->z, (size_t)3 * b->n * m->cfg.hidden * sizeof(float));
 }
 
-/* Forward all 6n sequences, backprop de (3n, C; dL/d tanh output, already scaled) through
- * tanh and mlp — or, with de == NULL, the batch's own contrastive loss (temp, times
- * cl_scale; its value in *l_cl) — add the MLM loss (weight mlm_w), backward. */
-static double step_core(const easyrec_model *m, er_params *g, er_step *s, const er_batch *b, const float *de,
-                        float temp, float cl_scale, double *l_cl, float mlm_w, const er_dropout *drop) {
+/* Backward of the sequences forwarded last into s->acts (embed_rows done): backprop de (3n,
+ * C; dL/d tanh output, already scaled) through tanh and mlp — or, with de == NULL, the batch's
+ * own contrastive loss (temp, times cl_scale; its value in *l_cl) — add the MLM loss (weight
+ * mlm_w), backward through the encoder. */
+static double step_backward(const easyrec_model *m, er_params *g, er_step *s, const er_batch *b, const float *de,
+                            float temp, float cl_scale, double *l_cl, float mlm_w, const er_dropout *drop) {
     const easyrec_config *c = &m->cfg;
     int n = b->n, C = c->hidden, S = b->n_seq, th = s->threads, N = b->off[S];
-    ER_ASSERT(S == 3 * n || S == 6 * n);
-    const float *hl = forward_prefix(m, s, b, S, drop);
-    embed_rows(m, s, b, hl);
+    ER_ASSERT(s->acts.B == S && s->acts.N == N);
+    const float *hl = s->acts.x + (size_t)c->n_layers * N * C;
     /* head backward (tanh, then mlp: dWm += dz^T h0, dh0 = dz Wm into e) */
     if (!de) {
         *l_cl = er_contrastive_loss(&s->cl, s->z, s->de, n, C, temp);
@@ -118,15 +118,33 @@ static double step_core(const easyrec_model *m, er_params *g, er_step *s, const 
     return lm;
 }
 
+/* forward of all of b's sequences and the head: s->e, s->z of the 3n contrastive rows */
+static void step_forward(const easyrec_model *m, er_step *s, const er_batch *b, const er_dropout *drop) {
+    ER_ASSERT(b->n_seq == 3 * b->n || b->n_seq == 6 * b->n);
+    embed_rows(m, s, b, forward_prefix(m, s, b, b->n_seq, drop));
+}
+
+void er_train_step_forward(const easyrec_model *m, er_step *s, const er_batch *b, const er_dropout *drop, float *e) {
+    step_forward(m, s, b, drop);
+    memcpy(e, s->z, (size_t)3 * b->n * m->cfg.hidden * sizeof(float));
+}
+
+double er_train_step_backward(const easyrec_model *m, er_params *g, er_step *s, const er_batch *b, const float *de,
+                              float mlm_weight, float mlm_scale, const er_dropout *drop) {
+    return step_backward(m, g, s, b, de, 0.0f, 0.0f, NULL, mlm_weight * mlm_scale, drop);
+}
+
 double er_train_step_cached(const easyrec_model *m, er_params *g, er_step *s, const er_batch *b, const float *de,
                          float mlm_weight, float mlm_scale, const er_dropout *drop) {
-    return step_core(m, g, s, b, de, 0.0f, 0.0f, NULL, mlm_weight * mlm_scale, drop);
+    step_forward(m, s, b, drop);
+    return step_backward(m, g, s, b, de, 0.0f, 0.0f, NULL, mlm_weight * mlm_scale, drop);
 }
 
 double er_train_step(const easyrec_model *m, er_params *g, er_step *s, const er_batch *b, float temp,
                   float mlm_weight, float grad_scale, const er_dropout *drop, double *l_cl, double *l_mlm) {
     double lc = 0;
-    double lm = step_core(m, g, s, b, NULL, temp, grad_scale, &lc, mlm_weight * grad_scale, drop);
+    step_forward(m, s, b, drop);
+    double lm = step_backward(m, g, s, b, NULL, temp, grad_scale, &lc, mlm_weight * grad_scale, drop);
     if (l_cl) *l_cl = lc;
     if (l_mlm) *l_mlm = lm;
     return lc + mlm_weight * lm;

@@ -233,6 +233,12 @@ static int after_step(void *ctx, const er_step_stats *st, int *stop) {
         json_object_set_new(line, "lr", jnum(st->lr));
         json_object_set_new(line, "grad_norm", jnum(st->grad_norm));
         json_object_set_new(line, "examples_per_s", jnum(rate));
+        /* where the step's time went (rank 0's clock): compute, the embeddings' all-gather,
+         * the gradient all-reduce, the optimiser */
+        json_object_set_new(line, "time_compute_s", jnum(st->t_step - st->t_comm));
+        json_object_set_new(line, "time_gather_s", jnum(st->t_comm));
+        json_object_set_new(line, "time_allreduce_s", jnum(st->t_allreduce));
+        json_object_set_new(line, "time_update_s", jnum(st->t_update));
     }
     if ((rc = log_line(T, line))) return rc;
     er_train_event ev = {ER_TRAIN_STEP, st->step, T->total, epoch, st->loss, st->loss_cl, st->loss_mlm, st->lr,
