@@ -1,4 +1,4 @@
-/* mpi_comm.c — the MPI communicator (src/train/comm_mpi.c) and MPI encode, under
+/* mpi_comm.c — the MPI communicator (src/core/comm_mpi.c), MPI encode, train and eval, under
  * `mpirun -np 2|3 --oversubscribe` (run by `make test-mpi`, not `make test`). The same
  * binary is the test driver (no MPI environment) and the rank program (started by mpirun
  * with a mode argument): ranks check the collectives and print "rank R ok"; mode "die"
@@ -12,7 +12,7 @@
 #include "check.h"
 #include "core/err.h"
 #include "model/model.h"
-#include "train/comm.h"
+#include "core/comm.h"
 
 static char self[4096];
 #define WORK "build-mpi/tests/mpi_comm.d"
@@ -52,6 +52,13 @@ static int rank_collectives(er_comm *c) {
     k = 0;
     for (int q = 0; q < R; q++)
         for (int j = 0; j <= q; j++) bad |= recv[k++] != 10.f * q + j;
+    /* doubles keep their bits: rank q sends q+1 values 1 + 1e-12 (10q + j) */
+    double ds[16], dr[256];
+    for (int j = 0; j <= r; j++) ds[j] = 1.0 + 1e-12 * (10 * r + j);
+    if (c->allgatherv_f64(c, ds, (size_t)r + 1, dr, counts)) return 1;
+    k = 0;
+    for (int q = 0; q < R; q++)
+        for (int j = 0; j <= q; j++) bad |= dr[k++] != 1.0 + 1e-12 * (10 * q + j);
     char msg[32] = {0};
     if (r == 0) strcpy(msg, "hello from 0");
     if (c->bcast(c, msg, sizeof msg, 0) || c->barrier(c)) return 1;
@@ -128,6 +135,59 @@ TEST(encode_sharded_equals_one_process) {
                    "/nomodel --input " WORK "/p.jsonl --output " WORK "/bad.npy --quiet >/dev/null 2>&1",
                    mpirun_flags(), B) != 0);
     CHECK(access(WORK "/bad.npy", F_OK) != 0);
+}
+
+/* easyrec eval under mpirun: texts encoded and users ranked in shares, the same report as one
+ * process (the JSON less its timing) — for the model (with and without the embedding cache,
+ * an MPI-written cache read by one process) and a lexical baseline. The data: 600 users (3
+ * ranking blocks of 256, so 2 and 3 ranks really split them) over 40 items, as text files. */
+TEST(eval_sharded_equals_one_process) {
+    need_mpirun();
+    const char *B = check_bin();
+    if (!check_shared_dir()) SKIP("../shared/vocab absent");
+    REQUIRE(check_sh("%s init --vocab ../shared/vocab/roberta-base --output " WORK "/emodel --layers 2 --hidden 32 "
+                     "--heads 4 --ffn 64 >/dev/null 2>&1",
+                     B) == 0);
+    FILE *ft = fopen(WORK "/trn.tsv", "w"), *fs = fopen(WORK "/tst.tsv", "w"), *fi = fopen(WORK "/items.jsonl", "w"),
+         *fu = fopen(WORK "/users.jsonl", "w");
+    REQUIRE(ft && fs && fi && fu);
+    static const char *const words[] = {"jazz", "piano", "rock", "guitar", "drama", "space", "cooking", "travel"};
+    for (int i = 0; i < 40; i++)
+        fprintf(fi, "{\"item_id\": %d, \"profile\": \"an item about %s and %s\"}\n", i, words[i % 8], words[(i / 8) % 8]);
+    for (int u = 0; u < 600; u++) {
+        for (int j = 0; j < 3; j++) fprintf(ft, "%d\t%d\n", u, (u * 7 + j * 13) % 40);
+        fprintf(fs, "%d\t%d\n", u, (u * 7 + 5) % 40);
+        fprintf(fu, "{\"user_id\": %d, \"profile\": \"likes %s, not %s\"}\n", u, words[u % 8], words[(u / 8) % 8]);
+    }
+    fclose(ft), fclose(fs), fclose(fi), fclose(fu);
+#define EV "eval --train " WORK "/trn.tsv --test " WORK "/tst.tsv --item-profiles " WORK "/items.jsonl " \
+           "--user-profiles " WORK "/users.jsonl --json --quiet --threads 1 --k 1,5,10"
+#define NOTIME " | sed 's/, \"rank_seconds\": [^}]*//' > "
+    REQUIRE(check_sh("%s " EV " --model " WORK "/emodel" NOTIME WORK "/e1.json", B) == 0);
+    CHECK(check_sh("grep -q '\"n_users\": 600' " WORK "/e1.json && grep -q '\"recall@10\": 0\\.[0-9]*[1-9]' " WORK
+                   "/e1.json") == 0); /* some hits: a real comparison */
+    for (int np = 2; np <= 3; np++) {
+        CHECK(check_sh("mpirun %s -np %d %s " EV " --model " WORK "/emodel" NOTIME WORK "/en.json", mpirun_flags(), np,
+                       B) == 0);
+        CHECK(check_sh("cmp " WORK "/e1.json " WORK "/en.json") == 0);
+    }
+    /* the cache: written under MPI (rank 0), read by one process and by the ranks again */
+    CHECK(check_sh("mpirun %s -np 2 %s " EV " --model " WORK "/emodel --cache " WORK "/ecache" NOTIME WORK "/ec.json",
+                   mpirun_flags(), B) == 0);
+    CHECK(check_sh("ls " WORK "/ecache/*.npy >/dev/null 2>&1") == 0);
+    CHECK(check_sh("%s " EV " --model " WORK "/emodel --cache " WORK "/ecache" NOTIME WORK "/ec1.json", B) == 0);
+    CHECK(check_sh("mpirun %s -np 3 %s " EV " --model " WORK "/emodel --cache " WORK "/ecache" NOTIME WORK "/ec3.json",
+                   mpirun_flags(), B) == 0);
+    CHECK(check_sh("cmp " WORK "/e1.json " WORK "/ec.json && cmp " WORK "/e1.json " WORK "/ec1.json && cmp " WORK
+                   "/e1.json " WORK "/ec3.json") == 0);
+    REQUIRE(check_sh("%s " EV " --baseline bm25" NOTIME WORK "/b1.json", B) == 0);
+    CHECK(check_sh("mpirun %s -np 3 %s " EV " --baseline bm25" NOTIME WORK "/b3.json", mpirun_flags(), B) == 0);
+    CHECK(check_sh("cmp " WORK "/b1.json " WORK "/b3.json") == 0);
+    /* a rank without the model: the job fails, no hang */
+    CHECK(check_sh("timeout 120 mpirun %s -np 2 %s " EV " --model " WORK "/nomodel >/dev/null 2>&1", mpirun_flags(),
+                   B) != 0);
+#undef EV
+#undef NOTIME
 }
 
 /* largest |a - b| / (max |a| over the model + 1e-12) between two saved models' parameters */
@@ -209,6 +269,7 @@ int main(int argc, char **argv) {
     check_sh("rm -rf " WORK " && mkdir -p " WORK);
     static const check_case cases[] = {CASE(collectives_2_and_3_ranks), CASE(dead_rank_ends_the_job),
                                        CASE(encode_sharded_equals_one_process),
-                                       CASE(train_2_ranks_equals_one_process_global_batch)};
-    return check_run(cases, 4);
+                                       CASE(train_2_ranks_equals_one_process_global_batch),
+                                       CASE(eval_sharded_equals_one_process)};
+    return check_run(cases, 5);
 }

@@ -5,7 +5,7 @@
 
 #include "cli/cli.h"
 #include "core/err.h"
-#include "train/comm.h"
+#include "core/comm.h"
 
 static er_comm *the_comm;
 static int opened_mpi;

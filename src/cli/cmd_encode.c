@@ -13,7 +13,7 @@
 #include "data/profiles.h"
 #include "easyrec.h"
 #include "io/tensors.h"
-#include "train/comm.h"
+#include "core/comm.h"
 
 typedef struct {
     double t0;

@@ -3,6 +3,8 @@
  * interaction text files. Protocol and choices: docs/eval.md. This file only parses the
  * options, loads what the request names and prints the report; the evaluation itself
  * (one run per profile set, the 1+3 mean) is er_eval_dataset in src/eval/runner.c.
+ * Under mpirun every rank loads the same inputs, the texts are encoded and the users ranked
+ * in shares (docs/distributed.md), and rank 0 prints the report.
  */
 #include <errno.h>
 #include <jansson.h>
@@ -228,13 +230,23 @@ int cmd_eval(int argc, char **argv) {
     int rc = parse_args(argc, argv, &a, &cmd);
     if (rc == OPT_HELP) return 0;
     if (rc) return rc;
+    er_comm *comm = NULL;
+    if (cli_comm(&comm)) return cli_fail(NULL);
+    if (comm->rank) a.quiet = 1;
+    a.rq.setup.comm = comm;
+    int agreed = comm->size == 1; /* until every rank has its inputs, a failure is agreed on at out: */
     er_dataset ds;
     float *U = NULL, *I = NULL;
     easyrec_model *m = NULL;
     rc = a.data ? er_dataset_open_dir(a.data, &ds) : er_dataset_open_text(a.trn, a.val, a.tst, a.iprof, a.uprof, &ds);
-    if (rc) return cli_fail(NULL);
+    if (rc) {
+        rc = cli_fail(NULL);
+        if (!agreed) er_comm_agree(comm, rc);
+        return rc;
+    }
     er_eval_report rep;
-    if ((rc = er_eval_check(&ds, &a.rq)) || (a.id_maps && ds.from_text && (rc = write_id_maps(a.id_maps, &ds)))) goto fail;
+    if ((rc = er_eval_check(&ds, &a.rq)) || (a.id_maps && ds.from_text && !comm->rank && (rc = write_id_maps(a.id_maps, &ds))))
+        goto fail;
     if (a.uemb) {
         if ((rc = er_eval_read_embeddings(a.uemb, &U, &a.rq.user_rows, &a.rq.user_dim)) ||
             (rc = er_eval_read_embeddings(a.iemb, &I, &a.rq.item_rows, &a.rq.item_dim)))
@@ -255,13 +267,16 @@ int cmd_eval(int argc, char **argv) {
     a.rq.notify = notify;
     a.rq.notify_user = &a;
     er_gemm_set_backend(a.rq.encode.gemm); /* the dense scorer's products run on this thread's workers */
-    if ((rc = er_eval_dataset(&ds, &a.rq, &rep))) goto fail;
+    agreed = 1;
+    if ((rc = er_comm_agree(comm, EASYREC_OK)) || (rc = er_eval_dataset(&ds, &a.rq, &rep))) goto fail;
+    if (comm->rank) goto out;
     if (a.json) rc = print_json(&a, &rep) ? cli_fail(NULL) : 0;
     else print_table(&a, &rep);
     goto out;
 fail:
     rc = cli_fail(NULL);
 out:
+    if (!agreed) er_comm_agree(comm, rc ? EASYREC_ERR_ARG : EASYREC_OK);
     easyrec_model_free(m);
     free(U);
     free(I);

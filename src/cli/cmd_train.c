@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "train/comm.h"
+#include "core/comm.h"
 #include "cli/opt.h"
 #include "easyrec.h"
 #include "kernels/kernels.h"

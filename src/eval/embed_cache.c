@@ -10,6 +10,8 @@
  * has shape (n, D); anything else is re-encoded and overwritten. What the key holds:
  * er_embed_texts() in eval.h and docs/eval.md. The key carries mtimes, so touching a profile
  * or weights file invalidates the entry even when its contents did not change.
+ * Under MPI (e->comm) each rank encodes its share of the rows and all-gathers the rest, an
+ * entry is used only when every rank found it, and rank 0 alone writes one.
  */
 #include <errno.h>
 #include <jansson.h>
@@ -122,32 +124,47 @@ static void progress(void *user, size_t done, size_t total) {
 
 static int encode_all(const er_embedder *e, const char *label, const er_texts *t, float *out, int dim) {
     easyrec_ctx *ctx = easyrec_ctx_new(e->model);
-    if (!ctx) return er_error(EASYREC_ERR_NOMEM, "out of memory for an encoder context");
+    if (!ctx) return er_comm_agree(e->comm ? e->comm : er_comm_serial(),
+                                   er_error(EASYREC_ERR_NOMEM, "out of memory for an encoder context"));
+    er_comm *c = e->comm ? e->comm : er_comm_serial();
+    size_t lo, hi, D = (size_t)dim; /* this rank's rows [lo, hi) */
+    er_comm_share(c, c->rank, t->n, &lo, &hi);
+    size_t *counts = er_calloc((size_t)c->size, sizeof(*counts));
     easyrec_encode_opts o = e->opts;
-    progress_state ps = {e, label, 0, t->n};
+    progress_state ps = {e, label, 0, hi - lo};
     if (e->notify) {
         o.progress = progress;
         o.progress_user = &ps;
     }
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    int rc = EASYREC_OK;
-    for (size_t s = 0; s < t->n && !rc; s += CHUNK) {
-        size_t k = t->n - s < CHUNK ? t->n - s : CHUNK;
-        ps.base = s;
-        rc = easyrec_encode(ctx, (const char *const *)t->text + s, t->len + s, k, &o, out + s * (size_t)dim);
+    int rc = counts ? EASYREC_OK : EASYREC_ERR_NOMEM;
+    for (size_t s = lo; s < hi && !rc; s += CHUNK) {
+        size_t k = hi - s < CHUNK ? hi - s : CHUNK;
+        ps.base = s - lo;
+        rc = easyrec_encode(ctx, (const char *const *)t->text + s, t->len + s, k, &o, out + s * D);
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
+    easyrec_ctx_free(ctx);
+    if (c->size > 1 && !(rc = er_comm_agree(c, rc))) {
+        for (int q = 0; q < c->size; q++) {
+            size_t a, b;
+            er_comm_share(c, q, t->n, &a, &b);
+            counts[q] = (b - a) * D;
+        }
+        rc = c->allgatherv_f32(c, out + lo * D, (hi - lo) * D, out, counts);
+    }
+    free(counts);
     if (e->notify && !rc)
         e->notify(e->notify_user, ER_EMBED_ENCODED, label, t->n, t->n,
                   (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec), NULL);
-    easyrec_ctx_free(ctx);
     return rc;
 }
 
 int er_embed_texts(const er_embedder *e, const char *label, const char *const *sources, int n_sources,
                 const char *text_rule, const er_texts *t, float **out, int *dim) {
     *out = NULL;
+    er_comm *c = e->comm ? e->comm : er_comm_serial();
     int D = easyrec_model_dim(e->model), rc = EASYREC_OK;
     *dim = D;
     json_t *key = NULL;
@@ -169,17 +186,21 @@ int er_embed_texts(const er_embedder *e, const char *label, const char *const *s
             rc = EASYREC_ERR_NOMEM;
             goto out_free;
         }
-        if ((*out = cache_lookup(side, npy, key, t->n, D))) {
+        *out = cache_lookup(side, npy, key, t->n, D);
+        if (c->size > 1) { /* used only when every rank has it */
+            float miss = *out ? 0.0f : 1.0f;
+            if ((rc = c->allreduce_sum_f32(c, &miss, 1))) goto out_free;
+            if (miss > 0) free(*out), *out = NULL;
+        }
+        if (*out) {
             if (e->notify) e->notify(e->notify_user, ER_EMBED_CACHED, label, t->n, t->n, 0.0, npy);
             goto out_free;
         }
     }
-    if (!(*out = er_mallocarray(t->n ? t->n : 1, (size_t)D * sizeof(float)))) {
-        rc = EASYREC_ERR_NOMEM;
-        goto out_free;
-    }
+    *out = er_mallocarray(t->n ? t->n : 1, (size_t)D * sizeof(float));
+    if ((rc = er_comm_agree(c, *out ? EASYREC_OK : EASYREC_ERR_NOMEM))) goto out_free;
     if ((rc = encode_all(e, label, t, *out, D))) goto out_free;
-    if (e->cache_dir) rc = cache_store(e->cache_dir, side, npy, key, *out, t->n, D);
+    if (e->cache_dir) rc = er_comm_agree(c, c->rank == 0 ? cache_store(e->cache_dir, side, npy, key, *out, t->n, D) : EASYREC_OK);
 out_free:
     if (rc) {
         free(*out);

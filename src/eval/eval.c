@@ -10,6 +10,9 @@
  *     dataset value = mean over evaluated users, summed in ascending user id in double.
  * The 1+3 averaging over profile sets is the caller's (cmd_eval.c): it runs this once per
  * set with the same users and masks.
+ * Under MPI (s->comm) the users are split in order across ranks in whole ranking blocks (a
+ * block is scored as in one process, the same bits), each ranks its share, and
+ * the per-user metrics are all-gathered before the mean: the same sums in the same order.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,11 +26,20 @@ int er_eval_users(const er_eval_setup *s, int32_t **users, int32_t *n) {
     return er_csr_nonempty_rows(&s->ds->split[s->split], users, n);
 }
 
+/* rank r's users [lo, hi) of E: whole ranking blocks, so each is scored as in one process */
+static void user_share(const er_comm *c, int r, int32_t E, const er_rank_opts *o, size_t *lo, size_t *hi) {
+    size_t bu = er_topk_block_users(E, o), nb = ((size_t)E + bu - 1) / bu, blo, bhi;
+    er_comm_share(c, r, nb, &blo, &bhi);
+    *lo = blo * bu < (size_t)E ? blo * bu : (size_t)E;
+    *hi = bhi * bu < (size_t)E ? bhi * bu : (size_t)E;
+}
+
 int er_eval_run(const er_eval_setup *s, const er_scorer *sc, er_set_result *out) {
     const er_dataset *ds = s->ds;
     const er_csr *truth = &ds->split[s->split];
     int32_t *users = NULL, E = 0, *ranked = NULL;
     double *per = NULL;
+    size_t *counts = NULL; /* (ranks) metrics per rank, for the all-gather */
     int kmax = 0, rc;
     ER_ASSERT(s->nk >= 1 && s->nk <= ER_MAX_KS);
     for (int q = 0; q < s->nk; q++) {
@@ -41,23 +53,35 @@ int er_eval_run(const er_eval_setup *s, const er_scorer *sc, er_set_result *out)
         goto out_free;
     }
     int k = kmax < ds->n_items ? kmax : ds->n_items;
-    ranked = er_mallocarray((size_t)E, (size_t)k * sizeof(*ranked));
-    per = er_calloc((size_t)E, 2 * (size_t)s->nk * sizeof(*per));
-    if (!ranked || !per) {
-        rc = EASYREC_ERR_NOMEM;
-        goto out_free;
-    }
     er_rank_opts ro = {.n_items = ds->n_items, .k = k, .threads = s->threads};
     ro.mask[0] = ds->has_split[ER_SPLIT_TRN] ? &ds->split[ER_SPLIT_TRN] : NULL;
     ro.mask[1] = s->mask_val && s->split == ER_SPLIT_TST && ds->has_split[ER_SPLIT_VAL] ? &ds->split[ER_SPLIT_VAL] : NULL;
-    if ((rc = er_topk_rank(sc, users, E, &ro, ranked))) goto out_free;
+    er_comm *c = s->comm ? s->comm : er_comm_serial();
+    size_t lo, hi, M = 2 * (size_t)s->nk; /* this rank's users [lo, hi); M metrics a user */
+    user_share(c, c->rank, E, &ro, &lo, &hi);
+    ranked = er_mallocarray(hi > lo ? hi - lo : 1, (size_t)k * sizeof(*ranked));
+    per = er_calloc((size_t)E, M * sizeof(*per));
+    counts = er_calloc((size_t)c->size, sizeof(*counts));
+    rc = ranked && per && counts ? EASYREC_OK : EASYREC_ERR_NOMEM;
+    if (!rc && hi > lo) rc = er_topk_rank(sc, users + lo, (int32_t)(hi - lo), &ro, ranked);
+    if (!rc) {
 #pragma omp parallel for num_threads(s->threads > 0 ? s->threads : 1) schedule(static)
-    for (int32_t e = 0; e < E; e++) {
-        int32_t u = users[e];
-        const int32_t *pos = truth->indices + truth->indptr[u];
-        double *r = per + (size_t)e * 2 * s->nk;
-        er_metrics_user(ranked + (size_t)e * k, k, pos, csr_row_len(truth, u), s->ks, s->nk, r, r + s->nk);
+        for (int32_t e = (int32_t)lo; e < (int32_t)hi; e++) {
+            int32_t u = users[e];
+            const int32_t *pos = truth->indices + truth->indptr[u];
+            double *r = per + (size_t)e * M;
+            er_metrics_user(ranked + (size_t)(e - lo) * k, k, pos, csr_row_len(truth, u), s->ks, s->nk, r, r + s->nk);
+        }
     }
+    if (c->size > 1 && !(rc = er_comm_agree(c, rc))) {
+        for (int q = 0; q < c->size; q++) {
+            size_t a, b;
+            user_share(c, q, E, &ro, &a, &b);
+            counts[q] = (b - a) * M;
+        }
+        rc = c->allgatherv_f64(c, per + lo * M, (hi - lo) * M, per, counts);
+    }
+    if (rc) goto out_free;
     for (int q = 0; q < s->nk; q++) {
         double sr = 0, sn = 0;
         for (int32_t e = 0; e < E; e++) {
@@ -71,6 +95,7 @@ out_free:
     free(users);
     free(ranked);
     free(per);
+    free(counts);
     return rc;
 }
 

@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/comm.h"
 #include "data/dataset.h"
 #include "easyrec.h"
 
@@ -73,6 +74,10 @@ typedef struct {
  * Users are scored in blocks, each thread owning its block's scores, so memory is
  * threads * block_bytes and the result does not depend on the thread count. */
 int er_topk_rank(const er_scorer *sc, const int32_t *users, int32_t E, const er_rank_opts *o, int32_t *ranked);
+/* Users a block of er_topk_rank scores at once for E users. A scorer's bits may depend on
+ * the block (the dense one takes a GEMM for more than ER_DENSE_SMALL_Q users, dot products
+ * for fewer), so work split across processes is split in whole blocks of this size. */
+size_t er_topk_block_users(int32_t E, const er_rank_opts *o);
 
 /* ---- scorers.c ------------------------------------------------------------------------ */
 
@@ -146,9 +151,13 @@ typedef struct {
     const char *cache_dir;  /* NULL: no cache */
     er_embed_notify notify; /* optional */
     void *notify_user;
+    er_comm *comm;          /* NULL or one rank: encode here; else each rank its share, all-gathered */
 } er_embedder;
 
-/* Embeddings (n, D) of the texts t under e->model. With a cache directory, the file
+/* Embeddings (n, D) of the texts t under e->model. With e->comm of R > 1 ranks every rank
+ * calls this with the same texts: rank r encodes rows [n r/R, n (r+1)/R) and all receive all
+ * rows (the same bits as one process: a text's embedding does not depend on its batch); a
+ * cache entry is used only when every rank finds it, and rank 0 writes it. With a cache directory, the file
  * "<label>-<hash>.npy" is used when its sidecar "<label>-<hash>.json" holds exactly the key
  * of this request: the model (real path; size and mtime of config, weights and tokenizer
  * files; its precision unless fp32), the encode options that change results (max_length, pooling, normalisation), the
@@ -169,6 +178,7 @@ typedef struct {
     int mask_val;         /* also push validation items down (off in the original) */
     int ks[ER_MAX_KS], nk;
     int threads;
+    er_comm *comm;        /* NULL or one rank: rank every user here; else each rank its share */
 } er_eval_setup;
 
 typedef struct {
@@ -178,7 +188,11 @@ typedef struct {
 
 /* Users with >= 1 interaction in the split, ascending. *users malloc'd. */
 int er_eval_users(const er_eval_setup *s, int32_t **users, int32_t *n);
-/* Rank with sc and average the metrics over the split's users into out (name untouched). */
+/* Rank with sc and average the metrics over the split's users into out (name untouched).
+ * With s->comm of R > 1 ranks every rank calls it alike: rank r ranks its share of the blocks
+ * of er_topk_rank (users in order),
+ * the per-user metrics are all-gathered and every rank averages them in ascending user id,
+ * so all get the one-process values bit for bit. */
 int er_eval_run(const er_eval_setup *s, const er_scorer *sc, er_set_result *out);
 
 typedef struct {

@@ -136,7 +136,7 @@ static int run_set(const er_eval_request *rq, const er_dataset *ds, const er_eva
     float *U = NULL, *I = NULL;
     if (rq->scorer == ER_EVAL_MODEL) {
         er_embedder e = {(easyrec_model *)rq->model, rq->model_dir ? rq->model_dir : rq->model->dir, rq->encode,
-                         rq->cache_dir, rq->notify, rq->notify_user};
+                         rq->cache_dir, rq->notify, rq->notify_user, st->comm};
         const er_profile_set *ps = &ds->sets[set];
         char il[64], ul[64], urule[96];
         int from_items = strcmp(rule, "profiles") != 0;

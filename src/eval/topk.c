@@ -110,14 +110,19 @@ static void rank_block(const er_scorer *sc, const er_rank_opts *o, const int32_t
     }
 }
 
-int er_topk_rank(const er_scorer *sc, const int32_t *users, int32_t E, const er_rank_opts *o, int32_t *ranked) {
-    ER_ASSERT(o->n_items >= 1 && o->k >= 1 && o->k <= o->n_items);
-    int T = o->threads > 0 ? o->threads : 1, rc = EASYREC_OK;
-    size_t I = (size_t)o->n_items, budget = o->block_bytes ? o->block_bytes : DEFAULT_BLOCK_BYTES;
-    size_t bu = budget / (I * sizeof(float));
+size_t er_topk_block_users(int32_t E, const er_rank_opts *o) {
+    size_t budget = o->block_bytes ? o->block_bytes : DEFAULT_BLOCK_BYTES;
+    size_t bu = budget / ((size_t)o->n_items * sizeof(float));
     if (bu > MAX_BLOCK_USERS) bu = MAX_BLOCK_USERS;
     if (bu < 1) bu = 1;
     if (bu > (size_t)E) bu = E > 0 ? (size_t)E : 1;
+    return bu;
+}
+
+int er_topk_rank(const er_scorer *sc, const int32_t *users, int32_t E, const er_rank_opts *o, int32_t *ranked) {
+    ER_ASSERT(o->n_items >= 1 && o->k >= 1 && o->k <= o->n_items);
+    int T = o->threads > 0 ? o->threads : 1, rc = EASYREC_OK;
+    size_t I = (size_t)o->n_items, bu = er_topk_block_users(E, o);
     size_t nblocks = ((size_t)E + bu - 1) / bu;
     if ((size_t)T > nblocks) T = nblocks > 0 ? (int)nblocks : 1;
     rank_buf *bufs = er_calloc((size_t)T, sizeof(*bufs));

@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <time.h>
 
-#include "train/comm.h"
+#include "core/comm.h"
 #include "train/optim.h"
 
 typedef struct {

@@ -1,4 +1,4 @@
-/* comm_mpi.c — the communicator over Open MPI (built with `make MPI=1`, which defines ER_MPI).
+/* comm_mpi.c — the communicator (comm.h) over Open MPI (built with `make MPI=1`, which defines ER_MPI).
  * Every collective runs on a private duplicate of MPI_COMM_WORLD whose error handler is
  * MPI_ERRORS_RETURN, so an MPI failure comes back as EASYREC_ERR_IO with MPI's own message
  * instead of aborting inside the library. A rank that dies (crash, kill, exit without
@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "core/err.h"
-#include "train/comm.h"
+#include "core/comm.h"
 
 #ifdef ER_MPI
 #include <mpi.h>
@@ -33,14 +33,15 @@ static int mpi_fail(int rc, const char *what) {
 /* MPI counts are int: larger buffers go in pieces of at most 1 Gi elements */
 #define MPI_PIECE ((size_t)1 << 30)
 
-/* The all-reduce goes in buckets of 1 Mi floats (4 MiB), as torch DDP buckets its gradients.
+/* The all-reduce goes in buckets of 4 Mi floats (16 MiB), as torch DDP buckets its gradients.
  * Measured (docs/distributed.md): one MPI_Allreduce of a 54 MB buffer makes Open MPI 4.1's
  * default algorithm allocate a temporary as large as the message on every call; glibc serves
  * that with a fresh mmap, and touching 13 k new pages costs ~14 us each in this VM — 200 ms of
- * CPU and 450-700 ms of wall per step for 2 ranks. Temporaries of 4 MiB stay in the heap after
- * the first call (glibc's dynamic mmap threshold): 128 page faults instead of 6.5 k, 45-60 ms.
- * Each element is still the sum of the same R values in the algorithm's order for that size. */
-#define ALLREDUCE_BUCKET ((size_t)1 << 20)
+ * CPU and 450-700 ms of wall per step for 2 ranks. Temporaries of at most 16 MiB stay in the
+ * heap after the first call (glibc's dynamic mmap threshold, at most 32 MiB): 384 page faults
+ * instead of 6.5 k, 50-75 ms. Buckets of 1 Mi floats were as fast through shared memory but
+ * slower over TCP (per-message latency). Each element is still the sum of the same R values. */
+#define ALLREDUCE_BUCKET ((size_t)1 << 22)
 
 static int mpi_allreduce(er_comm *c, float *buf, size_t n) {
     mpi_impl *m = c->impl;
@@ -52,7 +53,9 @@ static int mpi_allreduce(er_comm *c, float *buf, size_t n) {
     return EASYREC_OK;
 }
 
-static int mpi_allgatherv(er_comm *c, const float *send, size_t n_local, float *recv, const size_t *counts) {
+/* recv (elements of `size` bytes, MPI type t) = concatenation of every rank's counts[r] */
+static int allgatherv(er_comm *c, const void *send, size_t n_local, void *recv, const size_t *counts, MPI_Datatype t,
+                      size_t size) {
     mpi_impl *m = c->impl;
     size_t off = 0;
     for (int r = 0; r < c->size; r++) {
@@ -64,9 +67,17 @@ static int mpi_allgatherv(er_comm *c, const float *send, size_t n_local, float *
     }
     ER_ASSERT(counts[c->rank] == n_local);
     /* in place when the caller's slice already sits at its offset in recv */
-    const void *sb = send == recv + m->displs[c->rank] ? MPI_IN_PLACE : send;
-    int rc = MPI_Allgatherv(sb, (int)n_local, MPI_FLOAT, recv, m->counts, m->displs, MPI_FLOAT, m->comm);
+    const void *sb = send == (const char *)recv + (size_t)m->displs[c->rank] * size ? MPI_IN_PLACE : send;
+    int rc = MPI_Allgatherv(sb, (int)n_local, t, recv, m->counts, m->displs, t, m->comm);
     return rc == MPI_SUCCESS ? EASYREC_OK : mpi_fail(rc, "all-gather");
+}
+
+static int mpi_allgatherv(er_comm *c, const float *send, size_t n_local, float *recv, const size_t *counts) {
+    return allgatherv(c, send, n_local, recv, counts, MPI_FLOAT, sizeof(float));
+}
+
+static int mpi_allgatherv_f64(er_comm *c, const double *send, size_t n_local, double *recv, const size_t *counts) {
+    return allgatherv(c, send, n_local, recv, counts, MPI_DOUBLE, sizeof(double));
 }
 
 static int mpi_bcast(er_comm *c, void *buf, size_t bytes, int root) {
@@ -112,6 +123,7 @@ int er_comm_mpi_open(er_comm **out) {
     if (!m->counts || !m->displs) goto nomem;
     c->allreduce_sum_f32 = mpi_allreduce;
     c->allgatherv_f32 = mpi_allgatherv;
+    c->allgatherv_f64 = mpi_allgatherv_f64;
     c->bcast = mpi_bcast;
     c->barrier = mpi_barrier;
     c->impl = m;
