@@ -1,6 +1,6 @@
 /* test_eval.c — the evaluation kernels: Recall/NDCG on hand-computed rankings, top-K
- * selection against a full sort (ties, NaN), blocked ranking with masks against a naive
- * loop and across thread counts, er_eval_run on the committed tiny dataset (expected values
+ * selection against a full sort (ties, NaN) and fed in pieces, blocked ranking with masks
+ * against a naive loop across thread counts, block sizes and GEMM backends, er_eval_run on the committed tiny dataset (expected values
  * worked out by hand in tools/gen_eval_fixtures.py's layout), user text from training
  * items, and the lexical / popularity / random scorers. The CLI end to end is in
  * test_eval_cli.c. */
@@ -13,6 +13,7 @@
 #include "core/rng.h"
 #include "eval/eval.h"
 #include "io/tensors.h"
+#include "kernels/kernels.h"
 
 #define TINY ER_FIXTURES "/eval/tiny" /* staged from the .in files of tests/fixtures/eval/tiny */
 
@@ -96,6 +97,39 @@ TEST(topk_matches_full_sort) {
     }
 }
 
+TEST(topk_stream_in_pieces) {
+    er_rng g;
+    er_rng_seed(&g, 5);
+    enum { N = 2000 };
+    static float s[N];
+    static er_topk_entry h1[N], h2[N];
+    static int32_t a[N], b[N];
+    for (int trial = 0; trial < 200; trial++) {
+        int32_t n = 1 + (int32_t)er_rng_below(&g, N);
+        int k = 1 + (int)er_rng_below(&g, (uint64_t)(n < 40 ? n : 40));
+        if (trial % 9 == 0) k = n;
+        int levels = trial % 3 == 0 ? 4 : 1 << 20;
+        for (int32_t i = 0; i < n; i++) s[i] = (float)er_rng_below(&g, (uint64_t)levels) / levels - 0.5f;
+        if (trial % 5 == 0) s[er_rng_below(&g, (uint64_t)n)] = NAN;
+        if (trial % 11 == 0) s[er_rng_below(&g, (uint64_t)n)] = -INFINITY;
+        er_topk_select(s, n, k, h1, a);
+        /* pieces of 1..40 items: some end while the heap is still filling */
+        er_topk_stream st;
+        er_topk_stream_init(&st, h2, k);
+        for (int32_t i0 = 0; i0 < n;) {
+            int32_t m = 1 + (int32_t)er_rng_below(&g, 40);
+            if (m > n - i0) m = n - i0;
+            er_topk_stream_push(&st, s + i0, i0, m);
+            i0 += m;
+        }
+        er_topk_stream_finish(&st, b);
+        if (memcmp(a, b, (size_t)k * sizeof(*a))) {
+            CHECK_FAILMSG("trial %d n %d k %d: pieces differ from one call", trial, n, k);
+            break;
+        }
+    }
+}
+
 /* ---- blocked ranking ------------------------------------------------------------------ */
 
 /* random integer-valued embeddings (exact dot products) and a random mask */
@@ -135,6 +169,57 @@ TEST(rank_blocks_masks_threads) {
         REQUIRE(er_topk_select_naive(sc, I, K, ref) == 0);
         if (memcmp(ref, r1 + e * K, sizeof ref)) CHECK_FAILMSG("user %d: blocked ranking differs from naive", u);
     }
+    er_csr_free(&mask);
+}
+
+/* The dense scorer by item ranges against the naive loop on exact integer dot products:
+ * ranges that end inside a 256-item range, blocks of 256, 37 and 3 users (a block of at
+ * most 8 takes the dot products, a larger one the GEMM with its users packed), 1 and 2
+ * threads, own kernel and CBLAS. */
+TEST(rank_item_ranges) {
+    enum { U = 300, I = 700, D = 40, K = 20 };
+    static float ue[U * D], ie[I * D], sc[I];
+    er_rng g;
+    er_rng_seed(&g, 3);
+    for (int k = 0; k < U * D; k++) ue[k] = (float)((int)er_rng_below(&g, 9) - 4);
+    for (int k = 0; k < I * D; k++) ie[k] = (float)((int)er_rng_below(&g, 9) - 4);
+    enum { NM = 3000 };
+    static int32_t mr[NM], mc[NM];
+    for (int k = 0; k < NM; k++) {
+        mr[k] = (int32_t)er_rng_below(&g, U);
+        mc[k] = (int32_t)er_rng_below(&g, I);
+    }
+    er_csr mask;
+    REQUIRE(er_csr_from_pairs(U, I, mr, mc, NM, &mask) == 0);
+    static int32_t users[U], got[U * K], ref[U * K];
+    int32_t E = 0;
+    for (int32_t u = 0; u < U; u += 1 + (u % 2)) users[E++] = u;
+    for (int32_t e = 0; e < E; e++) {
+        int32_t u = users[e];
+        for (int i = 0; i < I; i++) {
+            float x = 0;
+            for (int k = 0; k < D; k++) x += ue[u * D + k] * ie[i * D + k];
+            sc[i] = er_csr_has(&mask, u, i) ? ER_MASK_SCORE : x;
+        }
+        REQUIRE(er_topk_select_naive(sc, I, K, ref + e * K) == 0);
+    }
+    er_dense_scorer d = {ue, ie, I, D};
+    er_scorer s;
+    er_dense_scorer_bind(&d, &s);
+    er_rank_opts o = {.n_items = I, .k = K, .mask = {&mask, NULL}};
+    size_t blocks[] = {0, 37 * ER_RANK_ITEM_CHUNK * sizeof(float), 3 * ER_RANK_ITEM_CHUNK * sizeof(float)};
+    for (int backend = 0; backend < 2; backend++) {
+        if (backend == 1 && !er_gemm_has_own_kernel()) break;
+        er_gemm_force_backend(backend);
+        for (int v = 0; v < 3; v++)
+            for (o.threads = 1; o.threads <= 2; o.threads++) {
+                o.block_bytes = blocks[v];
+                REQUIRE(er_topk_rank(&s, users, E, &o, got) == 0);
+                if (memcmp(got, ref, (size_t)E * K * sizeof(int32_t)))
+                    CHECK_FAILMSG("%s, block %d, %d threads: ranking differs from naive", er_gemm_backend(), v, o.threads);
+            }
+    }
+    er_gemm_set_backend(ER_GEMM_AUTO);
     er_csr_free(&mask);
 }
 
@@ -315,6 +400,6 @@ TEST(popularity_and_random) {
     er_dataset_free(&ds);
 }
 
-CHECK_MAIN(CASE(metrics_by_hand), CASE(topk_ties_and_nan), CASE(topk_matches_full_sort),
-           CASE(rank_blocks_masks_threads), CASE(eval_tiny_by_hand), CASE(user_text_from_training_items),
+CHECK_MAIN(CASE(metrics_by_hand), CASE(topk_ties_and_nan), CASE(topk_matches_full_sort), CASE(topk_stream_in_pieces),
+           CASE(rank_blocks_masks_threads), CASE(rank_item_ranges), CASE(eval_tiny_by_hand), CASE(user_text_from_training_items),
            CASE(lexical_bm25_tfidf_by_hand), CASE(popularity_and_random))

@@ -2,7 +2,9 @@
  * double-precision loop, in all three forms the encoder uses (A·B^T, A·B, A^T·B), over
  * shapes that hit every edge of the blocking (M, N, K not multiples of the 12x32 tile or
  * the K/N blocks), strided operands, bias and accumulation; er_gemm_mt bit-identical for 1, 2
- * and 3 threads. Tolerance: 1e-5 relative to the sum of |products| (fp32 reassociation). */
+ * and 3 threads. Tolerance: 1e-5 relative to the sum of |products| (fp32 reassociation).
+ * The packed-B product (er_gemm_pack_rows / er_gemm_packed_nt) bit for bit against
+ * er_gemm_nt. */
 #include <stdlib.h>
 
 #include "check.h"
@@ -80,4 +82,58 @@ TEST(gemm_cblas) {
     all_shapes();
 }
 
-CHECK_MAIN(CASE(gemm_default_backend), CASE(gemm_own_kernel), CASE(gemm_cblas))
+/* A (M, K) . B^T with B's rows (picked through an index list) packed once == er_gemm_nt on
+ * the gathered rows: the same bits (the eval scorer relies on it) */
+static void packed_shape(int M, int N, int K, int lda, int ldb) {
+    int nrows = 2 * N + 3;
+    float *A = malloc(sizeof(float) * (size_t)M * lda), *B = malloc(sizeof(float) * (size_t)nrows * ldb);
+    float *G = malloc(sizeof(float) * (size_t)N * K), *Bp = malloc(sizeof(float) * er_gemm_packed_floats(N, K));
+    float *C = malloc(sizeof(float) * (size_t)M * (N + 1)), *R = malloc(sizeof(float) * (size_t)M * N);
+    int32_t *rows = malloc(sizeof(int32_t) * (size_t)N);
+    for (size_t i = 0; i < (size_t)M * lda; i++) A[i] = (float)((int)(i * 2654435761u % 2001) - 1000) / 997.0f;
+    for (size_t i = 0; i < (size_t)nrows * ldb; i++) B[i] = (float)((int)(i * 40503u % 1999) - 999) / 1013.0f;
+    for (int j = 0; j < N; j++) {
+        rows[j] = (int32_t)((j * 7 + 1) % nrows);
+        memcpy(G + (size_t)j * K, B + (size_t)rows[j] * ldb, sizeof(float) * (size_t)K);
+    }
+    er_gemm_pack_rows(B, rows, N, K, (size_t)ldb, Bp);
+    for (size_t i = 0; i < (size_t)M * (N + 1); i++) C[i] = 7.0f;
+    er_gemm_packed_nt(M, A, lda, Bp, N, K, C, N + 1);
+    er_gemm_nt(M, N, K, A, lda, G, K, NULL, R, N, 0);
+    int same = 1, kept = 1;
+    for (int i = 0; i < M; i++) {
+        for (int j = 0; j < N; j++) same &= C[(size_t)i * (N + 1) + j] == R[(size_t)i * N + j];
+        kept &= C[(size_t)i * (N + 1) + N] == 7.0f; /* the column past N is untouched */
+    }
+    if (!same || !kept) printf("    M=%d N=%d K=%d\n", M, N, K);
+    CHECK(same);
+    CHECK(kept);
+    /* rows NULL: B's first N rows */
+    er_gemm_pack_rows(B, NULL, N, K, (size_t)ldb, Bp);
+    er_gemm_packed_nt(M, A, lda, Bp, N, K, C, N + 1);
+    er_gemm_nt(M, N, K, A, lda, B, ldb, NULL, R, N, 0);
+    same = 1;
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) same &= C[(size_t)i * (N + 1) + j] == R[(size_t)i * N + j];
+    CHECK(same);
+    free(A), free(B), free(G), free(Bp), free(C), free(R), free(rows);
+}
+
+TEST(gemm_packed_b) {
+    if (!er_gemm_has_own_kernel()) SKIP("CPU has no AVX-512: nothing is packed");
+    er_gemm_force_backend(1);
+    CHECK(er_gemm_packs());
+    CHECK(er_gemm_packed_floats(33, 5) == 64 * 5 && er_gemm_packed_floats(32, 5) == 32 * 5);
+    static const int shapes[][5] = {/* M, N, K, lda, ldb */
+                                    {1, 1, 1, 1, 1},        {12, 32, 256, 256, 256}, {13, 33, 257, 260, 257},
+                                    {97, 200, 300, 300, 301}, {256, 256, 768, 768, 768}, {9, 70, 1030, 1030, 1031},
+                                    {300, 9, 3, 3, 3}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const int *d = shapes[s];
+        packed_shape(d[0], d[1], d[2], d[3], d[4]);
+    }
+    er_gemm_force_backend(0); /* the thread's GEMMs are CBLAS: nothing packs */
+    CHECK(!er_gemm_packs());
+}
+
+CHECK_MAIN(CASE(gemm_default_backend), CASE(gemm_own_kernel), CASE(gemm_cblas), CASE(gemm_packed_b))

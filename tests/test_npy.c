@@ -1,5 +1,6 @@
 /* test_npy.c — src/io/npy.c: numpy-written fixtures read back (f4/f8/f2, format 1.0–3.0),
- * our writer's exact header bytes and round trip, and malformed headers and sizes.
+ * our writer's exact header bytes and round trip, and malformed headers and sizes; the
+ * mapped view (er_npy_open_f32) gives the same arrays and errors as reading.
  */
 #include <jansson.h>
 #include <unistd.h>
@@ -71,6 +72,15 @@ TEST(test_read_fixtures) {
         }
         REQUIRE(n == json_array_size(jv));
         for (size_t k = 0; k < n; k++) CHECK(d[k] == (float)json_number_value(json_array_get(jv, k)));
+        /* the view: '<f4' in place from the mapping, other dtypes converted */
+        er_npy_view v;
+        REQUIRE(er_npy_open_f32(path, &v) == 0);
+        CHECK(v.ndim == nd && !memcmp(v.shape, shape, sizeof(shape[0]) * (size_t)nd) && v.numel == n);
+        CHECK(n == 0 || !memcmp(v.data, d, n * sizeof(float)));
+        int f4 = strcmp(name, "arr_f2.npy") && strcmp(name, "arr_f8.npy"); /* the others are '<f4' */
+        CHECK(f4 ? v.map && !v.owned : !v.map && v.owned);
+        er_npy_close(&v);
+        CHECK(v.data == NULL && v.map == NULL);
         free(d);
     }
     json_decref(all);
@@ -111,9 +121,21 @@ TEST(test_write_roundtrip) {
     REQUIRE(er_npy_read_f32(path, &d, &nd, got) == 0);
     CHECK(nd == 2 && got[0] == 0 && got[1] == 4 && d != NULL);
     free(d);
+    /* the view refuses what reading refuses: data cut short, a file too short to map */
+    er_npy_view view;
+    REQUIRE(er_npy_write_f32(path, v, 2, shape) == 0);
+    REQUIRE(er_read_file(path, &buf, &len) == 0);
+    REQUIRE(er_write_file_atomic(path, buf, len - 4) == 0);
+    CHECK(er_npy_open_f32(path, &view) == EASYREC_ERR_FORMAT && strstr(easyrec_last_error(), "need 24"));
+    CHECK(view.data == NULL && view.map == NULL);
+    REQUIRE(er_write_file_atomic(path, buf, 5) == 0);
+    CHECK(er_npy_open_f32(path, &view) == EASYREC_ERR_FORMAT && strstr(easyrec_last_error(), "not a .npy"));
+    free(buf);
     unlink(path);
     CHECK(er_npy_write_f32("/nonexistent-dir/x.npy", v, 1, &s1) == EASYREC_ERR_IO);
     CHECK(er_npy_read_f32("/nonexistent-dir/x.npy", &d, &nd, got) == EASYREC_ERR_IO && d == NULL);
+    CHECK(er_npy_open_f32("/nonexistent-dir/x.npy", &view) == EASYREC_ERR_IO && view.data == NULL);
+    er_npy_close(NULL);
 }
 
 TEST(test_bad_files) {

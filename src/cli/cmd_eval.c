@@ -236,7 +236,7 @@ int cmd_eval(int argc, char **argv) {
     a.rq.setup.comm = comm;
     int agreed = comm->size == 1; /* until every rank has its inputs, a failure is agreed on at out: */
     er_dataset ds;
-    float *U = NULL, *I = NULL;
+    er_npy_view U = {0}, I = {0};
     easyrec_model *m = NULL;
     rc = a.data ? er_dataset_open_dir(a.data, &ds) : er_dataset_open_text(a.trn, a.val, a.tst, a.iprof, a.uprof, &ds);
     if (rc) {
@@ -251,7 +251,7 @@ int cmd_eval(int argc, char **argv) {
         if ((rc = er_eval_read_embeddings(a.uemb, &U, &a.rq.user_rows, &a.rq.user_dim)) ||
             (rc = er_eval_read_embeddings(a.iemb, &I, &a.rq.item_rows, &a.rq.item_dim)))
             goto fail;
-        a.rq.user_emb = U, a.rq.item_emb = I;
+        a.rq.user_emb = U.data, a.rq.item_emb = I.data;
         a.rq.user_emb_name = a.uemb, a.rq.item_emb_name = a.iemb;
     }
     if (a.model && cli_load_model(a.model, a.precision, a.isa, !a.quiet && !a.json, &m)) {
@@ -278,8 +278,8 @@ fail:
 out:
     if (!agreed) er_comm_agree(comm, rc ? EASYREC_ERR_ARG : EASYREC_OK);
     easyrec_model_free(m);
-    free(U);
-    free(I);
+    er_npy_close(&U);
+    er_npy_close(&I);
     er_dataset_free(&ds);
     return rc;
 }

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -123,6 +124,23 @@ void *er_mallocarray(size_t n, size_t size) {
     }
     void *p = malloc(total ? total : 1);
     if (!p) er_error(EASYREC_ERR_NOMEM, "out of memory allocating %zu bytes", total);
+    return p;
+}
+
+void *er_malloc_big(size_t n, size_t size) {
+    const size_t huge = (size_t)2 << 20;
+    size_t total;
+    if (er_mul_size(n, size, &total) || er_add_size(total, huge - 1, &total)) {
+        er_error(EASYREC_ERR_NOMEM, "allocation of %zu x %zu bytes overflows", n, size);
+        return NULL;
+    }
+    total &= ~(huge - 1); /* aligned_alloc wants a multiple of the alignment */
+    void *p = aligned_alloc(huge, total ? total : huge);
+    if (!p) {
+        er_error(EASYREC_ERR_NOMEM, "out of memory allocating %zu bytes", total);
+        return NULL;
+    }
+    madvise(p, total ? total : huge, MADV_HUGEPAGE); /* advice only: 4 KiB pages work too */
     return p;
 }
 

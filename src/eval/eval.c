@@ -27,8 +27,9 @@ int er_eval_users(const er_eval_setup *s, int32_t **users, int32_t *n) {
 }
 
 /* rank r's users [lo, hi) of E: whole ranking blocks, so each is scored as in one process */
-static void user_share(const er_comm *c, int r, int32_t E, const er_rank_opts *o, size_t *lo, size_t *hi) {
-    size_t bu = er_topk_block_users(E, o), nb = ((size_t)E + bu - 1) / bu, blo, bhi;
+static void user_share(const er_comm *c, int r, const er_scorer *sc, int32_t E, const er_rank_opts *o, size_t *lo,
+                       size_t *hi) {
+    size_t bu = er_topk_block_users(sc, E, o), nb = ((size_t)E + bu - 1) / bu, blo, bhi;
     er_comm_share(c, r, nb, &blo, &bhi);
     *lo = blo * bu < (size_t)E ? blo * bu : (size_t)E;
     *hi = bhi * bu < (size_t)E ? bhi * bu : (size_t)E;
@@ -58,7 +59,7 @@ int er_eval_run(const er_eval_setup *s, const er_scorer *sc, er_set_result *out)
     ro.mask[1] = s->mask_val && s->split == ER_SPLIT_TST && ds->has_split[ER_SPLIT_VAL] ? &ds->split[ER_SPLIT_VAL] : NULL;
     er_comm *c = s->comm ? s->comm : er_comm_serial();
     size_t lo, hi, M = 2 * (size_t)s->nk; /* this rank's users [lo, hi); M metrics a user */
-    user_share(c, c->rank, E, &ro, &lo, &hi);
+    user_share(c, c->rank, sc, E, &ro, &lo, &hi);
     ranked = er_mallocarray(hi > lo ? hi - lo : 1, (size_t)k * sizeof(*ranked));
     per = er_calloc((size_t)E, M * sizeof(*per));
     counts = er_calloc((size_t)c->size, sizeof(*counts));
@@ -76,7 +77,7 @@ int er_eval_run(const er_eval_setup *s, const er_scorer *sc, er_set_result *out)
     if (c->size > 1 && !(rc = er_comm_agree(c, rc))) {
         for (int q = 0; q < c->size; q++) {
             size_t a, b;
-            user_share(c, q, E, &ro, &a, &b);
+            user_share(c, q, sc, E, &ro, &a, &b);
             counts[q] = (b - a) * M;
         }
         rc = c->allgatherv_f64(c, per + lo * M, (hi - lo) * M, per, counts);

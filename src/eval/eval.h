@@ -23,6 +23,7 @@
 #include "core/comm.h"
 #include "data/dataset.h"
 #include "easyrec.h"
+#include "io/tensors.h"
 
 #define ER_MAX_KS 8
 /* Score given to masked (training) items: s * (1 - m) - 1e8 * m in the original. */
@@ -50,16 +51,38 @@ typedef struct {
  * in ascending index order; NaN ranks below everything. heap: caller scratch of k
  * entries. out (k) caller-owned. */
 void er_topk_select(const float *scores, int32_t n, int k, er_topk_entry *heap, int32_t *out);
+
+/* The same selection fed in pieces: push the scores of items i0, i0+1, ... in ascending
+ * item order, in as many calls as wanted, then finish. The result equals er_topk_select over
+ * the concatenation (it is that function's code). heap: caller scratch of k entries; at
+ * least k items must be pushed before finish. */
+typedef struct {
+    er_topk_entry *heap;
+    int k, held; /* entries in heap; a min-heap on rank once held == k */
+} er_topk_stream;
+void er_topk_stream_init(er_topk_stream *st, er_topk_entry *heap, int k);
+void er_topk_stream_push(er_topk_stream *st, const float *scores, int32_t i0, int32_t n);
+void er_topk_stream_finish(er_topk_stream *st, int32_t *out);
 /* The same by sorting all n entries (reference for tests). */
 int er_topk_select_naive(const float *scores, int32_t n, int k, int32_t *out);
 
-/* A source of scores. score() fills out (nu, I) row-major with the scores of users[0..nu)
- * against every item; it is called concurrently from several threads, each with its own
- * scratch of nu * scratch_per_user floats, and must not fail. */
+/* A source of scores, in one of two forms:
+ *   score() fills out (nu, I) row-major with the scores of users[0..nu) against every item;
+ *   or begin() takes users[0..nu) (a block) and score_items() then fills out (nj, nu),
+ *   item-major with row stride ldo, with their scores against items j0 .. j0+nj-1
+ *   (nj <= ER_RANK_ITEM_CHUNK), for consecutive ranges of the same block; the ranking then
+ *   masks and selects each range while it is in cache and never holds a whole (nu, I)
+ *   block (the dense scorer).
+ * Called concurrently from several threads, each with its own scratch of
+ * nu * scratch_per_user + scratch_extra floats; must not fail. Bind functions set every
+ * field. */
+#define ER_RANK_ITEM_CHUNK 256
 typedef struct {
     void (*score)(const void *ctx, const int32_t *users, int nu, float *out, float *scratch);
+    void (*begin)(const void *ctx, const int32_t *users, int nu, float *scratch);
+    void (*score_items)(const void *ctx, int nu, int32_t j0, int32_t nj, float *out, size_t ldo, float *scratch);
     const void *ctx;
-    size_t scratch_per_user;
+    size_t scratch_per_user, scratch_extra;
 } er_scorer;
 
 typedef struct {
@@ -67,17 +90,18 @@ typedef struct {
     int k;                 /* list length, 1 <= k <= I */
     const er_csr *mask[2]; /* items to push to ER_MASK_SCORE (train; optionally val); NULL: none */
     int threads;           /* OpenMP threads; <= 0: 1 */
-    size_t block_bytes;    /* score block per thread; 0: 64 MiB (at most 256 users a block) */
+    size_t block_bytes;    /* score block per thread (nu * I floats, or ER_RANK_ITEM_CHUNK * nu
+                              with score_items); 0: 64 MiB; at most 256 users a block */
 } er_rank_opts;
 
 /* Rank every item for users[0..E): ranked (E, k) caller-owned, row e = users[e]'s top k.
  * Users are scored in blocks, each thread owning its block's scores, so memory is
  * threads * block_bytes and the result does not depend on the thread count. */
 int er_topk_rank(const er_scorer *sc, const int32_t *users, int32_t E, const er_rank_opts *o, int32_t *ranked);
-/* Users a block of er_topk_rank scores at once for E users. A scorer's bits may depend on
- * the block (the dense one takes a GEMM for more than ER_DENSE_SMALL_Q users, dot products
- * for fewer), so work split across processes is split in whole blocks of this size. */
-size_t er_topk_block_users(int32_t E, const er_rank_opts *o);
+/* Users a block of er_topk_rank scores at once for E users with sc. A scorer's bits may
+ * depend on the block (the dense one takes a GEMM for more than ER_DENSE_SMALL_Q users, dot
+ * products for fewer), so work split across processes is split in whole blocks of this size. */
+size_t er_topk_block_users(const er_scorer *sc, int32_t E, const er_rank_opts *o);
 
 /* ---- scorers.c ------------------------------------------------------------------------ */
 
@@ -98,7 +122,9 @@ typedef struct {
     int32_t n_items;
     int dim;
 } er_dense_scorer;
-/* s_ui = user[u] . item[i] through er_gemm_nt (AVX-512 kernel or CBLAS, single-threaded). */
+/* s_ui = user[u] . item[i] by item ranges (begin / score_items): the GEMM (AVX-512 kernel with
+ * the block's users packed once, or CBLAS) or dot products for blocks of at most
+ * ER_DENSE_SMALL_Q users, single-threaded; the same scores as er_topk_dense_scores. */
 void er_dense_scorer_bind(const er_dense_scorer *d, er_scorer *out);
 
 typedef struct {
@@ -276,7 +302,8 @@ int er_eval_dataset(er_dataset *ds, const er_eval_request *rq, er_eval_report *o
 void er_eval_mean(const er_set_result *runs, int n, int nk, er_set_result *mean);
 /* "model", "embeddings", "bm25", "tfidf", "popularity", "random". */
 const char *er_eval_scorer_name(er_eval_scorer s);
-/* A float32 .npy matrix (rows, D) of finite values; *out malloc'd. */
-int er_eval_read_embeddings(const char *path, float **out, int64_t *rows, int *dim);
+/* A float32 .npy matrix (rows, D) of finite values, read in place where the file allows
+ * (er_npy_open_f32); out->data valid until er_npy_close(out). */
+int er_eval_read_embeddings(const char *path, er_npy_view *out, int64_t *rows, int *dim);
 
 #endif

@@ -297,7 +297,5 @@ static void lexical_score(const void *ctx, const int32_t *users, int nu, float *
 }
 
 void er_lexical_scorer_bind(const er_lexical *lx, er_scorer *out) {
-    out->score = lexical_score;
-    out->ctx = lx;
-    out->scratch_per_user = 0;
+    *out = (er_scorer){.score = lexical_score, .ctx = lx};
 }

@@ -39,27 +39,45 @@ const char *er_eval_scorer_name(er_eval_scorer s) {
     return s >= ER_EVAL_MODEL && s <= ER_EVAL_RANDOM ? names[s] : "?";
 }
 
-int er_eval_read_embeddings(const char *path, float **out, int64_t *rows, int *dim) {
-    int nd = 0;
-    int64_t sh[ER_MAX_DIMS];
-    *out = NULL;
-    int rc = er_npy_read_f32(path, out, &nd, sh);
-    if (rc) return rc;
-    if (nd != 2 || sh[0] > INT32_MAX || sh[1] < 1 || sh[1] > 1 << 20)
-        rc = er_error(EASYREC_ERR_FORMAT, "%s: a %d-D array%s; expected a matrix (rows, D), one row per id", path, nd,
-                      nd == 2 ? " of unsupported size" : "");
-    size_t n = rc ? 0 : (size_t)sh[0] * (size_t)sh[1];
-    for (size_t k = 0; k < n && !rc; k++)
-        if (!isfinite((*out)[k]))
-            rc = er_error(EASYREC_ERR_FORMAT, "%s: row %zu has a non-finite value", path, k / (size_t)sh[1]);
-    if (!rc) {
-        *rows = sh[0];
-        *dim = (int)sh[1];
-    } else {
-        free(*out);
-        *out = NULL;
+/* index of the first non-finite value of x[0..n), or n: all-ones exponent, tested on the bits
+ * a chunk at a time (vectorised, no branch per value) */
+__attribute__((target_clones("avx512f", "avx2", "default"))) static size_t first_nonfinite(const float *x, size_t n) {
+    enum { CHUNK = 4096 };
+    for (size_t c = 0; c < n; c += CHUNK) {
+        size_t e = n - c < CHUNK ? n - c : CHUNK;
+        uint32_t bad = 0;
+#pragma omp simd reduction(| : bad)
+        for (size_t k = 0; k < e; k++) {
+            uint32_t u;
+            memcpy(&u, x + c + k, sizeof u);
+            bad |= (u & 0x7f800000u) == 0x7f800000u;
+        }
+        if (bad)
+            for (size_t k = c; k < c + e; k++)
+                if (!isfinite(x[k])) return k;
     }
-    return rc;
+    return n;
+}
+
+int er_eval_read_embeddings(const char *path, er_npy_view *out, int64_t *rows, int *dim) {
+    int rc = er_npy_open_f32(path, out);
+    if (rc) return rc;
+    const int64_t *sh = out->shape;
+    if (out->ndim != 2 || sh[0] > INT32_MAX || sh[1] < 1 || sh[1] > 1 << 20) {
+        rc = er_error(EASYREC_ERR_FORMAT, "%s: a %d-D array%s; expected a matrix (rows, D), one row per id", path,
+                      out->ndim, out->ndim == 2 ? " of unsupported size" : "");
+    } else {
+        size_t bad = first_nonfinite(out->data, out->numel);
+        if (bad < out->numel)
+            rc = er_error(EASYREC_ERR_FORMAT, "%s: row %zu has a non-finite value", path, bad / (size_t)sh[1]);
+    }
+    if (rc) {
+        er_npy_close(out);
+        return rc;
+    }
+    *rows = sh[0];
+    *dim = (int)sh[1];
+    return EASYREC_OK;
 }
 
 static const char *where_of(const er_eval_request *rq) { return rq->where ? rq->where : "dataset"; }

@@ -2,10 +2,12 @@
  * embeddings (what EasyRec and any other encoder are judged by), item popularity and a
  * seeded random ranking.
  *
- * The dense scorer gathers the block's user rows (scratch) and scores them with
- * er_topk_dense_scores in the calling thread (the item matrix read in place, never packed): the project's AVX-512 kernel where the CPU has it, else CBLAS
- * (which the program should run single-threaded, see the runtime rules in easyrec.h; the
- * library does not change the BLAS thread count).
+ * The dense scorer scores a block of users against one range of items at a time in the
+ * calling thread: the item matrix is read in place (never copied or packed), the block's
+ * user rows are packed once for the project's AVX-512 kernel where the CPU has it, else
+ * gathered for CBLAS (which the program should run single-threaded, see the runtime rules
+ * in easyrec.h; the library does not change the BLAS thread count). er_topk_dense_scores
+ * (whole rows for a few queries: `easyrec serve` / `recommend`) computes the same scores.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -17,10 +19,10 @@
 
 /* ---- dense ---------------------------------------------------------------------------- */
 
-/* S[r * ldc + i] = q_r . items_i for i < n, r < nq (nq <= ER_DENSE_SMALL_Q) */
+/* S[r * rs + i * is] = q_r . items_i for i < n, r < nq (nq <= ER_DENSE_SMALL_Q) */
 __attribute__((target_clones("avx512f", "avx2", "default"))) static void dots(const float *items, int32_t n, int D,
                                                                               const float *q, int nq, float *S,
-                                                                              size_t ldc) {
+                                                                              size_t rs, size_t is) {
     for (int32_t i = 0; i < n; i++) {
         const float *x = items + (size_t)i * D;
         for (int r = 0; r < nq; r++) {
@@ -28,7 +30,7 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) static void dots(co
             float acc = 0;
 #pragma omp simd reduction(+ : acc)
             for (int d = 0; d < D; d++) acc += x[d] * y[d];
-            S[(size_t)r * ldc + i] = acc;
+            S[(size_t)r * rs + (size_t)i * is] = acc;
         }
     }
 }
@@ -36,7 +38,7 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) static void dots(co
 void er_topk_dense_scores(const float *items, int32_t n, int D, const float *q, int nq, float *S, size_t ldc,
                        float *panel) {
     if (nq <= ER_DENSE_SMALL_Q) {
-        dots(items, n, D, q, nq, S, ldc);
+        dots(items, n, D, q, nq, S, ldc, 1);
         return;
     }
     for (int32_t i0 = 0; i0 < n; i0 += ER_DENSE_PANEL) {
@@ -51,18 +53,35 @@ void er_topk_dense_scores(const float *items, int32_t n, int D, const float *q, 
     }
 }
 
-/* scratch: (nu, D) gathered user rows, then (ER_DENSE_PANEL, nu) for er_topk_dense_scores */
-static void dense_score(const void *ctx, const int32_t *users, int nu, float *out, float *scratch) {
+/* the block's users in scratch: packed once for the own GEMM kernel (reused for every item
+ * range), else gathered (nu, D) for CBLAS or the dot products of a few users */
+static int dense_packs(int nu) { return nu > ER_DENSE_SMALL_Q && er_gemm_packs(); }
+
+static void dense_begin(const void *ctx, const int32_t *users, int nu, float *scratch) {
     const er_dense_scorer *d = ctx;
     size_t D = (size_t)d->dim;
+    if (dense_packs(nu)) {
+        er_gemm_pack_rows(d->user, users, nu, d->dim, D, scratch);
+        return;
+    }
     for (int r = 0; r < nu; r++) memcpy(scratch + r * D, d->user + (size_t)users[r] * D, D * sizeof(float));
-    er_topk_dense_scores(d->item, d->n_items, d->dim, scratch, nu, out, (size_t)d->n_items, scratch + (size_t)nu * D);
+}
+
+/* out (nj, nu) item-major: items j0.. are the GEMM's A operand, read in place; the users
+ * its B. Every score is computed as er_topk_dense_scores computes it (the same GEMM roles,
+ * K blocks and order, or the same dot products), whatever the range or block. */
+static void dense_items(const void *ctx, int nu, int32_t j0, int32_t nj, float *out, size_t ldo, float *scratch) {
+    const er_dense_scorer *d = ctx;
+    const float *items = d->item + (size_t)j0 * d->dim;
+    if (dense_packs(nu)) er_gemm_packed_nt(nj, items, d->dim, scratch, nu, d->dim, out, (int)ldo);
+    else if (nu <= ER_DENSE_SMALL_Q) dots(items, nj, d->dim, scratch, nu, out, 1, ldo);
+    else er_gemm_nt(nj, nu, d->dim, items, d->dim, scratch, d->dim, NULL, out, (int)ldo, 0);
 }
 
 void er_dense_scorer_bind(const er_dense_scorer *d, er_scorer *out) {
-    out->score = dense_score;
-    out->ctx = d;
-    out->scratch_per_user = (size_t)d->dim + ER_DENSE_PANEL;
+    /* packed users: at most 31 columns of padding past nu * D */
+    *out = (er_scorer){.begin = dense_begin, .score_items = dense_items, .ctx = d, .scratch_per_user = (size_t)d->dim,
+                       .scratch_extra = (size_t)(ER_GEMM_PANEL - 1) * (size_t)d->dim};
 }
 
 /* ---- popularity ----------------------------------------------------------------------- */
@@ -87,9 +106,7 @@ static void popularity_score(const void *ctx, const int32_t *users, int nu, floa
 }
 
 void er_popularity_scorer_bind(const er_popularity *p, er_scorer *out) {
-    out->score = popularity_score;
-    out->ctx = p;
-    out->scratch_per_user = 0;
+    *out = (er_scorer){.score = popularity_score, .ctx = p};
 }
 
 /* ---- random --------------------------------------------------------------------------- */
@@ -105,7 +122,5 @@ static void random_score(const void *ctx, const int32_t *users, int nu, float *o
 }
 
 void er_random_scorer_bind(const er_random_scorer *r, er_scorer *out) {
-    out->score = random_score;
-    out->ctx = r;
-    out->scratch_per_user = 0;
+    *out = (er_scorer){.score = random_score, .ctx = r};
 }

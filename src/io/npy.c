@@ -12,10 +12,18 @@
  * to float), versions 1.0–3.0, and validates the header syntax, the shape (non-negative
  * dims, overflow-checked product) and that the data size matches exactly. Not supported:
  * big-endian data, Fortran order with more than one dim, structured or object dtypes.
+ * er_npy_open_f32 maps the file instead of reading it: '<f4' data is used where it lies in
+ * the page cache (no copy, no conversion; what `easyrec eval --user-emb` loads), anything
+ * else is converted as er_npy_read_f32 does.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/err.h"
 #include "io/tensors.h"
@@ -157,10 +165,9 @@ static int npy_header(npy_lex *l, char *descr, size_t dcap, int *fortran, int *n
 
 /* ---- reading: the file ---------------------------------------------------------------- */
 
-int er_npy_parse_f32(const uint8_t *buf, size_t len, const char *what, float **data, int *ndim,
-                  int64_t shape[ER_MAX_DIMS]) {
-    *data = NULL;
-    *ndim = 0;
+/* The preamble and header of buf: dtype, shape and where the data starts (validated against
+ * len: the data is exactly what shape and dtype need). */
+static int npy_layout(const uint8_t *buf, size_t len, const char *what, er_tensor *t, size_t *data_off) {
     if (len < 10 || memcmp(buf, NPY_MAGIC, 6)) return er_error(EASYREC_ERR_FORMAT, "%s: not a .npy file", what);
     int major = buf[6];
     if (major < 1 || major > 3)
@@ -182,21 +189,35 @@ int er_npy_parse_f32(const uint8_t *buf, size_t len, const char *what, float **d
     if (dt == ER_DT_F16 && strcmp(descr, "<f2"))
         return er_error(EASYREC_ERR_UNSUPPORTED, "%s: .npy dtype '%s' (only <f4, <f8, <f2)", what, descr);
     if (fortran && nd > 1) return er_error(EASYREC_ERR_UNSUPPORTED, "%s: Fortran-order .npy arrays", what);
-    er_tensor t = {.dtype = dt, .ndim = nd};
-    memcpy(t.shape, shp, sizeof(shp[0]) * (size_t)nd);
+    memset(t, 0, sizeof(*t));
+    t->dtype = dt;
+    t->ndim = nd;
+    memcpy(t->shape, shp, sizeof(shp[0]) * (size_t)nd);
     size_t nbytes;
-    if (er_tensor_contiguous(&t) || er_mul_size(t.numel, er_dtype_size(dt), &nbytes))
+    if (er_tensor_contiguous(t) || er_mul_size(t->numel, er_dtype_size(dt), &nbytes))
         return er_error(EASYREC_ERR_FORMAT, "%s: .npy shape product overflows", what);
     if (nbytes != len - pre - hlen)
         return er_error(EASYREC_ERR_FORMAT, "%s: .npy data is %zu bytes, shape and dtype need %zu", what,
                         len - pre - hlen, nbytes);
+    *data_off = pre + hlen;
+    t->data = buf + *data_off;
+    return EASYREC_OK;
+}
+
+int er_npy_parse_f32(const uint8_t *buf, size_t len, const char *what, float **data, int *ndim,
+                  int64_t shape[ER_MAX_DIMS]) {
+    *data = NULL;
+    *ndim = 0;
+    er_tensor t;
+    size_t off;
+    int rc = npy_layout(buf, len, what, &t, &off);
+    if (rc) return rc;
     float *out = er_mallocarray(t.numel ? t.numel : 1, sizeof(float));
     if (!out) return EASYREC_ERR_NOMEM;
-    t.data = buf + pre + hlen;
     er_tensor_to_f32(&t, out);
     *data = out;
-    *ndim = nd;
-    memcpy(shape, shp, sizeof(shp[0]) * (size_t)nd);
+    *ndim = t.ndim;
+    memcpy(shape, t.shape, sizeof(t.shape[0]) * (size_t)t.ndim);
     return EASYREC_OK;
 }
 
@@ -210,4 +231,60 @@ int er_npy_read_f32(const char *path, float **data, int *ndim, int64_t shape[ER_
     rc = er_npy_parse_f32((const uint8_t *)buf, len, path, data, ndim, shape);
     free(buf);
     return rc;
+}
+
+/* ---- reading: a view of the file ------------------------------------------------------ */
+
+int er_npy_open_f32(const char *path, er_npy_view *v) {
+    memset(v, 0, sizeof(*v));
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return er_error(EASYREC_ERR_IO, "%s: %s", path, strerror(errno));
+    struct stat st;
+    int rc = EASYREC_OK;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= 10) {
+        /* the page cache's pages, mapped up front (no fault per page later) */
+        void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+        if (map != MAP_FAILED) {
+            v->map = map;
+            v->map_len = (size_t)st.st_size;
+        }
+    }
+    close(fd);
+    if (!v->map) { /* a pipe, a tiny or unmappable file: read and convert */
+        float *d;
+        if ((rc = er_npy_read_f32(path, &d, &v->ndim, v->shape))) return rc;
+        v->owned = d;
+        v->data = d;
+    } else {
+        er_tensor t;
+        size_t off;
+        if ((rc = npy_layout(v->map, v->map_len, path, &t, &off))) goto fail;
+        v->ndim = t.ndim;
+        memcpy(v->shape, t.shape, sizeof(t.shape[0]) * (size_t)t.ndim);
+        if (t.dtype == ER_DT_F32 && off % sizeof(float) == 0) {
+            v->data = (const float *)(const void *)((const uint8_t *)v->map + off);
+        } else { /* another dtype, or data numpy would not have placed there: a converted copy */
+            if (!(v->owned = er_mallocarray(t.numel ? t.numel : 1, sizeof(float)))) {
+                rc = EASYREC_ERR_NOMEM;
+                goto fail;
+            }
+            er_tensor_to_f32(&t, v->owned);
+            munmap(v->map, v->map_len);
+            v->map = NULL;
+            v->data = v->owned;
+        }
+    }
+    v->numel = 1;
+    for (int d = 0; d < v->ndim; d++) v->numel *= (size_t)v->shape[d]; /* checked by npy_layout */
+    return EASYREC_OK;
+fail:
+    er_npy_close(v);
+    return rc;
+}
+
+void er_npy_close(er_npy_view *v) {
+    if (!v) return;
+    if (v->map) munmap(v->map, v->map_len);
+    free(v->owned);
+    memset(v, 0, sizeof(*v));
 }

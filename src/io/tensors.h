@@ -93,6 +93,23 @@ int er_npy_read_f32(const char *path, float **data, int *ndim, int64_t shape[ER_
 int er_npy_parse_f32(const uint8_t *buf, size_t len, const char *what, float **data, int *ndim,
                   int64_t shape[ER_MAX_DIMS]);
 
+/* A .npy file as float32 without a copy where possible: '<f4' data is read in place from a
+ * read-only mapping of the file; other dtypes (and files that cannot be mapped) are converted
+ * into an owned buffer as er_npy_read_f32 does. Same formats and checks. data (numel floats,
+ * row-major) is valid until er_npy_close. */
+typedef struct {
+    const float *data;
+    int ndim;
+    int64_t shape[ER_MAX_DIMS];
+    size_t numel;
+    void *map; /* the mapping (NULL when converted) */
+    size_t map_len;
+    float *owned; /* the converted copy, or NULL */
+} er_npy_view;
+int er_npy_open_f32(const char *path, er_npy_view *v);
+/* Unmap / free; NULL and a zeroed view are no-ops. */
+void er_npy_close(er_npy_view *v);
+
 /* ---- for the readers (safetensors.c, torchbin.c) ---------------------------------------- */
 
 /* What a set owns besides its tensor array. */

@@ -30,6 +30,7 @@
 
 #define MR 12   /* rows of C per register tile */
 #define NR 32   /* columns of C per register tile (2 zmm) */
+_Static_assert(NR == ER_GEMM_PANEL, "packed B panels are NR columns wide");
 #ifndef KC
 #define KC 256  /* K block: a B micro-panel (KC x NR) stays in L1 */
 #endif
@@ -188,6 +189,38 @@ static int gemm_avx512(int ta, int tb, int M, int N, int K, const float *A, int 
     }
     return 0;
 }
+
+/* C (M, N) = A (M, K) · B^T from B packed whole (er_gemm_pack_rows): the loops and K blocks
+ * of gemm_avx512, with the B panels read where they lie instead of packed per call. */
+static void gemm_packed_avx512(int M, const float *A, int lda, const float *Bp, int N, int K, float *C, int ldc) {
+    float ap[MR * KC] __attribute__((aligned(64))); /* zero-padded edge tile */
+    size_t panel = (size_t)NR * (size_t)K;          /* floats of one NR-column panel, all of K */
+    for (int jc = 0; jc < N; jc += NC) {
+        int nc = N - jc < NC ? N - jc : NC;
+        for (int pc = 0; pc < K; pc += KC) {
+            int kc = K - pc < KC ? K - pc : KC;
+            for (int ic = 0; ic < M; ic += MC) {
+                int mc = M - ic < MC ? M - ic : MC;
+                for (int jr = 0; jr < nc; jr += NR) {
+                    const float *bp = Bp + (size_t)(jc + jr) / NR * panel + (size_t)pc * NR;
+                    int n = nc - jr < NR ? nc - jr : NR;
+                    for (int ir = 0; ir < mc; ir += MR) {
+                        int m = mc - ir < MR ? mc - ir : MR;
+                        const float *a = A + (size_t)(ic + ir) * lda + pc;
+                        size_t r_s = (size_t)lda;
+                        if (m < MR) {
+                            memset(ap, 0, sizeof(float) * MR * kc);
+                            for (int r = 0; r < m; r++) memcpy(ap + (size_t)r * kc, a + (size_t)r * lda, sizeof(float) * kc);
+                            a = ap;
+                            r_s = (size_t)kc;
+                        }
+                        kernel_12x32(a, r_s, 1, bp, kc, NULL, C + (size_t)(ic + ir) * ldc + jc + jr, ldc, m, n, pc > 0);
+                    }
+                }
+            }
+        }
+    }
+}
 #endif
 
 static _Thread_local int tl_backend = ER_GEMM_AUTO; /* the calling thread's choice */
@@ -241,6 +274,34 @@ void er_gemm(int ta, int tb, int M, int N, int K, const float *A, int lda, const
 void er_gemm_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb, const float *bias, float *C,
              int ldc, int accumulate) {
     er_gemm(0, 1, M, N, K, A, lda, B, ldb, bias, C, ldc, accumulate);
+}
+
+/* ---- one B, many products ------------------------------------------------------------ */
+
+int er_gemm_packs(void) { return use_own_kernel(); }
+
+size_t er_gemm_packed_floats(int N, int K) { return ((size_t)N + NR - 1) / NR * NR * (size_t)K; }
+
+void er_gemm_pack_rows(const float *B, const int32_t *rows, int N, int K, size_t ldb, float *buf) {
+    ER_ASSERT(N >= 1 && K >= 1 && ldb >= (size_t)K);
+    /* panel q: (K, NR) row-major, columns past N zero: pack_b's layout for all of K at once */
+    for (int j0 = 0; j0 < N; j0 += NR, buf += (size_t)NR * K) {
+        int nr = N - j0 < NR ? N - j0 : NR;
+        for (int c = 0; c < nr; c++) {
+            const float *src = B + (size_t)(rows ? rows[j0 + c] : j0 + c) * ldb;
+            for (int k = 0; k < K; k++) buf[(size_t)k * NR + c] = src[k];
+        }
+        for (int c = nr; c < NR; c++)
+            for (int k = 0; k < K; k++) buf[(size_t)k * NR + c] = 0.0f;
+    }
+}
+
+void er_gemm_packed_nt(int M, const float *A, int lda, const float *Bp, int N, int K, float *C, int ldc) {
+    ER_ASSERT(use_own_kernel() && lda >= K && ldc >= N);
+    if (M <= 0 || N <= 0) return;
+#ifdef HAVE_AVX512_KERNEL
+    gemm_packed_avx512(M, A, lda, Bp, N, K, C, ldc);
+#endif
 }
 
 /* Columns go out in fixed chunks whatever the thread count, so each chunk is the same call

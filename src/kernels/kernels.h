@@ -43,6 +43,21 @@ void er_gemm_force_backend(int own); /* tests: er_gemm_set_backend(own ? ER_GEMM
 /* Free the calling thread's packing buffers now (they are otherwise freed at thread exit). */
 void er_gemm_thread_cleanup(void);
 
+/* One B, many products A · B^T (the users of an evaluation block against item range after
+ * item range): B's rows packed once into the own kernel's 32-column panels instead of once
+ * per call. Only where the calling thread's GEMMs run the own kernel (er_gemm_packs();
+ * elsewhere use er_gemm_nt). Single-threaded, no allocation. */
+#define ER_GEMM_PANEL 32
+int er_gemm_packs(void);
+/* Floats of the packed form of N rows of K: ceil(N / 32) * 32 * K. */
+size_t er_gemm_packed_floats(int N, int K);
+/* Pack rows B[rows[0]], ..., B[rows[N-1]] (rows NULL: 0..N-1) of K floats, row stride ldb,
+ * into buf (er_gemm_packed_floats(N, K) floats, caller-owned). */
+void er_gemm_pack_rows(const float *B, const int32_t *rows, int N, int K, size_t ldb, float *buf);
+/* C (M, N) = A (M, K) · B^T with B packed in Bp: bit for bit what er_gemm_nt(M, N, K, A, lda,
+ * B, ...) gives with the own kernel (the same K blocks summed in the same order). */
+void er_gemm_packed_nt(int M, const float *A, int lda, const float *Bp, int N, int K, float *C, int ldc);
+
 /* ---- weights: where low precision plugs in ---- */
 
 /* A Linear weight (OUT, IN) as nn.Linear stores it, in memory as dtype (io/tensors.h's
