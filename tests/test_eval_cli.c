@@ -161,6 +161,16 @@ TEST(bad_input_is_a_clear_error) {
     char a[512];
     snprintf(a, sizeof a, "--data " TINY " --user-emb %s/nan.npy --item-emb " TINY "/I.npy", tmp());
     CHECK(eval_fails(a, "nan.npy: row 1 has a non-finite value") == 1);
+    /* checked in chunks on two threads: the first bad row is named, wherever the other is */
+    enum { WIDE = 40000 };
+    float *wide = calloc(4 * WIDE, sizeof(float));
+    REQUIRE(wide);
+    wide[150000] = NAN;     /* row 3, in the last chunk */
+    wide[70000] = INFINITY; /* row 1, in an earlier chunk */
+    write_npy("wide.npy", wide, 4, WIDE);
+    free(wide);
+    snprintf(a, sizeof a, "--data " TINY " --user-emb %s/wide.npy --item-emb " TINY "/I.npy --threads 2", tmp());
+    CHECK(eval_fails(a, "wide.npy: row 1 has a non-finite value") == 1);
     float d3[] = {1, 0, 0, 0, 1, 0, 0, 0, 1, 1, 1, 1};
     write_npy("d3.npy", d3, 4, 3);
     snprintf(a, sizeof a, "--data " TINY " --user-emb %s/d3.npy --item-emb " TINY "/I.npy", tmp());

@@ -248,8 +248,8 @@ int cmd_eval(int argc, char **argv) {
     if ((rc = er_eval_check(&ds, &a.rq)) || (a.id_maps && ds.from_text && !comm->rank && (rc = write_id_maps(a.id_maps, &ds))))
         goto fail;
     if (a.uemb) {
-        if ((rc = er_eval_read_embeddings(a.uemb, &U, &a.rq.user_rows, &a.rq.user_dim)) ||
-            (rc = er_eval_read_embeddings(a.iemb, &I, &a.rq.item_rows, &a.rq.item_dim)))
+        if ((rc = er_eval_read_embeddings(a.uemb, a.rq.setup.threads, &U, &a.rq.user_rows, &a.rq.user_dim)) ||
+            (rc = er_eval_read_embeddings(a.iemb, a.rq.setup.threads, &I, &a.rq.item_rows, &a.rq.item_dim)))
             goto fail;
         a.rq.user_emb = U.data, a.rq.item_emb = I.data;
         a.rq.user_emb_name = a.uemb, a.rq.item_emb_name = a.iemb;

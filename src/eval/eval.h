@@ -303,7 +303,8 @@ void er_eval_mean(const er_set_result *runs, int n, int nk, er_set_result *mean)
 /* "model", "embeddings", "bm25", "tfidf", "popularity", "random". */
 const char *er_eval_scorer_name(er_eval_scorer s);
 /* A float32 .npy matrix (rows, D) of finite values, read in place where the file allows
- * (er_npy_open_f32); out->data valid until er_npy_close(out). */
-int er_eval_read_embeddings(const char *path, er_npy_view *out, int64_t *rows, int *dim);
+ * (er_npy_open_f32; the values checked on `threads` threads); out->data valid until
+ * er_npy_close(out). */
+int er_eval_read_embeddings(const char *path, int threads, er_npy_view *out, int64_t *rows, int *dim);
 
 #endif

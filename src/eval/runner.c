@@ -39,27 +39,37 @@ const char *er_eval_scorer_name(er_eval_scorer s) {
     return s >= ER_EVAL_MODEL && s <= ER_EVAL_RANDOM ? names[s] : "?";
 }
 
-/* index of the first non-finite value of x[0..n), or n: all-ones exponent, tested on the bits
- * a chunk at a time (vectorised, no branch per value) */
-__attribute__((target_clones("avx512f", "avx2", "default"))) static size_t first_nonfinite(const float *x, size_t n) {
-    enum { CHUNK = 4096 };
-    for (size_t c = 0; c < n; c += CHUNK) {
-        size_t e = n - c < CHUNK ? n - c : CHUNK;
-        uint32_t bad = 0;
+/* whether x[0..n) holds a non-finite value: all-ones exponent, tested on the bits
+ * (vectorised, no branch per value) */
+__attribute__((target_clones("avx512f", "avx2", "default"))) static int any_nonfinite(const float *x, size_t n) {
+    uint32_t bad = 0;
 #pragma omp simd reduction(| : bad)
-        for (size_t k = 0; k < e; k++) {
-            uint32_t u;
-            memcpy(&u, x + c + k, sizeof u);
-            bad |= (u & 0x7f800000u) == 0x7f800000u;
-        }
-        if (bad)
-            for (size_t k = c; k < c + e; k++)
-                if (!isfinite(x[k])) return k;
+    for (size_t k = 0; k < n; k++) {
+        uint32_t u;
+        memcpy(&u, x + k, sizeof u);
+        bad |= (u & 0x7f800000u) == 0x7f800000u;
     }
-    return n;
+    return bad != 0;
 }
 
-int er_eval_read_embeddings(const char *path, er_npy_view *out, int64_t *rows, int *dim) {
+/* index of the first non-finite value of x[0..n), or n; chunks spread over threads */
+static size_t first_nonfinite(const float *x, size_t n, int threads) {
+    enum { CHUNK = 1 << 16 };
+    size_t chunks = (n + CHUNK - 1) / CHUNK, first = n;
+#pragma omp parallel for num_threads(threads > 0 ? threads : 1) schedule(static) reduction(min : first)
+    for (size_t c = 0; c < chunks; c++) {
+        size_t a = c * CHUNK, e = n - a < CHUNK ? n - a : CHUNK;
+        if (!any_nonfinite(x + a, e)) continue;
+        for (size_t k = a; k < a + e; k++)
+            if (!isfinite(x[k])) {
+                first = k < first ? k : first;
+                break;
+            }
+    }
+    return first;
+}
+
+int er_eval_read_embeddings(const char *path, int threads, er_npy_view *out, int64_t *rows, int *dim) {
     int rc = er_npy_open_f32(path, out);
     if (rc) return rc;
     const int64_t *sh = out->shape;
@@ -67,7 +77,7 @@ int er_eval_read_embeddings(const char *path, er_npy_view *out, int64_t *rows, i
         rc = er_error(EASYREC_ERR_FORMAT, "%s: a %d-D array%s; expected a matrix (rows, D), one row per id", path,
                       out->ndim, out->ndim == 2 ? " of unsupported size" : "");
     } else {
-        size_t bad = first_nonfinite(out->data, out->numel);
+        size_t bad = first_nonfinite(out->data, out->numel, threads);
         if (bad < out->numel)
             rc = er_error(EASYREC_ERR_FORMAT, "%s: row %zu has a non-finite value", path, bad / (size_t)sh[1]);
     }
