@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # bench_serve.sh — the recommendation service side by side in one run (bench/bench_serve.py):
-#   1. exact top-K of easyrec (er_recommend, the engine of `serve` and `recommend`) against FAISS
-#      IndexFlatIP (Debian python3-faiss) on the same random 100k x 768 unit vectors: batched
-#      queries/s (products of 64, as the server forms them; FAISS also with all queries at
-#      once) and single-query latency p50/p99; the lists are compared.
+#   1. exact top-K of easyrec (er_recommend, the engine of `serve` and `recommend`: bf16 scan,
+#      exact rescoring) against FAISS IndexFlatIP (Debian python3-faiss) on the same random
+#      100k x 768 unit vectors: batched queries/s (products of 64, as the server forms them;
+#      FAISS also with all queries at once) and single-query latency p50/p99; the lists are
+#      compared; the bf16 copy's size and the RSS with it.
 #   2. `easyrec serve` with that catalog (embeddings loaded from --state, not re-encoded) under
 #      wrk: /recommend (stored user, k 20) and /v1/embeddings (one short text) with 1 and 64
 #      connections: requests/s, p50, p99; embeddings route texts/s vs offline `easyrec encode`;

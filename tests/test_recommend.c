@@ -1,8 +1,10 @@
-/* test_recommend.c — the batched exact top-K of src/serve/recommender.h against a brute-force
- * computation (double-precision dot products, full sort), the catalog (ids, metadata,
- * put/remove), and `easyrec recommend` end to end on a small random model (needs
- * ../shared/vocab; skipped if absent): its lists equal brute force over `easyrec encode`'s
- * embeddings of the same texts. */
+/* test_recommend.c — the batched exact top-K of src/serve/recommender.h (bf16 scan, exact
+ * rescoring) against a brute-force computation (double-precision dot products, full sort)
+ * and, bit for bit, against the full fp32 exact scan (every item's exact score, ties by row)
+ * for batches of every size, 1 and 2 threads, exclusions and adversarial near-ties; the
+ * catalog (ids, metadata, put/remove, its scan copy kept in step), and `easyrec recommend`
+ * end to end on a small random model (needs ../shared/vocab; skipped if absent): its lists
+ * equal brute force over `easyrec encode`'s embeddings of the same texts. */
 #include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
@@ -12,6 +14,7 @@
 #include "core/err.h"
 #include "core/rng.h"
 #include "data/dataset.h"
+#include "eval/eval.h"
 #include "io/tensors.h"
 #include "serve/catalog.h"
 #include "serve/recommender.h"
@@ -48,6 +51,52 @@ static int check_topk(const float *items, int I, int D, const float *q, int k, c
     return ok;
 }
 
+/* the full fp32 exact scan: every row's exact score (er_exact_dot), excluded rows out, the
+ * best k by score then row; returns how many */
+static int exact_scan(const float *items, int I, int D, const float *q, int k, const int32_t *ex, int nex, er_hit *h) {
+    float *s = malloc(sizeof(float) * (size_t)(I ? I : 1));
+    int32_t *ix = malloc(sizeof(int32_t) * (size_t)(I ? I : 1)), *out = malloc(sizeof(int32_t) * (size_t)(I ? I : 1));
+    int m = 0;
+    for (int i = 0; i < I; i++) {
+        int skip = 0;
+        for (int e = 0; e < nex; e++) skip |= ex[e] == i;
+        if (!skip) {
+            s[m] = er_exact_dot(q, items + (size_t)i * D, D);
+            ix[m++] = i;
+        }
+    }
+    int n = k < m ? k : m;
+    if (n > 0) REQUIRE(er_topk_select_naive(s, m, n, out) == 0);
+    for (int j = 0; j < n; j++) h[j] = (er_hit){ix[out[j]], s[out[j]]};
+    free(s), free(ix), free(out);
+    return n;
+}
+
+/* er_recommend on the packed copy of items equals exact_scan for every query, with 1 and 2
+ * threads, as one batch and one query at a time; returns the number of queries that differ */
+static int same_as_exact_scan(const float *items, int I, int D, const float *q, int Q, int k, const er_exclude *ex) {
+    er_bf16_items b;
+    REQUIRE(er_bf16_items_init(&b, items, I, D) == 0);
+    er_hit *h = malloc(sizeof(er_hit) * (size_t)Q * k), *ref = malloc(sizeof(er_hit) * (size_t)k);
+    int *nh = malloc(sizeof(int) * (size_t)Q), differ = 0;
+    er_rec_scratch s = {0};
+    for (int pass = 0; pass < 4; pass++) {
+        int threads = 1 + pass % 2;
+        if (pass < 2) REQUIRE(er_recommend(&b, q, Q, k, ex, threads, &s, h, nh) == 0);
+        else
+            for (int i = 0; i < Q; i++)
+                REQUIRE(er_recommend(&b, q + (size_t)i * D, 1, k, ex ? ex + i : NULL, threads, NULL, h + (size_t)i * k, nh + i) == 0);
+        for (int i = 0; i < Q; i++) {
+            int n = exact_scan(items, I, D, q + (size_t)i * D, k, ex ? ex[i].rows : NULL, ex ? ex[i].n : 0, ref);
+            if (n != nh[i] || memcmp(ref, h + (size_t)i * k, sizeof(er_hit) * (size_t)n)) differ++;
+        }
+    }
+    er_rec_scratch_free(&s);
+    er_bf16_items_free(&b);
+    free(h), free(ref), free(nh);
+    return differ;
+}
+
 static void rand_unit(er_rng *r, float *x, size_t n, int D) {
     for (size_t i = 0; i < n; i++) {
         double s = 0;
@@ -75,9 +124,11 @@ TEST(topk_equals_brute_force) {
         for (int e = 0; e < 5; e++) exrows[i][e] = (int32_t)(er_rng_next(&r) % (I + 3)) - 1; /* some out of range */
         ex[i] = (er_exclude){exrows[i], i % 3 ? 5 : 0};
     }
-    REQUIRE(er_recommend(items, I, D, q, Q, k, ex, 1, NULL, h1, n1) == 0);
+    er_bf16_items b;
+    REQUIRE(er_bf16_items_init(&b, items, I, D) == 0);
+    REQUIRE(er_recommend(&b, q, Q, k, ex, 1, NULL, h1, n1) == 0);
     er_rec_scratch s = {0};
-    REQUIRE(er_recommend(items, I, D, q, Q, k, ex, 2, &s, h2, n2) == 0);
+    REQUIRE(er_recommend(&b, q, Q, k, ex, 2, &s, h2, n2) == 0);
     int bad = 0, same = 1;
     for (int i = 0; i < Q; i++) {
         bad += !check_topk(items, I, D, q + (size_t)i * D, k, ex[i].rows, ex[i].n, h1 + i * k, n1[i]);
@@ -85,22 +136,33 @@ TEST(topk_equals_brute_force) {
     }
     CHECK_EQ_INT(bad, 0);
     CHECK(same); /* thread count does not change the result */
+    CHECK_EQ_INT(same_as_exact_scan(items, I, D, q, Q, k, ex), 0);
     /* the excluded best item of query 1 is really gone: exclude its own top hit */
     int32_t top = h1[1 * k].row;
     er_exclude one = {&top, 1};
-    REQUIRE(er_recommend(items, I, D, q + D, 1, k, &one, 2, &s, h2, n2) == 0);
+    REQUIRE(er_recommend(&b, q + D, 1, k, &one, 2, &s, h2, n2) == 0);
     CHECK(h2[0].row == h1[1 * k + 1].row && n2[0] == k);
+    er_bf16_items_free(&b);
     /* k above the number of candidates: every remaining item, in order */
     int32_t all_but[3] = {0, 1, 2};
     er_exclude ab = {all_but, 3};
     er_hit hs[8];
     int ns;
-    REQUIRE(er_recommend(items, 5, D, q, 1, 8, &ab, 1, NULL, hs, &ns) == 0);
+    REQUIRE(er_bf16_items_init(&b, items, 5, D) == 0);
+    REQUIRE(er_recommend(&b, q, 1, 8, &ab, 1, NULL, hs, &ns) == 0);
     CHECK_EQ_INT(ns, 2);
     CHECK(check_topk(items, 5, D, q, 8, all_but, 3, hs, ns));
+    er_bf16_items_free(&b);
     /* an empty catalogue */
-    REQUIRE(er_recommend(items, 0, D, q, 1, 8, NULL, 1, NULL, hs, &ns) == 0);
+    REQUIRE(er_bf16_items_init(&b, items, 0, D) == 0);
+    REQUIRE(er_recommend(&b, q, 1, 8, NULL, 1, NULL, hs, &ns) == 0);
     CHECK_EQ_INT(ns, 0);
+    er_bf16_items_free(&b);
+    /* a query that is not finite: an error, not a ranking */
+    REQUIRE(er_bf16_items_init(&b, items, I, D) == 0);
+    q[3] = NAN;
+    CHECK(check_failed_with(er_recommend(&b, q, 2, k, NULL, 2, &s, h1, n1), EASYREC_ERR_ARG, "query 0"));
+    er_bf16_items_free(&b);
     er_rec_scratch_free(&s);
     free(items);
     free(q);
@@ -108,12 +170,102 @@ TEST(topk_equals_brute_force) {
     free(h2);
 }
 
+/* near-ties the bf16 scan cannot see: groups of items equal up to a few fp32 ulps, exact
+ * duplicates (ties go by row), and queries close to the groups; exclusions that remove part of
+ * a group. Bit for bit the fp32 exact scan. */
+TEST(adversarial_near_ties) {
+    er_rng r;
+    er_rng_seed(&r, 11);
+    const int I = 3000, D = 96, Q = 67, G = 6;
+    float *items = malloc(sizeof(float) * I * D), *q = malloc(sizeof(float) * Q * D), *base = malloc(sizeof(float) * G * D);
+    rand_unit(&r, base, G, D);
+    for (int i = 0; i < I; i++) {
+        float *v = items + (size_t)i * D;
+        memcpy(v, base + (size_t)(i % G) * D, sizeof(float) * D);
+        int kind = (int)(er_rng_next(&r) % 4);
+        if (kind == 1) /* one ulp here and there */
+            for (int d = 0; d < D; d++) v[d] = nextafterf(v[d], er_rng_next(&r) % 2 ? 2.0f : -2.0f);
+        else if (kind == 2) /* below bf16 resolution, above fp32's */
+            v[er_rng_next(&r) % D] *= 1.0f + 1e-4f * (float)(er_rng_uniform(&r) * 2 - 1);
+        else if (kind == 3) /* a different item altogether */
+            rand_unit(&r, v, 1, D);
+    }
+    for (int i = 0; i < Q; i++) {
+        for (int d = 0; d < D; d++) q[(size_t)i * D + d] = base[(size_t)(i % G) * D + d] + 0.02f * (float)(er_rng_uniform(&r) * 2 - 1);
+        if (i % 5 == 0) memcpy(q + (size_t)i * D, base + (size_t)(i % G) * D, sizeof(float) * D); /* exactly a group's base */
+    }
+    er_exclude ex[67];
+    int32_t rows[67][8];
+    for (int i = 0; i < Q; i++) {
+        for (int e = 0; e < 8; e++) rows[i][e] = (int32_t)((i % G) + G * (int)(er_rng_next(&r) % 40));
+        ex[i] = (er_exclude){rows[i], i % 2 ? 8 : 0};
+    }
+    static const int ks[] = {1, 20, 100};
+    for (int c = 0; c < 3; c++) CHECK_EQ_INT(same_as_exact_scan(items, I, D, q, Q, ks[c], ex), 0);
+    free(items), free(q), free(base);
+}
+
 TEST(ties_by_row) {
     float items[4 * 2] = {1, 0, 0, 1, 1, 0, 1, 0}, q[2] = {1, 0};
     er_hit h[4];
     int n;
-    REQUIRE(er_recommend(items, 4, 2, q, 1, 4, NULL, 1, NULL, h, &n) == 0);
+    er_bf16_items b;
+    REQUIRE(er_bf16_items_init(&b, items, 4, 2) == 0);
+    REQUIRE(er_recommend(&b, q, 1, 4, NULL, 1, NULL, h, &n) == 0);
     CHECK(n == 4 && h[0].row == 0 && h[1].row == 2 && h[2].row == 3 && h[3].row == 1);
+    er_bf16_items_free(&b);
+}
+
+/* the catalog's scan copy follows puts (new ids past the first allocation, replaced ids) and
+ * removes (the last row moving into the hole): recommendations equal the exact scan of the
+ * catalog's embeddings after every round; a non-finite embedding is refused, nothing changed */
+TEST(catalog_scan_in_step) {
+    er_rng r;
+    er_rng_seed(&r, 3);
+    const int D = 24, Q = 5, k = 9;
+    er_catalog c;
+    REQUIRE(er_catalog_init(&c) == 0);
+    REQUIRE(er_catalog_set_dim(&c, D) == 0);
+    float e[24], *q = malloc(sizeof(float) * Q * D);
+    char id[32];
+    for (int i = 0; i < 700; i++) {
+        rand_unit(&r, e, 1, D);
+        snprintf(id, sizeof id, "i%d", i);
+        REQUIRE(er_catalog_put(&c, id, 0, "t", 1, NULL, e) == i);
+    }
+    REQUIRE(er_catalog_index(&c) == 0);
+    rand_unit(&r, q, Q, D);
+    er_hit h[5 * 9], ref[9];
+    int nh[5], differ = 0, next = 700;
+    for (int round = 0; round < 8; round++) {
+        for (int op = 0; op < 150; op++) {
+            uint64_t x = er_rng_next(&r);
+            if (x % 3 == 0 && c.n > 1) { /* remove a random item */
+                int32_t row = (int32_t)(x / 3 % (uint64_t)c.n);
+                REQUIRE(er_catalog_remove(&c, c.id[row], strlen(c.id[row])) == 0);
+            } else { /* a new item, or a new embedding for an old one; some aimed at a query */
+                rand_unit(&r, e, 1, D);
+                if (x % 7 == 0) memcpy(e, q + (size_t)(x % Q) * D, sizeof e);
+                if (x % 3 == 1 || c.n == 0) snprintf(id, sizeof id, "i%d", next++);
+                else snprintf(id, sizeof id, "%s", c.id[x / 3 % (uint64_t)c.n]);
+                REQUIRE(er_catalog_put(&c, id, 0, "t", 1, NULL, e) >= 0);
+            }
+        }
+        CHECK(c.scan.n == c.n && c.scan.f32 == c.emb);
+        REQUIRE(er_recommend(&c.scan, q, Q, k, NULL, 2, NULL, h, nh) == 0);
+        for (int i = 0; i < Q; i++) {
+            int n = exact_scan(c.emb, c.n, D, q + (size_t)i * D, k, NULL, 0, ref);
+            differ += n != nh[i] || memcmp(ref, h + (size_t)i * k, sizeof(er_hit) * (size_t)n);
+        }
+    }
+    CHECK(next > 1024); /* the catalog (and its copy) grew past the first allocation */
+    CHECK_EQ_INT(differ, 0);
+    int32_t n0 = c.n;
+    e[2] = NAN;
+    CHECK(check_failed_with(er_catalog_put(&c, "bad", 0, "t", 1, NULL, e), EASYREC_ERR_ARG, "item 'bad': the embedding"));
+    CHECK(c.n == n0 && c.scan.n == n0 && er_catalog_find(&c, "bad", 3) == -1);
+    er_catalog_free(&c);
+    free(q);
 }
 
 static const char *tmp(void) { return check_tmpdir("rec"); }
@@ -340,5 +492,5 @@ TEST(command_precision) {
                    check_bin(), t, t) == 2);
 }
 
-CHECK_MAIN(CASE(topk_equals_brute_force), CASE(ties_by_row), CASE(catalog), CASE(command_end_to_end),
-           CASE(command_precision))
+CHECK_MAIN(CASE(topk_equals_brute_force), CASE(adversarial_near_ties), CASE(ties_by_row), CASE(catalog),
+           CASE(catalog_scan_in_step), CASE(command_end_to_end), CASE(command_precision))

@@ -1,7 +1,10 @@
 /* test_topk_bf16.c — top-K from a bf16 item scan with fp32 rescoring (src/eval/topk_bf16.c)
  * equals the exact top-K (double-accumulated scores rounded to float, ties by lower item id)
- * on random embeddings, on near-ties below bf16 resolution, on exact duplicates, and at every
- * ISA level; the candidate set stays small on well-separated scores. */
+ * on random embeddings, on near-ties below bf16 resolution, on exact duplicates, on inputs
+ * whose every component bf16 rounds by the most it can (one built so that a bound of half
+ * the size would prune the true best item), and at every ISA level; the candidate set stays
+ * small on well-separated scores; the packed copy follows a matrix that changes (rows
+ * replaced, appended, dropped). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,10 +109,126 @@ TEST(near_ties_and_duplicates) {
     free(items), free(Q);
 }
 
+/* Two items on disjoint coordinates. q rounds down (ties to even) on A's 401 coordinates
+ * and up on B's 400; A rounds down, B up. A's exact score 401 (1 + 2^-8)^2 beats B's
+ * 400 (1 + 2^-8 + 2^-23)^2, but bf16 scores them 401 and 400 (1 + 2^-7)^2: an inversion of
+ * 5.3 where an error bound of 2^-8 ||q|| ||v|| per item (half the true one) sums to 4.5 and
+ * would drop A without rescoring it. */
+TEST(worst_case_rounding) {
+    const int m1 = 401, m2 = 400, D = m1 + m2;
+    float *items = calloc((size_t)2 * D, sizeof(float)), *q = malloc(sizeof(float) * (size_t)D);
+    const float down = 1.0f + 0x1p-8f, upv = 1.0f + 0x1p-8f + 0x1p-23f;
+    CHECK(er_f32_to_bf16_bits(down) == 0x3f80 && er_f32_to_bf16_bits(upv) == 0x3f81);
+    for (int d = 0; d < D; d++) q[d] = d < m1 ? down : upv;
+    for (int d = m1; d < D; d++) items[d] = upv; /* B, id 0 */
+    for (int d = 0; d < m1; d++) items[D + d] = down; /* A, id 1 */
+    int bad = 0;
+    run_case(items, 2, D, q, 1, 1, &bad);
+    CHECK_EQ_INT(bad, 0);
+    int32_t ref;
+    reference(items, 2, D, q, 1, &ref);
+    CHECK_EQ_INT(ref, 1);
+    free(items), free(q);
+}
+
+/* a value whose bf16 rounding error is (nearly) the largest relative one: just below or
+ * at (rounding down) or just above (rounding up) the midpoint 1 + 2^-8, times 2^e */
+static float worst(int up, int e, int neg) {
+    float x = up ? 1.0f + 0x1p-8f + 0x1p-23f : 1.0f + 0x1p-8f;
+    x = ldexpf(x, e);
+    return neg ? -x : x;
+}
+
+TEST(adversarial_rounding) {
+    /* every component at a worst-case rounding point, directions correlated per item
+     * (whole items round up or down) and across items in groups whose exact scores differ
+     * by a few units in the last place: many inversions under bf16, the answer unchanged */
+    int bad = 0;
+    const int D = 64, nq = 6;
+    const int32_t n = 1500;
+    float *items = malloc(sizeof(float) * (size_t)n * D), *Q = malloc(sizeof(float) * (size_t)nq * D);
+    for (int32_t i = 0; i < n; i++) {
+        int up = i % 2, g = i % 7;
+        for (int d = 0; d < D; d++) {
+            float u = urand();
+            int e = -3 - (d + g) % 3;
+            items[(size_t)i * D + d] = u < -0.8f ? 0.0f : worst(up ^ (u > 0.9f), e, (d * 5 + g) % 9 == 0);
+        }
+    }
+    for (int q = 0; q < nq; q++)
+        for (int d = 0; d < D; d++) Q[(size_t)q * D + d] = worst((d + q) % 2, -2 - (d % 2), (d * 5) % 9 == 0 && q % 2);
+    static const int ks[] = {1, 10, 100};
+    for (int c = 0; c < 3; c++) {
+        double cand = run_case(items, n, D, Q, nq, ks[c], &bad);
+        printf("    k %d: %.1f candidates per query\n", ks[c], cand);
+    }
+    CHECK_EQ_INT(bad, 0);
+    free(items), free(Q);
+}
+
+/* the packed copy follows its matrix: rows replaced (er_bf16_items_update), appended after the
+ * matrix moved and dropped at the end (er_bf16_items_resize); refused rows change nothing */
+TEST(follows_changes) {
+    const int D = 40, nq = 4, k = 7;
+    int32_t n = 300, cap = 1200;
+    float *items = malloc(sizeof(float) * (size_t)cap * D), *Q = malloc(sizeof(float) * (size_t)nq * D);
+    for (size_t i = 0; i < (size_t)cap * D; i++) items[i] = urand();
+    for (int q = 0; q < nq * D; q++) Q[q] = urand();
+    er_bf16_items b;
+    REQUIRE(er_bf16_items_init(&b, items, n, D) == EASYREC_OK);
+    int bad = 0;
+    int32_t *got = malloc(sizeof(int32_t) * (size_t)nq * k), ref[7];
+    for (int step = 0; step < 6; step++) {
+        if (step == 1 || step == 4) /* replace rows, some now the best */
+            for (int r = 0; r < 20; r++) {
+                int32_t i = (int32_t)((r * 37 + step) % n);
+                for (int d = 0; d < D; d++) items[(size_t)i * D + d] = r % 3 ? urand() : 2.0f * Q[d];
+                REQUIRE(er_bf16_items_update(&b, i) == EASYREC_OK);
+            }
+        if (step == 2) { /* the matrix moves and grows past the packed room */
+            float *moved = malloc(sizeof(float) * (size_t)cap * D);
+            memcpy(moved, items, sizeof(float) * (size_t)cap * D);
+            free(items);
+            items = moved;
+            n = 1100;
+            REQUIRE(er_bf16_items_resize(&b, items, n) == EASYREC_OK);
+        }
+        if (step == 3 || step == 5) { /* drop rows at the end, then take some back (packed again) */
+            REQUIRE(er_bf16_items_resize(&b, items, n - 250) == EASYREC_OK);
+            for (int d = 0; d < D; d++) items[(size_t)(n - 1) * D + d] = 3.0f * Q[D + d];
+            REQUIRE(er_bf16_items_resize(&b, items, n - (step == 3 ? 1 : 0)) == EASYREC_OK);
+            n -= step == 3 ? 1 : 0;
+        }
+        CHECK_EQ_INT(b.n, n);
+        REQUIRE(er_bf16_topk(&b, er_cpu_isa(), Q, nq, k, got, NULL) == EASYREC_OK);
+        for (int q = 0; q < nq; q++) {
+            reference(items, n, D, Q + (size_t)q * D, k, ref);
+            if (memcmp(ref, got + (size_t)q * k, sizeof ref) && bad++ < 3) printf("    step %d, query %d differs\n", step, q);
+        }
+    }
+    CHECK_EQ_INT(bad, 0);
+    /* refused: a non-finite row, a norm past 2^60; the packed row stays as it was */
+    float keep = items[5 * D];
+    items[5 * D] = NAN;
+    CHECK(check_failed_with(er_bf16_items_update(&b, 5), EASYREC_ERR_ARG, "item 5 has a component that is not finite"));
+    items[5 * D] = 0x1p61f;
+    CHECK(check_failed_with(er_bf16_items_update(&b, 5), EASYREC_ERR_ARG, "item 5 has norm"));
+    items[(size_t)n * D] = INFINITY;
+    CHECK(check_failed_with(er_bf16_items_resize(&b, items, n + 1), EASYREC_ERR_ARG, "not finite"));
+    CHECK_EQ_INT(b.n, n);
+    items[5 * D] = keep;
+    REQUIRE(er_bf16_topk(&b, er_cpu_isa(), Q, 1, k, got, NULL) == EASYREC_OK);
+    reference(items, n, D, Q, k, ref);
+    CHECK(!memcmp(ref, got, sizeof ref));
+    CHECK(er_bf16_items_bytes(&b) >= (size_t)n * D * 2);
+    er_bf16_items_free(&b);
+    free(items), free(Q), free(got);
+}
+
 TEST(rejects_non_finite) {
     float items[6] = {1, 0, 0, 1, NAN, 0}, q[2] = {1, INFINITY};
     er_bf16_items b;
-    CHECK(check_failed_with(er_bf16_items_init(&b, items, 3, 2), EASYREC_ERR_ARG, "item 2, component 0"));
+    CHECK(check_failed_with(er_bf16_items_init(&b, items, 3, 2), EASYREC_ERR_ARG, "item 2 has a component that is not finite"));
     REQUIRE(er_bf16_items_init(&b, items, 2, 2) == EASYREC_OK);
     int32_t out[2];
     CHECK(check_failed_with(er_bf16_topk(&b, er_cpu_isa(), q, 1, 2, out, NULL), EASYREC_ERR_ARG, "not finite"));
@@ -119,4 +238,5 @@ TEST(rejects_non_finite) {
     er_bf16_items_free(&b);
 }
 
-CHECK_MAIN(CASE(random_embeddings), CASE(near_ties_and_duplicates), CASE(rejects_non_finite))
+CHECK_MAIN(CASE(random_embeddings), CASE(near_ties_and_duplicates), CASE(worst_case_rounding), CASE(adversarial_rounding),
+           CASE(follows_changes), CASE(rejects_non_finite))

@@ -313,7 +313,8 @@ int cmd_recommend(int argc, char **argv) {
     if (show) eo.progress_user = "queries";
     rc = easyrec_encode(ctx, (const char *const *)q.text, q.len, nq, &eo, qe);
     if (show) fputc('\n', stderr);
-    if (!rc) rc = er_recommend(cat.emb, cat.n, D, qe, (int)nq, k, ex, threads, NULL, hits, nh);
+    if (!rc) rc = er_catalog_index(&cat);
+    if (!rc) rc = er_recommend(&cat.scan, qe, (int)nq, k, ex, threads, NULL, hits, nh);
     free(ex);
     if (rc) goto fail;
     int table = !output && isatty(1);

@@ -110,7 +110,8 @@ size_t er_topk_block_users(const er_scorer *sc, int32_t E, const er_rank_opts *o
  * copy): for nq > ER_DENSE_SMALL_Q by er_gemm_nt of items x q^T in panels of ER_DENSE_PANEL
  * items into panel (caller scratch of ER_DENSE_PANEL * nq floats), transposed into S; for
  * fewer queries by dot products vectorised for the CPU. Single-threaded in the caller. The
- * dense scorer below and the recommender of `easyrec serve` / `recommend` use it. */
+ * dense scorer below uses it (`easyrec serve` / `recommend` scan a bf16 copy instead:
+ * topk_bf16.h). */
 #define ER_DENSE_PANEL 4096
 #define ER_DENSE_SMALL_Q 8
 void er_topk_dense_scores(const float *items, int32_t n, int D, const float *q, int nq, float *S, size_t ldc,

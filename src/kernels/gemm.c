@@ -61,10 +61,42 @@ static void gemm_blas(int ta, int tb, int M, int N, int K, const float *A, int l
 /* A is read in place (12 rows of one K block stay in L1): element (r, k) at A[r*rsa + k*csa].
  * Only B is packed: op(B) element (k, n) at B[n*sn + k*sk] goes to NR-column panels,
  * (n, k) at k*NR + n, zero columns past n. */
+/* dst rows 0..15 (stride ldd) = columns 0..15 of the 16 x 16 block at src (row stride ld) */
+__attribute__((target("avx512f"))) static void transpose16(const float *src, size_t ld, float *dst, size_t ldd) {
+    __m512 r[16], t[16];
+    for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(src + (size_t)i * ld);
+    for (int i = 0; i < 8; i++) { /* pairs of rows interleaved by element */
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; i++) { /* quads of rows by element pairs */
+        r[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+        r[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+        r[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+        r[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+    }
+    for (int h = 0; h < 2; h++) /* then 128-bit lanes, twice */
+        for (int i = 0; i < 4; i++) {
+            t[8 * h + i] = _mm512_shuffle_f32x4(r[8 * h + i], r[8 * h + 4 + i], 0x88);
+            t[8 * h + 4 + i] = _mm512_shuffle_f32x4(r[8 * h + i], r[8 * h + 4 + i], 0xdd);
+        }
+    for (int i = 0; i < 8; i++) {
+        r[i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0x88);
+        r[8 + i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0xdd);
+    }
+    for (int i = 0; i < 16; i++) _mm512_storeu_ps(dst + (size_t)i * ldd, r[i]);
+}
+
 static void pack_b(float *Bp, const float *B, size_t sn, size_t sk, int n, int kc) {
     for (int j0 = 0; j0 < n; j0 += NR) {
         int nr = n - j0 < NR ? n - j0 : NR;
-        if (sk == 1) {
+        if (sk == 1 && nr == NR && kc % 16 == 0) {
+            /* the Linear case (W rows contiguous in k): 16 x 16 blocks transposed in registers,
+             * a plain copy like the loop below, several times faster (it dominated small
+             * batches: every call packs the whole weight) */
+            for (int cb = 0; cb < NR; cb += 16)
+                for (int k = 0; k < kc; k += 16) transpose16(B + (size_t)(j0 + cb) * sn + k, sn, Bp + (size_t)k * NR + cb, NR);
+        } else if (sk == 1) {
             for (int c = 0; c < nr; c++) {
                 const float *src = B + (size_t)(j0 + c) * sn;
                 for (int k = 0; k < kc; k++) Bp[k * NR + c] = src[k];

@@ -7,7 +7,8 @@
  * fallbacks (fp32 FMA on widened bf16 at AVX-512 / AVX2, and plain C) give the same sums,
  * except that vdpbf16ps flushes fp32 denormals.
  *
- * Levels: avx512bf16: 12x32 register tiles of vdpbf16ps (24 zmm accumulators);
+ * Levels: avx512bf16: 12x32 register tiles of vdpbf16ps (24 zmm accumulators; 4x32 for
+ * tiles of at most 4 rows, e.g. one query against an item matrix);
  * avx512 / avx512vnni: 6x32 tiles of widened FMAs; avx2: 4x16 tiles; scalar: plain loops.
  * Blocking: A block (MC x K bf16) stays in L2 while the 32-column weight panels stream.
  */
@@ -216,6 +217,31 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) static void kernel_dpbf16
                          {c60, c61}, {c70, c71}, {c80, c81}, {c90, c91}, {ca0, ca1}, {cb0, cb1}};
     STORE_512(acc, m);
 }
+
+/* the same for tiles of at most 4 rows (a few queries against an item matrix): the 12-row
+ * tile would spend 12 rows of work on them; the same per-element order, the same bits */
+__attribute__((target("avx512f,avx512bw,avx512bf16"))) static void kernel_dpbf16_4(const uint32_t *a, size_t kp2,
+                                                                                    const uint32_t *bp,
+                                                                                    const float *bias, float *C,
+                                                                                    int ldc, int m, int n) {
+    __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+    for (size_t kk = 0; kk < kp2; kk++) {
+        __m512bh w0 = (__m512bh)_mm512_loadu_si512(bp + kk * NR), w1 = (__m512bh)_mm512_loadu_si512(bp + kk * NR + 16);
+#define ROW(r, x0, x1)                                                                                         \
+    {                                                                                                          \
+        __m512bh av = (__m512bh)_mm512_set1_epi32((int)a[(size_t)(r)*kp2 + kk]);                               \
+        x0 = _mm512_dpbf16_ps(x0, av, w0);                                                                     \
+        x1 = _mm512_dpbf16_ps(x1, av, w1);                                                                     \
+    }
+        ROW(0, c00, c01)
+        if (m > 1) ROW(1, c10, c11)
+        if (m > 2) ROW(2, c20, c21)
+        if (m > 3) ROW(3, c30, c31)
+#undef ROW
+    }
+    __m512 acc[4][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}};
+    STORE_512(acc, m);
+}
 #endif
 
 void er_gemm_bf16(er_isa isa, const er_lowp_mat *w, int M, const float *A, int lda, const float *bias, float *C,
@@ -252,7 +278,8 @@ void er_gemm_bf16(er_isa isa, const er_lowp_mat *w, int M, const float *A, int l
                 float *c = C + (size_t)(ic + ir) * ldc + (size_t)p * NR;
 #ifdef HAVE_X86
                 if (isa >= ER_ISA_AVX512BF16) {
-                    kernel_dpbf16(ar, kp2, bp, bb, c, ldc, m, n);
+                    if (m <= 4) kernel_dpbf16_4(ar, kp2, bp, bb, c, ldc, m, n);
+                    else kernel_dpbf16(ar, kp2, bp, bb, c, ldc, m, n);
                     continue;
                 }
                 if (isa >= ER_ISA_AVX512) {

@@ -17,6 +17,13 @@ void er_l2_normalize(float *x, int D) {
 
 /* ---- encoder pool ------------------------------------------------------------------------ */
 
+/* One encoder thread takes everything queued (up to `threads` batches' worth of tokens) as a
+ * round and encodes it with easyrec_encode_ids on `threads` OpenMP threads, split into at most
+ * `threads` batches of about equal tokens, each within the budget. While a round runs, new
+ * sequences queue up and make the next round: under load the rounds are as large as the
+ * traffic allows (the weights of every Linear are packed once per batch, so small batches
+ * cost several times more per sequence), and one request alone is encoded at once. */
+
 typedef struct job {
     const int32_t *const *ids;
     const int *n_ids;
@@ -30,55 +37,48 @@ typedef struct {
     int i;
 } slot;
 
-typedef struct worker worker;
-
 struct er_pool {
     const easyrec_model *m;
     er_pool_opts o;
-    int D, stop, nthreads;
-    pthread_t *th;
-    worker *ws;
+    int D, stop, started;
+    pthread_t th;
+    easyrec_ctx *ctx;
     pthread_mutex_t mu;
     pthread_cond_t work, done;
     job *head, *tail;
     er_pool_stats st;
-};
-
-struct worker {
-    er_pool *p;
-    easyrec_ctx *ctx;
-    slot *batch;
-    const int32_t **ids;
-    int *n_ids;
-    float *out;
+    slot *batch;        /* (cap) the round's sequences */
+    const int32_t **ids; /* (cap) */
+    int *n_ids;         /* (cap) */
+    float *out;         /* (cap, D) */
     int cap;
 };
 
 static void *encoder_main(void *arg) {
-    worker *w = arg;
-    er_pool *p = w->p;
+    er_pool *p = arg;
     easyrec_encode_opts eo;
     easyrec_encode_opts_init(&eo);
     eo.max_length = p->o.max_length;
-    eo.batch_tokens = p->o.max_batch_tokens;
-    eo.threads = 1;
+    eo.threads = p->o.threads;
     eo.pooling = p->o.pooling;
     eo.no_normalize = 1;
+    const long budget = (long)p->o.max_batch_tokens * p->o.threads;
     pthread_mutex_lock(&p->mu);
     for (;;) {
         while (!p->head && !p->stop) pthread_cond_wait(&p->work, &p->mu);
         if (!p->head) break;
-        int nb = 0;
+        int nb = 0, longest = 0;
         long tokens = 0;
-        while (p->head && nb < w->cap) {
+        while (p->head && nb < p->cap) {
             job *j = p->head;
             int t = j->n_ids[j->next];
-            if (nb > 0 && tokens + t > p->o.max_batch_tokens) break;
-            w->batch[nb].j = j;
-            w->batch[nb].i = j->next;
-            w->ids[nb] = j->ids[j->next];
-            w->n_ids[nb] = t;
+            if (nb > 0 && tokens + t > budget) break;
+            p->batch[nb].j = j;
+            p->batch[nb].i = j->next;
+            p->ids[nb] = j->ids[j->next];
+            p->n_ids[nb] = t;
             tokens += t;
+            if (t > longest) longest = t;
             nb++;
             if (++j->next == j->n) {
                 p->head = j->qnext;
@@ -87,12 +87,17 @@ static void *encoder_main(void *arg) {
         }
         p->st.queued -= nb;
         pthread_mutex_unlock(&p->mu);
-        int rc = easyrec_encode_ids(w->ctx, w->ids, w->n_ids, (size_t)nb, &eo, w->out);
+        /* at most `threads` batches of about tokens / threads each: a batch closes only when
+         * the next sequence would pass share + longest, so it holds at least share tokens */
+        int parts = p->o.threads < nb ? p->o.threads : nb;
+        long share = (tokens + parts - 1) / parts + longest;
+        eo.batch_tokens = (int)(share < p->o.max_batch_tokens ? share : p->o.max_batch_tokens);
+        int rc = easyrec_encode_ids(p->ctx, p->ids, p->n_ids, (size_t)nb, &eo, p->out);
         pthread_mutex_lock(&p->mu);
         for (int b = 0; b < nb; b++) {
-            job *j = w->batch[b].j;
+            job *j = p->batch[b].j;
             if (rc) j->rc = rc;
-            else memcpy(j->out + (size_t)w->batch[b].i * p->D, w->out + (size_t)b * p->D, (size_t)p->D * sizeof(float));
+            else memcpy(j->out + (size_t)p->batch[b].i * p->D, p->out + (size_t)b * p->D, (size_t)p->D * sizeof(float));
             j->remaining--;
         }
         p->st.batches++;
@@ -117,25 +122,17 @@ int er_pool_start(const easyrec_model *m, const er_pool_opts *o, er_pool **out) 
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->work, NULL);
     pthread_cond_init(&p->done, NULL);
-    p->th = er_calloc((size_t)o->threads, sizeof(*p->th));
-    p->ws = er_calloc((size_t)o->threads, sizeof(*p->ws));
-    int cap = o->max_batch_tokens / 2 + 1; /* every sequence has >= 2 ids */
-    for (int t = 0; p->th && p->ws && t < o->threads; t++) {
-        worker *w = &p->ws[t];
-        w->p = p;
-        w->cap = cap;
-        w->ctx = easyrec_ctx_new(m);
-        w->batch = er_mallocarray((size_t)cap, sizeof(*w->batch));
-        w->ids = er_mallocarray((size_t)cap, sizeof(*w->ids));
-        w->n_ids = er_mallocarray((size_t)cap, sizeof(*w->n_ids));
-        w->out = er_mallocarray((size_t)cap, (size_t)p->D * sizeof(float));
-        if (!w->ctx || !w->batch || !w->ids || !w->n_ids || !w->out || pthread_create(&p->th[t], NULL, encoder_main, w))
-            break;
-        p->nthreads++;
-    }
-    if (p->nthreads < o->threads) {
+    size_t cap = (size_t)o->max_batch_tokens / 2 * (size_t)o->threads + 1; /* every sequence has >= 2 ids */
+    p->cap = cap > INT32_MAX / 2 ? INT32_MAX / 2 : (int)cap;
+    p->ctx = easyrec_ctx_new(m);
+    p->batch = er_mallocarray((size_t)p->cap, sizeof(*p->batch));
+    p->ids = er_mallocarray((size_t)p->cap, sizeof(*p->ids));
+    p->n_ids = er_mallocarray((size_t)p->cap, sizeof(*p->n_ids));
+    p->out = er_mallocarray((size_t)p->cap, (size_t)p->D * sizeof(float));
+    if (p->ctx && p->batch && p->ids && p->n_ids && p->out && !pthread_create(&p->th, NULL, encoder_main, p)) p->started = 1;
+    if (!p->started) {
         er_pool_stop(p);
-        return er_error(EASYREC_ERR_NOMEM, "cannot start %d encoder threads", o->threads);
+        return er_error(EASYREC_ERR_NOMEM, "cannot start the encoder thread (%d threads)", o->threads);
     }
     *out = p;
     return EASYREC_OK;
@@ -147,17 +144,12 @@ void er_pool_stop(er_pool *p) {
     p->stop = 1;
     pthread_cond_broadcast(&p->work);
     pthread_mutex_unlock(&p->mu);
-    for (int t = 0; t < p->nthreads; t++) pthread_join(p->th[t], NULL);
-    for (int t = 0; p->ws && t < p->o.threads; t++) {
-        worker *w = &p->ws[t];
-        easyrec_ctx_free(w->ctx);
-        free(w->batch);
-        free(w->ids);
-        free(w->n_ids);
-        free(w->out);
-    }
-    free(p->ws);
-    free(p->th);
+    if (p->started) pthread_join(p->th, NULL);
+    easyrec_ctx_free(p->ctx);
+    free(p->batch);
+    free(p->ids);
+    free(p->n_ids);
+    free(p->out);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->work);
     pthread_cond_destroy(&p->done);
@@ -179,7 +171,7 @@ int er_pool_encode(er_pool *p, const int32_t *const *ids, const int *n_ids, int 
     else p->head = &j;
     p->tail = &j;
     p->st.queued += n;
-    pthread_cond_broadcast(&p->work);
+    pthread_cond_signal(&p->work);
     while (j.remaining > 0) pthread_cond_wait(&p->done, &p->mu);
     pthread_mutex_unlock(&p->mu);
     return j.rc;
@@ -206,8 +198,7 @@ typedef struct rjob {
 #define MAX_Q 64
 
 struct er_scorer_q {
-    const float *const *items;
-    const int32_t *n_items;
+    const er_bf16_items *items;
     int dim, threads, stop;
     pthread_t th;
     pthread_mutex_t mu;
@@ -248,7 +239,7 @@ static void *scorer_main(void *arg) {
             memcpy(s->Q + (size_t)b * s->dim, batch[b]->q, (size_t)s->dim * sizeof(float));
             s->ex[b] = (er_exclude){batch[b]->excl, batch[b]->nexcl};
         }
-        if (!rc) rc = er_recommend(*s->items, *s->n_items, s->dim, s->Q, nb, kmax, s->ex, s->threads, &s->scratch, s->hits, s->nh);
+        if (!rc) rc = er_recommend(s->items, s->Q, nb, kmax, s->ex, s->threads, &s->scratch, s->hits, s->nh);
         pthread_mutex_lock(&s->mu);
         for (int b = 0; b < nb; b++) {
             rjob *j = batch[b];
@@ -267,12 +258,11 @@ static void *scorer_main(void *arg) {
     return NULL;
 }
 
-int er_scorer_q_start(const float *const *items, const int32_t *n_items, int dim, int threads, er_scorer_q **out) {
+int er_scorer_q_start(const er_bf16_items *items, int threads, er_scorer_q **out) {
     er_scorer_q *s = er_calloc(1, sizeof(*s));
     if (!s) return EASYREC_ERR_NOMEM;
     s->items = items;
-    s->n_items = n_items;
-    s->dim = dim;
+    int dim = s->dim = items->dim;
     s->threads = threads;
     s->Q = er_mallocarray(MAX_Q, (size_t)dim * sizeof(float));
     s->nh = er_calloc(MAX_Q, sizeof(int));

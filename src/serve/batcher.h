@@ -1,9 +1,11 @@
 /* batcher.h — dynamic batching of the server (as TEI does):
  *
- *  - er_pool: a fixed pool of encoder threads, each with its own easyrec_ctx. Callers
- *    (HTTP worker threads) hand in tokenized sequences and block; each encoder thread takes
- *    queued sequences in arrival order until the next would pass the token budget and
- *    encodes them as one batch, so the texts of concurrent requests are encoded together.
+ *  - er_pool: a fixed pool of encoder threads. Callers (HTTP worker threads) hand in
+ *    tokenized sequences and block; one encoder thread takes the queued sequences in arrival
+ *    order, up to `threads` token budgets' worth, as a round and encodes it on the pool's
+ *    `threads` OpenMP threads in at most `threads` batches of about equal tokens, each within
+ *    the budget; what arrives meanwhile makes the next round. So the texts of concurrent
+ *    requests are encoded together, in batches as large as the traffic allows.
  *  - er_scorer_q: one scoring thread; /recommend queries that are waiting together are
  *    scored as one matrix product against the item matrix (er_recommend).
  * Both keep counters for /metrics. Neither prints.
@@ -19,17 +21,17 @@
 typedef struct er_pool er_pool;
 
 typedef struct {
-    int threads;          /* encoder threads (each one easyrec_ctx), >= 1 */
+    int threads;          /* encoder threads, >= 1 */
     int max_batch_tokens; /* token budget of one batch, >= the longest sequence */
     int max_length;       /* truncation incl. specials */
     easyrec_pooling pooling;
 } er_pool_opts;
 
-#define ER_BATCH_HIST 8 /* batch size buckets: 1, 2, 4, ..., 64, >64 */
+#define ER_BATCH_HIST 8 /* round size buckets: 1, 2, 4, ..., 64, >64 */
 
 typedef struct {
-    uint64_t batches, sequences, tokens;
-    uint64_t batch_hist[ER_BATCH_HIST]; /* batches by number of sequences, bucket b <= 2^b */
+    uint64_t batches, sequences, tokens; /* batches: rounds (sequences encoded together) */
+    uint64_t batch_hist[ER_BATCH_HIST];  /* rounds by number of sequences, bucket b <= 2^b */
     int queued;                         /* sequences waiting now */
 } er_pool_stats;
 
@@ -46,10 +48,10 @@ void er_l2_normalize(float *x, int D);
 
 typedef struct er_scorer_q er_scorer_q;
 
-/* items/n_items/dim are read through the pointers at each batch: the caller guarantees
- * they do not change while any er_scorer_q_run is in progress (the server holds its
- * catalog read lock around each call). threads: OpenMP threads of one product. */
-int er_scorer_q_start(const float *const *items, const int32_t *n_items, int dim, int threads, er_scorer_q **out);
+/* items (the catalog's scan copy) is read at each batch: the caller guarantees it does not
+ * change while any er_scorer_q_run is in progress (the server holds its catalog read lock
+ * around each call). threads: OpenMP threads of one product. */
+int er_scorer_q_start(const er_bf16_items *items, int threads, er_scorer_q **out);
 void er_scorer_q_stop(er_scorer_q *s);
 /* Top k for query q (D) without the rows excl[0..nexcl): hits (k), *n_hits. Blocks; queries
  * waiting at the same time are scored in one product. */

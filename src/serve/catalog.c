@@ -28,6 +28,7 @@ void er_catalog_free(er_catalog *c) {
     free(c->len);
     free(c->meta);
     free(c->emb);
+    er_bf16_items_free(&c->scan);
     free(c->key);
     er_strmap_free(&c->keys);
     memset(c, 0, sizeof(*c));
@@ -73,6 +74,17 @@ int er_catalog_set_dim(er_catalog *c, int dim) {
     return EASYREC_OK;
 }
 
+int er_catalog_index(er_catalog *c) {
+    ER_ASSERT(c->dim > 0 && !c->indexed);
+    int rc = er_bf16_items_init(&c->scan, c->emb, c->n, c->dim);
+    if (rc) {
+        er_bf16_items_free(&c->scan);
+        return er_error_prefix(rc, "catalog");
+    }
+    c->indexed = 1;
+    return EASYREC_OK;
+}
+
 int32_t er_catalog_find(const er_catalog *c, const char *id, size_t len) {
     int32_t k = er_strmap_find(&c->keys, id, len);
     return k < 0 ? -1 : c->keys.e[k].val;
@@ -90,6 +102,9 @@ static char *dup_bytes(const char *s, size_t n) {
 int32_t er_catalog_put(er_catalog *c, const char *id, int id_int, const char *text, size_t len, const char *meta,
                        const float *emb) {
     size_t idlen = strlen(id);
+    if (c->indexed && emb && er_bf16_check_vector(emb, c->dim, "the embedding"))
+        return er_error_prefix(EASYREC_ERR_ARG, "item '%.*s'", (int)(idlen > 200 ? 200 : idlen), id);
+    if (c->indexed && er_bf16_items_reserve(&c->scan, c->n + 1)) return EASYREC_ERR_NOMEM; /* a row the scan copy can take */
     char *t = dup_bytes(text, len), *m = er_strdup(meta ? meta : "{}");
     if (!t || !m) {
         free(t);
@@ -124,6 +139,10 @@ int32_t er_catalog_put(er_catalog *c, const char *id, int id_int, const char *te
         if (emb) memcpy(dst, emb, (size_t)c->dim * sizeof(float));
         else memset(dst, 0, (size_t)c->dim * sizeof(float));
     }
+    if (c->indexed) { /* checked and reserved above: cannot fail */
+        int ok = row == c->scan.n ? er_bf16_items_resize(&c->scan, c->emb, c->n) : er_bf16_items_update(&c->scan, row);
+        ER_ASSERT(ok == EASYREC_OK);
+    }
     return row;
 }
 
@@ -146,6 +165,11 @@ int er_catalog_remove(er_catalog *c, const char *id, size_t len) {
         if (c->dim) memcpy(c->emb + (size_t)row * c->dim, c->emb + (size_t)last * c->dim, (size_t)c->dim * sizeof(float));
     }
     c->n--;
+    if (c->indexed) { /* rows it held already, then shrinking: cannot fail */
+        int ok = row != last ? er_bf16_items_update(&c->scan, row) : EASYREC_OK;
+        if (!ok) ok = er_bf16_items_resize(&c->scan, c->emb, c->n);
+        ER_ASSERT(ok == EASYREC_OK);
+    }
     return EASYREC_OK;
 }
 

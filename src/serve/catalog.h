@@ -9,7 +9,9 @@
  * whether it was an integer, so `12` and `"12"` name the same item and come back as given.
  *
  * The catalog is mutable (er_catalog_put / er_catalog_remove, used by the server); deleting
- * moves the last row into the hole, so rows stay dense. Not thread-safe: callers lock.
+ * moves the last row into the hole, so rows stay dense. Once er_catalog_index has built the
+ * bf16 scan copy of the embeddings, every put / remove updates it too. Not thread-safe:
+ * callers lock.
  * Shapes: N items (rows), D embedding width.
  */
 #ifndef ER_SERVE_CATALOG_H
@@ -19,6 +21,7 @@
 #include <stdint.h>
 
 #include "easyrec.h"
+#include "eval/topk_bf16.h"
 #include "tokenizer/hmap.h"
 
 typedef struct {
@@ -30,6 +33,8 @@ typedef struct {
     size_t *len;      /* (n) its byte length */
     char **meta;      /* (n) other fields as a compact JSON object text ("{}" when none) */
     float *emb;       /* (cap, D) embeddings; NULL until er_catalog_set_dim */
+    er_bf16_items scan; /* the bf16 copy of emb[0..n) er_recommend scans; built by er_catalog_index */
+    int indexed;      /* 1 once built: put / remove keep it in step */
     int32_t *key;     /* (n) index of the row's id in keys */
     strmap keys;      /* id text -> key index; entry val = row, or -1 once deleted */
 } er_catalog;
@@ -44,12 +49,17 @@ int er_catalog_load(const char *src, er_catalog *c);
 /* Allocate the embedding matrix for width D (rows zero). */
 int er_catalog_set_dim(er_catalog *c, int dim);
 
+/* Build the bf16 scan copy of the embeddings as they are now (after they are computed);
+ * EASYREC_ERR_ARG names an item whose embedding is not finite. */
+int er_catalog_index(er_catalog *c);
+
 /* Row of id[0..len), or -1. */
 int32_t er_catalog_find(const er_catalog *c, const char *id, size_t len);
 
 /* Add or replace the item `id`: text, metadata (a JSON object text; NULL: "{}") and, when
  * emb is not NULL and the dimension is set, its D-float embedding. Returns the row or a
- * negative error. */
+ * negative error (nothing changed then; EASYREC_ERR_ARG for an embedding that is not finite
+ * once the catalog is indexed). */
 int32_t er_catalog_put(er_catalog *c, const char *id, int id_int, const char *text, size_t len, const char *meta,
                        const float *emb);
 

@@ -271,7 +271,9 @@ static int route_item_put(call *c, const er_json_id *id) {
         } else {
             pthread_rwlock_wrlock(&s->lock);
             created = er_catalog_find(&s->cat, id->text, strlen(id->text)) < 0;
-            if (er_catalog_put(&s->cat, id->text, id->is_int, r.profile, r.profile_len, r.meta, e) < 0) st = nomem(c);
+            int32_t row = er_catalog_put(&s->cat, id->text, id->is_int, r.profile, r.profile_len, r.meta, e);
+            if (row == EASYREC_ERR_NOMEM) st = nomem(c);
+            else if (row < 0) st = fail(c, 500, "server_error", "bad_embedding", easyrec_last_error());
             pthread_rwlock_unlock(&s->lock);
         }
         pthread_mutex_unlock(&s->wmu);

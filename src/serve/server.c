@@ -339,7 +339,8 @@ int er_server_open(const er_server_opts *o, const easyrec_model *m, er_server **
     easyrec_ctx_free(ctx);
     er_pool_opts po = {o->threads, o->max_batch_tokens, o->max_input_tokens, EASYREC_POOL_DEFAULT};
     if (!rc) rc = er_pool_start(m, &po, &s->pool);
-    if (!rc) rc = er_scorer_q_start((const float *const *)&s->cat.emb, &s->cat.n, s->D, o->score_threads, &s->scorer);
+    if (!rc) rc = er_catalog_index(&s->cat);
+    if (!rc) rc = er_scorer_q_start(&s->cat.scan, o->score_threads, &s->scorer);
     if (rc) {
         er_server_close(s);
         return rc;
