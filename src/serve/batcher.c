@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/err.h"
 
@@ -22,7 +23,11 @@ void er_l2_normalize(float *x, int D) {
  * `threads` batches of about equal tokens, each within the budget. While a round runs, new
  * sequences queue up and make the next round: under load the rounds are as large as the
  * traffic allows (the weights of every Linear are packed once per batch, so small batches
- * cost several times more per sequence), and one request alone is encoded at once. */
+ * cost several times more per sequence), and one request alone is encoded at once.
+ * The batching window: when fewer sequences are queued than the last round took, the encoder
+ * waits for as many, at most an eighth of the last round's time and at most WINDOW_MAX. Without
+ * it, many clients split into two groups that alternate — a large round, then a small one of
+ * the few that came back during it — and every small round costs a full pass over the weights. */
 
 typedef struct job {
     const int32_t *const *ids;
@@ -36,6 +41,14 @@ typedef struct {
     job *j;
     int i;
 } slot;
+
+#define WINDOW_MAX 0.010 /* seconds */
+
+static double mono_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
 
 struct er_pool {
     const easyrec_model *m;
@@ -63,10 +76,18 @@ static void *encoder_main(void *arg) {
     eo.pooling = p->o.pooling;
     eo.no_normalize = 1;
     const long budget = (long)p->o.max_batch_tokens * p->o.threads;
+    int last_n = 0;
+    double last_s = 0;
     pthread_mutex_lock(&p->mu);
     for (;;) {
         while (!p->head && !p->stop) pthread_cond_wait(&p->work, &p->mu);
         if (!p->head) break;
+        double window = last_s / 8 < WINDOW_MAX ? last_s / 8 : WINDOW_MAX, until = mono_now() + window;
+        while (p->st.queued < last_n && !p->stop && window > 0) {
+            struct timespec ts = {(time_t)until, (long)((until - (double)(time_t)until) * 1e9)};
+            if (pthread_cond_timedwait(&p->work, &p->mu, &ts)) break; /* timed out */
+        }
+        double t0 = mono_now();
         int nb = 0, longest = 0;
         long tokens = 0;
         while (p->head && nb < p->cap) {
@@ -93,6 +114,8 @@ static void *encoder_main(void *arg) {
         long share = (tokens + parts - 1) / parts + longest;
         eo.batch_tokens = (int)(share < p->o.max_batch_tokens ? share : p->o.max_batch_tokens);
         int rc = easyrec_encode_ids(p->ctx, p->ids, p->n_ids, (size_t)nb, &eo, p->out);
+        last_n = nb;
+        last_s = mono_now() - t0;
         pthread_mutex_lock(&p->mu);
         for (int b = 0; b < nb; b++) {
             job *j = p->batch[b].j;
@@ -120,7 +143,11 @@ int er_pool_start(const easyrec_model *m, const er_pool_opts *o, er_pool **out) 
     p->o = *o;
     p->D = easyrec_model_dim(m);
     pthread_mutex_init(&p->mu, NULL);
-    pthread_cond_init(&p->work, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* the window's deadline */
+    pthread_cond_init(&p->work, &ca);
+    pthread_condattr_destroy(&ca);
     pthread_cond_init(&p->done, NULL);
     size_t cap = (size_t)o->max_batch_tokens / 2 * (size_t)o->threads + 1; /* every sequence has >= 2 ids */
     p->cap = cap > INT32_MAX / 2 ? INT32_MAX / 2 : (int)cap;
