@@ -9,6 +9,12 @@
 // intraOpNumThreads THREADS, interOpNumThreads 1, sequential, graph optimisation "all".
 // Writes the embeddings in input order to OUT.npy (float32 [N, D]) and prints one JSON line
 // {"seconds", "padded_tokens", "real_tokens", "ort"}.
+//
+//   node bench/bench_encode_ort.mjs --ops MODEL.onnx
+//
+// prints {op type: kernel runs} of one small batch with ORT's profiler (after its graph
+// optimisation): which kernels the session really runs, e.g. that a quantised model's MatMuls
+// became DynamicQuantizeMatMul / MatMulIntegerToFloat.
 import fs from "fs";
 import { createRequire } from "module";
 const require = createRequire(import.meta.url);
@@ -28,7 +34,35 @@ function writeNpy(path, data, rows, cols) {
   fs.renameSync(path + ".tmp", path);
 }
 
+async function opCounts(modelPath) {
+  const dir = fs.mkdtempSync("/tmp/ort-ops-");
+  const session = await ort.InferenceSession.create(modelPath, {
+    intraOpNumThreads: 1,
+    graphOptimizationLevel: "all",
+    enableProfiling: true,
+    profileFilePrefix: dir + "/prof",
+  });
+  const B = 2, T = 8;
+  const a = new BigInt64Array(B * T).fill(100n), m = new BigInt64Array(B * T).fill(1n);
+  a[0] = a[T] = 0n;
+  a[T - 1] = a[2 * T - 1] = 2n;
+  await session.run({
+    input_ids: new ort.Tensor("int64", a, [B, T]),
+    attention_mask: new ort.Tensor("int64", m, [B, T]),
+  });
+  await session.endProfiling();
+  const counts = {};
+  for (const f of fs.readdirSync(dir)) {
+    for (const e of JSON.parse(fs.readFileSync(dir + "/" + f, "utf8")))
+      if (e.cat === "Node" && e.name.endsWith("_kernel_time")) counts[e.args.op_name] = (counts[e.args.op_name] || 0) + 1;
+    fs.unlinkSync(dir + "/" + f);
+  }
+  fs.rmdirSync(dir);
+  console.log(JSON.stringify(counts));
+}
+
 async function main() {
+  if (process.argv[2] === "--ops") return opCounts(process.argv[3]);
   const [modelPath, idsPath, threadsArg, batchArg, outPath, padArg] = process.argv.slice(2);
   if (!outPath) {
     console.error("usage: node bench_encode_ort.mjs MODEL.onnx IDS.json THREADS BATCH OUT.npy [PAD_ID]");
