@@ -37,7 +37,7 @@ for e in "${EXTRA[@]}"; do
   name=${e%%=*} prefix=${e#*=}
   for side in users items; do
     [ -f "$prefix.$side.npy" ] || { echo "quality_cf: $prefix.$side.npy not found" >&2; exit 2; }
-    cp "$prefix.$side.npy" "$OUT/$name.$side.npy"
+    [ "$prefix.$side.npy" -ef "$OUT/$name.$side.npy" ] || cp "$prefix.$side.npy" "$OUT/$name.$side.npy"
   done
   TEXTS="$name $TEXTS"
 done
@@ -54,7 +54,7 @@ print("%-22s %.4f ± %.4f   %.4f ± %.4f   epochs %s" % (sys.argv[1], st.mean(r)
 ' "$@"; }
 printf "%-22s %-18s %-18s\n" run "Recall@20" "NDCG@20"
 runs="none:-"
-for a in con gen; do for t in $TEXTS; do runs="$runs $a:$t"; done; done
+for a in gen con; do for t in $TEXTS; do runs="$runs $a:$t"; done; done
 for run in $runs; do
   align=${run%%:*} text=${run#*:}
   files=()
@@ -62,7 +62,7 @@ for run in $runs; do
     f="$OUT/$ALGO-$align-$text-$s-e$EPOCHS.json"
     args=(--algo "$ALGO" --data "$DATA" --max-epochs "$EPOCHS" --seed "$s" --threads "$THREADS" --json --quiet)
     [ "$align" != none ] && args+=(--align "$align" --text-emb "$OUT/$text.users.npy,$OUT/$text.items.npy")
-    [ -f "$f" ] || build/easyrec cf "${args[@]}" > "$f"
+    [ -f "$f" ] || { build/easyrec cf "${args[@]}" > "$f.tmp" && mv "$f.tmp" "$f"; }
     files+=("$f")
   done
   label="$ALGO"; [ "$align" != none ] && label="$ALGO+$align ($text)"

@@ -5,6 +5,10 @@ unit vectors of the same shape (the control of the quality table). Rows = dense 
 
   cf_text_vectors.py DATASET_DIR OUT_PREFIX [--dim 64] [--random] [--seed 0]
 writes OUT_PREFIX.users.npy and OUT_PREFIX.items.npy.
+  cf_text_vectors.py DATASET_DIR OUT_PREFIX --write-text
+writes the texts instead, OUT_PREFIX.users.jsonl and OUT_PREFIX.items.jsonl ({"id", "profile"}
+per line, rows = dense ids), for `easyrec encode --model M --input F --output F.npy`, so an
+encoder's vectors see exactly the texts TF-IDF saw.
 
 Item text: item_profile.json, else diverse_profile/diverse_item_profile_0.json. User text:
 user_profile.json, else diverse_profile/diverse_user_profile_0.json, else the profiles of the
@@ -45,11 +49,12 @@ def main():
     ap.add_argument("--dim", type=int, default=64)
     ap.add_argument("--random", action="store_true")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--write-text", action="store_true")
     a = ap.parse_args()
     import scipy.sparse as sp
     trn = sp.csr_matrix(pickle.load(open(os.path.join(a.data, "trn_mat.pkl"), "rb")) != 0)
     N, M = trn.shape
-    if a.random:
+    if a.random and not a.write_text:
         rs = np.random.RandomState(a.seed)
         U, I = rs.randn(N, a.dim), rs.randn(M, a.dim)
     else:
@@ -63,7 +68,14 @@ def main():
         if up:
             users = read_profiles(up, "user_id", N)
         else:
-            users = [" ".join(items[j] for j in trn.indices[trn.indptr[u]:trn.indptr[u + 1]][:10]) for u in range(N)]
+            users = [" ".join(items[j] for j in sorted(trn.indices[trn.indptr[u]:trn.indptr[u + 1]])[:10]) for u in range(N)]
+        if a.write_text:
+            for name, T in (("users", users), ("items", items)):
+                with open(f"{a.out}.{name}.jsonl", "w", encoding="utf-8") as f:
+                    for i, t in enumerate(T):
+                        f.write(json.dumps({"id": i, "profile": t}, ensure_ascii=False) + "\n")
+            print(f"{a.out}.users.jsonl ({N} lines), {a.out}.items.jsonl ({M} lines)")
+            return
         tf = TfidfVectorizer(min_df=2, sublinear_tf=True).fit(items + users)
         svd = TruncatedSVD(n_components=a.dim, random_state=a.seed).fit(tf.transform(items + users))
         U, I = svd.transform(tf.transform(users)), svd.transform(tf.transform(items))
