@@ -25,6 +25,13 @@ static void need_mpirun(void) {
     if (check_sh("command -v mpirun >/dev/null 2>&1")) SKIP("mpirun not installed (tools/setup.sh --mpi)");
 }
 
+/* In a rank's `sh -c '...'`: BAD on rank 1, GOOD on the others — a file present on some hosts
+ * only, so rank 1 fails on its own while its peers go on to the next collective. */
+#define ONLY_RANK1(BAD, GOOD) "$([ \"$OMPI_COMM_WORLD_RANK\" = 1 ] && echo " BAD " || echo " GOOD ")"
+
+/* exit status of a job run under `timeout 120`: failed (not 0), and ended by itself (not 124) */
+#define FAILED_NO_HANG(rc) ((rc) != 0 && (rc) != 124)
+
 /* ---- rank programs ---- */
 static int rank_collectives(er_comm *c) {
     int bad = 0, R = c->size, r = c->rank;
@@ -130,11 +137,24 @@ TEST(encode_sharded_equals_one_process) {
                        mpirun_flags(), np, B) == 0);
         CHECK(check_sh("cmp " WORK "/one.npy " WORK "/n.npy") == 0);
     }
-    /* a rank that cannot read the model: every rank fails, nothing is written, no hang */
-    CHECK(check_sh("rm -f " WORK "/bad.npy; timeout 120 mpirun %s -np 2 %s encode --model " WORK
-                   "/nomodel --input " WORK "/p.jsonl --output " WORK "/bad.npy --quiet >/dev/null 2>&1",
-                   mpirun_flags(), B) != 0);
+    /* no rank can read the model: every rank fails, nothing is written, no hang */
+    int rc = check_sh("rm -f " WORK "/bad.npy; timeout 120 mpirun %s -np 2 %s encode --model " WORK
+                      "/nomodel --input " WORK "/p.jsonl --output " WORK "/bad.npy --quiet >/dev/null 2>&1",
+                      mpirun_flags(), B);
+    CHECK(FAILED_NO_HANG(rc));
     CHECK(access(WORK "/bad.npy", F_OK) != 0);
+    /* only rank 1 lacks the model, then only rank 1 lacks the input, while rank 0 encodes and
+     * waits for the gather: both fail, nothing is written, no hang */
+    const char *one[2][2] = {{ONLY_RANK1(WORK "/nomodel", WORK "/model"), WORK "/p.jsonl"},
+                             {WORK "/model", ONLY_RANK1(WORK "/absent.jsonl", WORK "/p.jsonl")}};
+    for (int c = 0; c < 2; c++) {
+        rc = check_sh("rm -f " WORK "/bad.npy; timeout 120 mpirun %s -np 2 sh -c '%s encode --model %s --input %s "
+                      "--output " WORK "/bad.npy --quiet --threads 1' > " WORK "/one.out 2>&1",
+                      mpirun_flags(), B, one[c][0], one[c][1]);
+        CHECK(FAILED_NO_HANG(rc));
+        CHECK(access(WORK "/bad.npy", F_OK) != 0);
+        if (check_cur_failed) check_sh("cat " WORK "/one.out");
+    }
 }
 
 /* easyrec eval under mpirun: texts encoded and users ranked in shares, the same report as one
@@ -160,8 +180,9 @@ TEST(eval_sharded_equals_one_process) {
         fprintf(fu, "{\"user_id\": %d, \"profile\": \"likes %s, not %s\"}\n", u, words[u % 8], words[(u / 8) % 8]);
     }
     fclose(ft), fclose(fs), fclose(fi), fclose(fu);
-#define EV "eval --train " WORK "/trn.tsv --test " WORK "/tst.tsv --item-profiles " WORK "/items.jsonl " \
-           "--user-profiles " WORK "/users.jsonl --json --quiet --threads 1 --k 1,5,10"
+#define EVB "eval --train " WORK "/trn.tsv --test " WORK "/tst.tsv --item-profiles " WORK "/items.jsonl " \
+            "--json --quiet --threads 1 --k 1,5,10"
+#define EV EVB " --user-profiles " WORK "/users.jsonl"
 #define NOTIME " | sed 's/, \"rank_seconds\": [^}]*//' > "
     REQUIRE(check_sh("%s " EV " --model " WORK "/emodel" NOTIME WORK "/e1.json", B) == 0);
     CHECK(check_sh("grep -q '\"n_users\": 600' " WORK "/e1.json && grep -q '\"recall@10\": 0\\.[0-9]*[1-9]' " WORK
@@ -183,9 +204,36 @@ TEST(eval_sharded_equals_one_process) {
     REQUIRE(check_sh("%s " EV " --baseline bm25" NOTIME WORK "/b1.json", B) == 0);
     CHECK(check_sh("mpirun %s -np 3 %s " EV " --baseline bm25" NOTIME WORK "/b3.json", mpirun_flags(), B) == 0);
     CHECK(check_sh("cmp " WORK "/b1.json " WORK "/b3.json") == 0);
-    /* a rank without the model: the job fails, no hang */
-    CHECK(check_sh("timeout 120 mpirun %s -np 2 %s " EV " --model " WORK "/nomodel >/dev/null 2>&1", mpirun_flags(),
-                   B) != 0);
+    /* no rank has the model: the job fails, no hang */
+    int rc =
+        check_sh("timeout 120 mpirun %s -np 2 %s " EV " --model " WORK "/nomodel >/dev/null 2>&1", mpirun_flags(), B);
+    CHECK(FAILED_NO_HANG(rc));
+    /* only rank 1 lacks the model (it fails before the ranks agree to start); only rank 1 lacks
+     * its user profiles (read when the set is evaluated: rank 0 goes on to encode and all-gather
+     * the items); the BM25 baseline likewise (rank 0 goes on to rank): the job fails, no hang */
+    static const char *const one[] = {
+        EV " --model " ONLY_RANK1(WORK "/nomodel", WORK "/emodel"),
+        EVB " --model " WORK "/emodel --user-profiles " ONLY_RANK1(WORK "/absent.jsonl", WORK "/users.jsonl"),
+        EVB " --baseline bm25 --user-profiles " ONLY_RANK1(WORK "/absent.jsonl", WORK "/users.jsonl")};
+    for (int c = 0; c < 3; c++) {
+        rc = check_sh("timeout 120 mpirun %s -np 2 sh -c '%s %s' > " WORK "/one.out 2>&1", mpirun_flags(), B, one[c]);
+        CHECK(FAILED_NO_HANG(rc));
+        CHECK(check_sh("grep -q 'absent.jsonl\\|nomodel' " WORK "/one.out") == 0); /* rank 1's own message */
+        if (check_cur_failed) check_sh("cat " WORK "/one.out");
+    }
+    /* a dataset directory whose diverse set 0 is absent on rank 1's host: the ranks would
+     * evaluate different sets (rank 0 three runs, rank 1 two), so they all fail up front */
+    REQUIRE(check_sh("for r in 0 1; do rm -rf " WORK "/tiny$r && cp -r " ER_FIXTURES "/eval/tiny " WORK
+                     "/tiny$r; done && rm " WORK "/tiny1/diverse_profile/diverse_*_0.json") == 0);
+#define EVT "eval --baseline bm25 --user-text items:3 --quiet --threads 1 --data " WORK "/tiny"
+    CHECK(check_sh("mpirun %s -np 2 %s " EVT "0 >/dev/null 2>&1", mpirun_flags(), B) == 0);
+    rc = check_sh("timeout 120 mpirun %s -np 2 sh -c '%s " EVT "$OMPI_COMM_WORLD_RANK' > " WORK "/sets.out 2>&1",
+                  mpirun_flags(), B);
+    CHECK(FAILED_NO_HANG(rc));
+    CHECK(check_sh("grep -q 'differ between the hosts' " WORK "/sets.out") == 0);
+    if (check_cur_failed) check_sh("cat " WORK "/sets.out");
+#undef EVT
+#undef EVB
 #undef EV
 #undef NOTIME
 }

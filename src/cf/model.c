@@ -1,6 +1,6 @@
 /* model.c — LightGCN / GCCF (plain, +con, +gen) as the original's models (spec §6.2):
  * parameters, propagation forward and backward, one training step's loss and gradients,
- * Adam (train/adamw.c with weight decay 0 = torch.optim.Adam).
+ * Adam (er_adamw_step of train/optim.c with weight decay 0 = torch.optim.Adam).
  *
  * Forward (n = N + M nodes, d width, L layers, D output width):
  *   E⁰ (n, d) = [user; item] (gen: masked rows = mask token)

@@ -91,79 +91,50 @@ int cmd_encode(int argc, char **argv) {
     o.pooling = cli_pooling(pooling);
     if (same_file(input, output))
         return opt_usage_error(&cmd, "--output %s is the input file; choose another output", output);
-    er_texts t;
-    rc = text ? er_profiles_read_lines(input, &t) : er_profiles_read_jsonl(input, &t);
-    if (rc) return cli_fail(NULL);
-    if (t.n == 0) {
-        er_texts_free(&t);
-        er_error(EASYREC_ERR_FORMAT, "%s: no profiles to encode (the input is empty); nothing written", input);
-        return cli_fail(NULL);
-    }
-    /* under mpirun rank r encodes rows [lo, hi) and rank 0 gathers and writes all of them */
+    /* under mpirun rank r encodes rows [lo, hi) and rank 0 gathers and writes all of them; a
+     * rank that fails before the gather (its input or model unreadable, on its host only)
+     * reaches the gather's agreement, so every rank fails with it */
     er_comm *comm = NULL;
-    if (cli_comm(&comm)) {
-        er_texts_free(&t);
-        return cli_fail(NULL);
-    }
+    if (cli_comm(&comm)) return cli_fail(NULL);
     if (comm->rank) quiet = 1;
-    size_t lo = t.n * (size_t)comm->rank / (size_t)comm->size, hi = t.n * (size_t)(comm->rank + 1) / (size_t)comm->size;
+    er_texts t = {0};
     easyrec_model *m = NULL;
-    if (cli_load_model(model, precision, isa, !quiet, &m)) {
-        er_texts_free(&t);
-        return 1;
-    }
-    int D = easyrec_model_dim(m), status = 0;
     float *out = NULL;
     easyrec_ctx *ctx = NULL;
-    progress_state ps = {now(), 0, hi - lo};
-    if ((status = check_max_length(&cmd, m, &o))) goto done;
-    out = calloc(t.n, (size_t)D * sizeof(float));
-    ctx = easyrec_ctx_new(m);
+    progress_state ps = {now(), 0, 0};
+    size_t lo = 0, hi = 0;
+    int D = 0, status = 0;
+    if (text ? er_profiles_read_lines(input, &t) : er_profiles_read_jsonl(input, &t)) {
+        status = cli_fail(NULL);
+    } else if (t.n == 0) {
+        er_error(EASYREC_ERR_FORMAT, "%s: no profiles to encode (the input is empty); nothing written", input);
+        status = cli_fail(NULL);
+    } else if (cli_load_model(model, precision, isa, !quiet, &m)) {
+        status = 1;
+    } else if (!(status = check_max_length(&cmd, m, &o))) {
+        D = easyrec_model_dim(m);
+        er_comm_share(comm, comm->rank, t.n, &lo, &hi);
+        ps.t0 = now(), ps.total = hi - lo;
+        out = calloc(t.n, (size_t)D * sizeof(float));
+        ctx = easyrec_ctx_new(m);
+        if (!out || !ctx) status = cli_fail("out of memory");
+    }
     if (!quiet && isatty(2)) {
         o.progress = progress_bar;
         o.progress_user = &ps;
     }
-    if (!out || !ctx) {
-        status = cli_fail("out of memory");
-        goto done;
-    }
-    for (size_t s = lo; s < hi; s += CHUNK) {
+    for (size_t s = lo; s < hi && !status; s += CHUNK) {
         size_t k = hi - s < CHUNK ? hi - s : CHUNK;
         ps.base = s - lo;
         if (easyrec_encode(ctx, (const char *const *)t.text + s, t.len + s, k, &o, out + s * D)) {
             if (o.progress) fputc('\n', stderr);
             status = cli_fail(NULL);
-            break;
         }
     }
     if (o.progress && !status) fputc('\n', stderr);
-    if (comm->size > 1) {
-        /* every rank learns whether any failed (so none waits in the gather), then the gather */
-        float bad = status ? 1.f : 0.f;
-        if (comm->allreduce_sum_f32(comm, &bad, 1)) {
-            status = cli_fail(NULL);
-            goto done;
-        }
-        if (bad > 0) {
-            if (!status) status = cli_fail("another MPI rank failed to encode its share; nothing written");
-            goto done;
-        }
-        size_t *counts = calloc((size_t)comm->size, sizeof *counts);
-        if (!counts) {
-            status = cli_fail("out of memory");
-            goto done;
-        }
-        for (int r = 0; r < comm->size; r++)
-            counts[r] = (t.n * (size_t)(r + 1) / comm->size - t.n * (size_t)r / comm->size) * (size_t)D;
-        rc = comm->allgatherv_f32(comm, out + lo * D, (hi - lo) * (size_t)D, out, counts);
-        free(counts);
-        if (rc) {
-            status = cli_fail(NULL);
-            goto done;
-        }
-        if (comm->rank) goto done; /* rank 0 writes */
-    }
-    if (status) goto done;
+    if (er_comm_gather_rows(comm, status ? EASYREC_ERR_IO : EASYREC_OK, out, t.n, (size_t)D) && !status)
+        status = cli_fail(NULL); /* a peer failed (its message is its own), or the gather did */
+    if (status || comm->rank) goto done; /* rank 0 writes */
     int64_t shape[2] = {(int64_t)t.n, D};
     if (er_npy_write_f32(output, out, 2, shape)) {
         status = cli_fail(NULL);

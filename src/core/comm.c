@@ -1,6 +1,7 @@
 /* comm.c — the communicator of a single process (rank 0 of 1: all-reduce and broadcast
  * leave the buffer as it is, all-gather copies the one contribution) and what every
- * communicator shares: agreeing on failure. */
+ * communicator shares: agreeing on failure, gathering rows computed in shares. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/comm.h"
@@ -40,4 +41,21 @@ int er_comm_agree(er_comm *c, int rc) {
     if (rc) return rc;
     if (arc) return arc;
     return bad > 0 ? er_error(EASYREC_ERR_IO, "another MPI rank failed (its message is in its own output)") : EASYREC_OK;
+}
+
+int er_comm_gather_rows(er_comm *c, int rc, float *buf, size_t n, size_t width) {
+    if (c->size == 1) return rc;
+    size_t *counts = er_calloc((size_t)c->size, sizeof(*counts)); /* floats per rank */
+    if (!rc && !counts) rc = EASYREC_ERR_NOMEM;
+    if (!(rc = er_comm_agree(c, rc))) {
+        size_t lo, hi;
+        for (int q = 0; q < c->size; q++) {
+            er_comm_share(c, q, n, &lo, &hi);
+            counts[q] = (hi - lo) * width;
+        }
+        er_comm_share(c, c->rank, n, &lo, &hi);
+        rc = c->allgatherv_f32(c, buf + lo * width, (hi - lo) * width, buf, counts);
+    }
+    free(counts);
+    return rc;
 }

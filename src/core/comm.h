@@ -37,6 +37,12 @@ static inline void er_comm_share(const er_comm *c, int r, size_t n, size_t *lo, 
  * With one rank: rc. */
 int er_comm_agree(er_comm *c, int rc);
 
+/* Rows [0, n) of `width` floats split in order across ranks (er_comm_share), each rank having
+ * computed its share in place in buf with local status rc: every rank agrees on failure
+ * (er_comm_agree), then the shares are all-gathered so that every rank holds all n rows.
+ * Returns the agreed status (with one rank: rc, buf untouched). */
+int er_comm_gather_rows(er_comm *c, int rc, float *buf, size_t n, size_t width);
+
 /* comm_mpi.c: a communicator over MPI_COMM_WORLD (initialising MPI when nobody has; the
  * program calls it once, the library's routines only use the table). Without `make MPI=1`
  * open fails with EASYREC_ERR_UNSUPPORTED. close frees it and finalises MPI if open started it. */

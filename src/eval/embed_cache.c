@@ -122,14 +122,14 @@ static void progress(void *user, size_t done, size_t total) {
     (void)total;
 }
 
+/* encodes this rank's share of t into out and all-gathers the rest; every rank returns the
+ * agreed status */
 static int encode_all(const er_embedder *e, const char *label, const er_texts *t, float *out, int dim) {
-    easyrec_ctx *ctx = easyrec_ctx_new(e->model);
-    if (!ctx) return er_comm_agree(e->comm ? e->comm : er_comm_serial(),
-                                   er_error(EASYREC_ERR_NOMEM, "out of memory for an encoder context"));
     er_comm *c = e->comm ? e->comm : er_comm_serial();
     size_t lo, hi, D = (size_t)dim; /* this rank's rows [lo, hi) */
     er_comm_share(c, c->rank, t->n, &lo, &hi);
-    size_t *counts = er_calloc((size_t)c->size, sizeof(*counts));
+    easyrec_ctx *ctx = easyrec_ctx_new(e->model);
+    int rc = ctx ? EASYREC_OK : er_error(EASYREC_ERR_NOMEM, "out of memory for an encoder context");
     easyrec_encode_opts o = e->opts;
     progress_state ps = {e, label, 0, hi - lo};
     if (e->notify) {
@@ -138,7 +138,6 @@ static int encode_all(const er_embedder *e, const char *label, const er_texts *t
     }
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    int rc = counts ? EASYREC_OK : EASYREC_ERR_NOMEM;
     for (size_t s = lo; s < hi && !rc; s += CHUNK) {
         size_t k = hi - s < CHUNK ? hi - s : CHUNK;
         ps.base = s - lo;
@@ -146,19 +145,26 @@ static int encode_all(const er_embedder *e, const char *label, const er_texts *t
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     easyrec_ctx_free(ctx);
-    if (c->size > 1 && !(rc = er_comm_agree(c, rc))) {
-        for (int q = 0; q < c->size; q++) {
-            size_t a, b;
-            er_comm_share(c, q, t->n, &a, &b);
-            counts[q] = (b - a) * D;
-        }
-        rc = c->allgatherv_f32(c, out + lo * D, (hi - lo) * D, out, counts);
-    }
-    free(counts);
+    rc = er_comm_gather_rows(c, rc, out, t->n, D);
     if (e->notify && !rc)
         e->notify(e->notify_user, ER_EMBED_ENCODED, label, t->n, t->n,
                   (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec), NULL);
     return rc;
+}
+
+/* the cache files' paths for this request (*key, *side, *npy set, freed by the caller) */
+static int cache_paths(const er_embedder *e, const char *label, const char *const *sources, int n_sources,
+                       const char *text_rule, const er_texts *t, int dim, json_t **key, char **side, char **npy) {
+    *key = request_key(e, label, sources, n_sources, text_rule, t, dim);
+    char *kt = *key ? json_dumps(*key, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    if (!kt) return er_error(EASYREC_ERR_NOMEM, "cache key: out of memory");
+    char name[160];
+    snprintf(name, sizeof name, "%.100s-%016llx.json", label, (unsigned long long)hm_hash(kt, strlen(kt)));
+    free(kt);
+    *side = er_path_join(e->cache_dir, name);
+    memcpy(name + strlen(name) - 5, ".npy", 5);
+    *npy = er_path_join(e->cache_dir, name);
+    return *side && *npy ? EASYREC_OK : er_error(EASYREC_ERR_NOMEM, "cache paths: out of memory");
 }
 
 int er_embed_texts(const er_embedder *e, const char *label, const char *const *sources, int n_sources,
@@ -170,22 +176,9 @@ int er_embed_texts(const er_embedder *e, const char *label, const char *const *s
     json_t *key = NULL;
     char *side = NULL, *npy = NULL;
     if (e->cache_dir) {
-        key = request_key(e, label, sources, n_sources, text_rule, t, D);
-        char *kt = key ? json_dumps(key, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-        if (!kt) {
-            json_decref(key);
-            return er_error(EASYREC_ERR_NOMEM, "cache key: out of memory");
-        }
-        char name[160];
-        snprintf(name, sizeof name, "%.100s-%016llx.json", label, (unsigned long long)hm_hash(kt, strlen(kt)));
-        free(kt);
-        side = er_path_join(e->cache_dir, name);
-        memcpy(name + strlen(name) - 5, ".npy", 5);
-        npy = er_path_join(e->cache_dir, name);
-        if (!side || !npy) {
-            rc = EASYREC_ERR_NOMEM;
-            goto out_free;
-        }
+        /* every rank learns whether any failed here, then whether any missed the entry */
+        rc = er_comm_agree(c, cache_paths(e, label, sources, n_sources, text_rule, t, D, &key, &side, &npy));
+        if (rc) goto out_free;
         *out = cache_lookup(side, npy, key, t->n, D);
         if (c->size > 1) { /* used only when every rank has it */
             float miss = *out ? 0.0f : 1.0f;

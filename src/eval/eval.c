@@ -47,23 +47,23 @@ int er_eval_run(const er_eval_setup *s, const er_scorer *sc, er_set_result *out)
         ER_ASSERT(s->ks[q] >= 1);
         if (s->ks[q] > kmax) kmax = s->ks[q];
     }
-    if (ds->n_items < 1) return er_error(EASYREC_ERR_ARG, "the dataset has no items");
-    if ((rc = er_eval_users(s, &users, &E))) return rc;
-    if (E == 0) {
+    /* a failure before the all-gather reaches it, so every rank learns of it there */
+    rc = ds->n_items < 1 ? er_error(EASYREC_ERR_ARG, "the dataset has no items") : er_eval_users(s, &users, &E);
+    if (!rc && E == 0)
         rc = er_error(EASYREC_ERR_ARG, "no user has an interaction in the %s split", er_dataset_split_name(s->split));
-        goto out_free;
-    }
     int k = kmax < ds->n_items ? kmax : ds->n_items;
     er_rank_opts ro = {.n_items = ds->n_items, .k = k, .threads = s->threads};
     ro.mask[0] = ds->has_split[ER_SPLIT_TRN] ? &ds->split[ER_SPLIT_TRN] : NULL;
     ro.mask[1] = s->mask_val && s->split == ER_SPLIT_TST && ds->has_split[ER_SPLIT_VAL] ? &ds->split[ER_SPLIT_VAL] : NULL;
     er_comm *c = s->comm ? s->comm : er_comm_serial();
-    size_t lo, hi, M = 2 * (size_t)s->nk; /* this rank's users [lo, hi); M metrics a user */
-    user_share(c, c->rank, sc, E, &ro, &lo, &hi);
-    ranked = er_mallocarray(hi > lo ? hi - lo : 1, (size_t)k * sizeof(*ranked));
-    per = er_calloc((size_t)E, M * sizeof(*per));
-    counts = er_calloc((size_t)c->size, sizeof(*counts));
-    rc = ranked && per && counts ? EASYREC_OK : EASYREC_ERR_NOMEM;
+    size_t lo = 0, hi = 0, M = 2 * (size_t)s->nk; /* this rank's users [lo, hi); M metrics a user */
+    if (!rc) {
+        user_share(c, c->rank, sc, E, &ro, &lo, &hi);
+        ranked = er_mallocarray(hi > lo ? hi - lo : 1, (size_t)k * sizeof(*ranked));
+        per = er_calloc((size_t)E, M * sizeof(*per));
+        counts = er_calloc((size_t)c->size, sizeof(*counts));
+        rc = ranked && per && counts ? EASYREC_OK : EASYREC_ERR_NOMEM;
+    }
     if (!rc && hi > lo) rc = er_topk_rank(sc, users + lo, (int32_t)(hi - lo), &ro, ranked);
     if (!rc) {
 #pragma omp parallel for num_threads(s->threads > 0 ? s->threads : 1) schedule(static)

@@ -92,9 +92,15 @@ int er_eval_read_embeddings(const char *path, int threads, er_npy_view *out, int
 
 static const char *where_of(const er_eval_request *rq) { return rq->where ? rq->where : "dataset"; }
 
+/* Under MPI every rank passes its status here before the next collective (er_embed_texts,
+ * er_eval_run), so a rank that failed on its own (a file on one host only) fails them all
+ * instead of leaving the others waiting. */
+static int agree(const er_eval_setup *st, int rc) { return er_comm_agree(st->comm ? st->comm : er_comm_serial(), rc); }
+
 /* ---- single runs ---------------------------------------------------------------------- */
 
-static int run_embeddings(const er_eval_request *rq, er_dataset *ds, const er_eval_setup *st, er_eval_report *out) {
+/* the given embeddings' shapes against the dataset's */
+static int check_embeddings(const er_eval_request *rq, er_dataset *ds) {
     const char *un = rq->user_emb_name ? rq->user_emb_name : "user embeddings";
     const char *in = rq->item_emb_name ? rq->item_emb_name : "item embeddings";
     int64_t nu = rq->user_rows, ni = rq->item_rows;
@@ -112,6 +118,12 @@ static int run_embeddings(const er_eval_request *rq, er_dataset *ds, const er_ev
     }
     if (rq->user_dim != rq->item_dim)
         return er_error(EASYREC_ERR_FORMAT, "%s has D = %d but %s has D = %d", un, rq->user_dim, in, rq->item_dim);
+    return EASYREC_OK;
+}
+
+static int run_embeddings(const er_eval_request *rq, er_dataset *ds, const er_eval_setup *st, er_eval_report *out) {
+    int rc = agree(st, check_embeddings(rq, ds));
+    if (rc) return rc;
     er_dense_scorer d = {rq->user_emb, rq->item_emb, ds->n_items, rq->user_dim};
     er_scorer sc;
     er_dense_scorer_bind(&d, &sc);
@@ -131,7 +143,10 @@ static int run_single_baseline(const er_eval_request *rq, const er_dataset *ds, 
     er_scorer sc;
     int rc = EASYREC_OK;
     if (rq->scorer == ER_EVAL_POPULARITY) {
-        if ((rc = er_popularity_init(&pop, &ds->split[ER_SPLIT_TRN]))) return rc;
+        if ((rc = agree(st, er_popularity_init(&pop, &ds->split[ER_SPLIT_TRN])))) {
+            er_popularity_free(&pop);
+            return rc;
+        }
         er_popularity_scorer_bind(&pop, &sc);
     } else {
         er_random_scorer_bind(&rnd, &sc);
@@ -153,8 +168,12 @@ static int run_set(const er_eval_request *rq, const er_dataset *ds, const er_eva
                    er_eval_report *out) {
     er_texts items, users;
     char rule[32];
-    int rc = er_eval_set_texts(ds, set, rq->ut, &items, &users, rule, sizeof rule);
-    if (rc) return rc;
+    int rc = agree(st, er_eval_set_texts(ds, set, rq->ut, &items, &users, rule, sizeof rule));
+    if (rc) { /* a peer failed: this rank's texts go too (where they failed they are freed and zeroed) */
+        er_texts_free(&items);
+        er_texts_free(&users);
+        return rc;
+    }
     er_set_result *r = &out->sets[out->n];
     memset(r, 0, sizeof(*r));
     snprintf(r->name, sizeof r->name, "%s", ds->sets[set].name);
@@ -188,7 +207,7 @@ static int run_set(const er_eval_request *rq, const er_dataset *ds, const er_eva
         out->seconds += now() - t0;
     } else {
         double t0 = now();
-        rc = er_lexical_build(rq->scorer == ER_EVAL_BM25 ? ER_LEX_BM25 : ER_LEX_TFIDF, &items, &users, &lx);
+        rc = agree(st, er_lexical_build(rq->scorer == ER_EVAL_BM25 ? ER_LEX_BM25 : ER_LEX_TFIDF, &items, &users, &lx));
         er_texts_free(&items);
         er_texts_free(&users);
         if (rc) goto out_free;
@@ -224,8 +243,9 @@ static int set_selected(const er_dataset *ds, const er_eval_request *rq, int set
     return rq->profiles == ER_PROFILES_ALL || (rq->profiles == ER_PROFILES_ORIGINAL) == orig;
 }
 
-static int run_sets(const er_eval_request *rq, er_dataset *ds, const er_eval_setup *st, er_eval_report *out) {
-    int rc = EASYREC_OK, any = 0, use[ER_MAX_PROFILE_SETS] = {0};
+/* which of ds's profile sets rq evaluates (use[s] = 1), or why it cannot */
+static int select_sets(const er_eval_request *rq, er_dataset *ds, int *use) {
+    int any = 0;
     for (int s = 0; s < ds->n_sets; s++) {
         if (!set_selected(ds, rq, s)) continue;
         const char *why = er_eval_set_unusable(ds, s, rq->ut);
@@ -247,7 +267,33 @@ static int run_sets(const er_eval_request *rq, er_dataset *ds, const er_eval_set
                         : rq->profiles == ER_PROFILES_DIVERSE   ? "diverse_profile/diverse_item_profile_K.json absent"
                                                                 : "item_profile.json and diverse_profile/ absent");
     if (rq->scorer == ER_EVAL_MODEL && !rq->model) return er_error(EASYREC_ERR_ARG, "model scorer without a model");
-    if (ds->from_text && (rc = grow_to_profiles(ds))) return rc;
+    return ds->from_text ? grow_to_profiles(ds) : EASYREC_OK;
+}
+
+/* Under MPI: every rank evaluates the sets rank 0 evaluates (the same names in the same
+ * order), or all fail — profile files present on some hosts only would otherwise make the
+ * ranks run different numbers of collectives. */
+static int same_sets(const er_eval_setup *st, const er_dataset *ds, const int *use) {
+    er_comm *c = st->comm ? st->comm : er_comm_serial();
+    if (c->size == 1) return EASYREC_OK;
+    char mine[ER_MAX_PROFILE_SETS][sizeof ds->sets[0].name], root[ER_MAX_PROFILE_SETS][sizeof ds->sets[0].name];
+    memset(mine, 0, sizeof mine);
+    for (int s = 0, n = 0; s < ds->n_sets; s++)
+        if (use[s]) snprintf(mine[n++], sizeof mine[0], "%s", ds->sets[s].name);
+    memcpy(root, mine, sizeof root);
+    int rc = c->bcast(c, root, sizeof root, 0);
+    for (int n = 0; n < ER_MAX_PROFILE_SETS && !rc; n++)
+        if (strcmp(root[n], mine[n]))
+            rc = er_error(EASYREC_ERR_ARG, "MPI rank %d's profile set %d is '%s', rank 0's '%s': the dataset's files "
+                          "differ between the hosts", c->rank, n + 1, mine[n][0] ? mine[n] : "(none)",
+                          root[n][0] ? root[n] : "(none)");
+    return er_comm_agree(c, rc);
+}
+
+static int run_sets(const er_eval_request *rq, er_dataset *ds, const er_eval_setup *st, er_eval_report *out) {
+    int use[ER_MAX_PROFILE_SETS] = {0};
+    int rc = agree(st, select_sets(rq, ds, use));
+    if (!rc) rc = same_sets(st, ds, use);
     for (int s = 0; s < ds->n_sets && !rc; s++)
         if (use[s]) rc = run_set(rq, ds, st, s, out);
     return rc;
