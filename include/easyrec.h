@@ -63,8 +63,13 @@ enum easyrec_status {
 };
 
 /* The one process-wide setup the easyrec command line does first thing, for programs that
- * want the same: OpenBLAS to one thread (easyrec parallelises over batches itself). Optional;
- * never called by the library. */
+ * want the same (easyrec parallelises over batches itself). It does exactly two things, both
+ * to the whole process: openblas_set_num_threads(1), and, when the linked OpenBLAS exports
+ * its internal blas_thread_shutdown_ (pthread builds), stops OpenBLAS's idle worker threads
+ * (OpenBLAS starts them again if a later call raises its thread count). The shutdown is not
+ * safe while another thread is inside BLAS: call this once, at start, before any other thread
+ * of the process (NumPy's included) uses BLAS. Optional; never called by the library, which
+ * changes no process-wide state anywhere else. */
 void easyrec_runtime_init(void);
 
 /* Free the calling thread's scratch (GEMM packing buffers, BPE caches) now instead of at

@@ -2,12 +2,15 @@
  * (needs ../shared/vocab; skipped if absent): sequences handed in by many threads at once
  * come back as easyrec_encode_ids makes them one at a time; a call whose tokens pass the
  * round's budget (threads x --max-batch-tokens) is encoded in rounds that respect it; the
- * counters add up; bad sequences are refused. */
+ * counters add up; bad sequences are refused, and errors raised on the encoder or scoring
+ * thread reach the caller with their own message. */
+#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
+#include "core/err.h"
 #include "serve/batcher.h"
 
 static const char *tmp(void) { return check_tmpdir("batcher"); }
@@ -119,9 +122,42 @@ TEST(concurrent_callers_get_their_own_embeddings) {
     const int32_t *lp = longseq;
     CHECK(check_failed_with(er_pool_encode(pool, &lp, &toolong, 1, &bout[0][0]), EASYREC_ERR_ARG, "has 65 ids"));
     CHECK(check_failed_with(er_pool_encode(pool, &lp, &one, 1, &bout[0][0]), EASYREC_ERR_ARG, "has 1 ids"));
+    /* an error on the encoder thread reaches the caller with its own message (not the
+     * caller's previous one) */
+    static int32_t badseq[3] = {0, 1 << 30, 2};
+    const int32_t *bp = badseq;
+    int three = 3;
+    CHECK(check_failed_with(er_pool_encode(pool, &bp, &three, 1, &bout[0][0]), EASYREC_ERR_ARG, "outside the vocabulary"));
     easyrec_ctx_free(ctx);
     er_pool_stop(pool);
     easyrec_model_free(model);
 }
 
-CHECK_MAIN(CASE(concurrent_callers_get_their_own_embeddings))
+/* the scoring queue: a query refused on the scoring thread fails the caller's call with that
+ * thread's message; a good query after it is answered */
+TEST(scorer_queue_error_reaches_the_caller) {
+    enum { I = 40, D = 8 };
+    float items[I * D], q[D];
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    for (int i = 0; i < I * D; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        items[i] = (float)(x >> 40) / (float)(1 << 24) - 0.5f;
+    }
+    er_bf16_items b;
+    REQUIRE(er_bf16_items_init(&b, items, I, D) == EASYREC_OK);
+    er_scorer_q *sq;
+    REQUIRE(er_scorer_q_start(&b, 2, &sq) == EASYREC_OK);
+    er_hit hits[5];
+    int nh = -1;
+    memcpy(q, items + 3 * D, sizeof q);
+    q[2] = NAN;
+    er_error(EASYREC_ERR_IO, "an older message of this thread");
+    CHECK(check_failed_with(er_scorer_q_run(sq, q, 5, NULL, 0, hits, &nh), EASYREC_ERR_ARG, "not finite"));
+    q[2] = items[3 * D + 2];
+    REQUIRE(er_scorer_q_run(sq, q, 5, NULL, 0, hits, &nh) == EASYREC_OK);
+    CHECK_EQ_INT(nh, 5);
+    er_scorer_q_stop(sq);
+    er_bf16_items_free(&b);
+}
+
+CHECK_MAIN(CASE(concurrent_callers_get_their_own_embeddings), CASE(scorer_queue_error_reaches_the_caller))

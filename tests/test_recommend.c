@@ -1,7 +1,8 @@
 /* test_recommend.c — the batched exact top-K of src/serve/recommender.h (bf16 scan, exact
  * rescoring) against a brute-force computation (double-precision dot products, full sort)
  * and, bit for bit, against the full fp32 exact scan (every item's exact score, ties by row)
- * for batches of every size, 1 and 2 threads, exclusions and adversarial near-ties; the
+ * for batches of every size, 1 and 2 threads (and fewer started than asked for: a caller's
+ * parallel region, dynamic teams), exclusions and adversarial near-ties; the
  * catalog (ids, metadata, put/remove, its scan copy kept in step), and `easyrec recommend`
  * end to end on a small random model (needs ../shared/vocab; skipped if absent): its lists
  * equal brute force over `easyrec encode`'s embeddings of the same texts. */
@@ -9,6 +10,10 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "check.h"
 #include "core/err.h"
@@ -168,6 +173,55 @@ TEST(topk_equals_brute_force) {
     free(q);
     free(h1);
     free(h2);
+}
+
+/* threads asked for but not started: inside a caller's parallel region with nesting off, or
+ * with dynamic teams, er_recommend's regions get fewer threads than asked (here one) and must
+ * still scan every panel. The scratch is filled first by other queries, so a panel left
+ * unscanned would rank their stale scores. */
+TEST(fewer_threads_than_asked) {
+#ifndef _OPENMP
+    SKIP("built without OpenMP");
+#else
+    er_rng r;
+    er_rng_seed(&r, 5);
+    const int I = 3000, D = 32, Q = 3, k = 10; /* 94 panels */
+    float *items = malloc(sizeof(float) * I * D), *q = malloc(sizeof(float) * Q * D), *neg = malloc(sizeof(float) * Q * D);
+    rand_unit(&r, items, I, D);
+    rand_unit(&r, q, Q, D);
+    for (int i = 0; i < Q * D; i++) neg[i] = -q[i];
+    er_hit ref[Q * 10], h[Q * 10];
+    int nref[Q], nh[Q], differ = 0;
+    er_bf16_items b;
+    REQUIRE(er_bf16_items_init(&b, items, I, D) == 0);
+    for (int i = 0; i < Q; i++) nref[i] = exact_scan(items, I, D, q + (size_t)i * D, k, NULL, 0, ref + i * k);
+    er_rec_scratch s = {0};
+    int levels = omp_get_max_active_levels(), dyn = omp_get_dynamic();
+    for (int way = 0; way < 2; way++) {
+        REQUIRE(er_recommend(&b, neg, Q, k, NULL, 4, &s, h, nh) == 0); /* stale scores: the opposite ranking */
+        int rc = -1;
+        if (way == 0) {
+            omp_set_max_active_levels(1);
+#pragma omp parallel num_threads(2)
+            {
+#pragma omp single
+                rc = er_recommend(&b, q, Q, k, NULL, 4, &s, h, nh); /* nested: a team of one */
+            }
+            omp_set_max_active_levels(levels);
+        } else {
+            omp_set_dynamic(1);
+            rc = er_recommend(&b, q, Q, k, NULL, 4, &s, h, nh);
+            omp_set_dynamic(dyn);
+        }
+        REQUIRE(rc == 0);
+        for (int i = 0; i < Q; i++)
+            if (nh[i] != nref[i] || memcmp(ref + i * k, h + i * k, sizeof(er_hit) * (size_t)k)) differ++;
+    }
+    CHECK_EQ_INT(differ, 0);
+    er_rec_scratch_free(&s);
+    er_bf16_items_free(&b);
+    free(items), free(q), free(neg);
+#endif
 }
 
 /* near-ties the bf16 scan cannot see: groups of items equal up to a few fp32 ulps, exact
@@ -492,5 +546,5 @@ TEST(command_precision) {
                    check_bin(), t, t) == 2);
 }
 
-CHECK_MAIN(CASE(topk_equals_brute_force), CASE(adversarial_near_ties), CASE(ties_by_row), CASE(catalog),
-           CASE(catalog_scan_in_step), CASE(command_end_to_end), CASE(command_precision))
+CHECK_MAIN(CASE(topk_equals_brute_force), CASE(fewer_threads_than_asked), CASE(adversarial_near_ties), CASE(ties_by_row),
+           CASE(catalog), CASE(catalog_scan_in_step), CASE(command_end_to_end), CASE(command_precision))

@@ -2,8 +2,9 @@
  * server is a child process on a free port, stopped by pid): every route and error, the same
  * vector through /v1/embeddings, /embed and `easyrec encode`, /recommend following a changed
  * profile as offline `easyrec recommend` predicts, dozens of concurrent clients, kill -9
- * during acknowledged writes then restart, SIGTERM exit 0. Needs ../shared/vocab for the
- * random model (skipped if absent). */
+ * during acknowledged writes then restart, SIGTERM exit 0; an item write the catalog refuses
+ * leaves the store as it was (no model needed). Needs ../shared/vocab for the random model
+ * (skipped if absent). */
 #include <curl/curl.h>
 #include <jansson.h>
 #include <math.h>
@@ -20,6 +21,7 @@
 #include "check.h"
 #include "core/err.h"
 #include "io/tensors.h"
+#include "serve/server_impl.h"
 
 static const char *tmp(void) { return check_tmpdir("serve"); }
 
@@ -800,6 +802,61 @@ TEST(kill9_keeps_acknowledged_writes) {
     CHECK_EQ_INT(stop_server(&s), 0);
 }
 
+/* what a restart does with the stored items: each into a catalog with its stored embedding,
+ * then the scan copy (er_catalog_index refuses a non-finite embedding) */
+static int restart_item(const er_store_row *r, void *user) {
+    er_catalog *c = user;
+    if (r->deleted) return er_catalog_find(c, r->id, strlen(r->id)) >= 0 ? er_catalog_remove(c, r->id, strlen(r->id)) : 0;
+    int32_t row = er_catalog_put(c, r->id, r->id_int, r->text ? r->text : "", r->text ? r->len : 0, r->meta, r->emb);
+    return row < 0 ? row : EASYREC_OK;
+}
+
+/* PUT /items' write (er_server_put_item) refuses an embedding the catalog would refuse before
+ * the store sees it: the store keeps agreeing with the catalog and the next start succeeds.
+ * (Over HTTP the encoder refuses non-finite embeddings first, so this is tested directly.) */
+TEST(item_write_keeps_store_and_catalog_in_step) {
+    enum { D = 8 };
+    er_server s;
+    memset(&s, 0, sizeof s);
+    s.D = D;
+    snprintf(s.fingerprint, sizeof s.fingerprint, "test-fingerprint");
+    pthread_rwlock_init(&s.lock, NULL);
+    pthread_mutex_init(&s.wmu, NULL);
+    REQUIRE(er_catalog_init(&s.cat) == 0 && er_catalog_set_dim(&s.cat, D) == 0 && er_catalog_index(&s.cat) == 0);
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/put_item_state", tmp());
+    check_sh("rm -rf %s", dir);
+    REQUIRE(er_store_open_sqlite(dir, D, &s.store) == 0);
+    float good[D], bad[D];
+    for (int d = 0; d < D; d++) good[d] = bad[d] = 0.1f * (float)(d + 1);
+    bad[3] = NAN;
+    int created = 0;
+    er_store_row a = {"a", 0, "text a", 6, "{}", good, s.fingerprint, 1, 0};
+    REQUIRE(er_server_put_item(&s, &a, &created) == 0);
+    CHECK_EQ_INT(created, 1);
+    er_store_row b = {"b", 0, "text b", 6, "{}", bad, s.fingerprint, 1, 0}, a2 = a;
+    CHECK(check_failed_with(er_server_put_item(&s, &b, &created), EASYREC_ERR_ARG,
+                            "item 'b': its embedding has a component that is not finite"));
+    a2.text = "text a, changed";
+    a2.len = strlen(a2.text);
+    a2.emb = bad;
+    CHECK(check_failed_with(er_server_put_item(&s, &a2, &created), EASYREC_ERR_ARG, "item 'a'"));
+    CHECK(s.cat.n == 1 && !strcmp(s.cat.text[0], "text a"));
+    s.store->ops->close(s.store);
+    /* the restart */
+    er_catalog c;
+    REQUIRE(er_catalog_init(&c) == 0 && er_catalog_set_dim(&c, D) == 0);
+    REQUIRE(er_store_open_sqlite(dir, D, &s.store) == 0);
+    CHECK(s.store->ops->each_item(s.store, restart_item, &c) == 0);
+    CHECK(er_catalog_index(&c) == 0);
+    CHECK(c.n == 1 && !strcmp(c.id[0], "a") && !strcmp(c.text[0], "text a") && !memcmp(c.emb, good, sizeof good));
+    s.store->ops->close(s.store);
+    er_catalog_free(&c);
+    er_catalog_free(&s.cat);
+    pthread_rwlock_destroy(&s.lock);
+    pthread_mutex_destroy(&s.wmu);
+}
+
 TEST(cleanup) {
     if (check_tmpdir_path[0]) check_sh("rm -rf %s", check_tmpdir_path);
 }
@@ -809,7 +866,8 @@ int main(void) {
     static const check_case cases[] = {CASE(routes_and_errors), CASE(same_vector_everywhere), CASE(recommend_follows_profile),
                                        CASE(precision_takes_effect_and_state_follows_it),
                                        CASE(concurrent_clients), CASE(overload_is_503_with_retry_after),
-                                       CASE(kill9_keeps_acknowledged_writes), CASE(cleanup)};
+                                       CASE(kill9_keeps_acknowledged_writes),
+                                       CASE(item_write_keeps_store_and_catalog_in_step), CASE(cleanup)};
     int rc = check_run(cases, (int)(sizeof cases / sizeof cases[0]));
     curl_global_cleanup();
     return rc;

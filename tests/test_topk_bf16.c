@@ -1,9 +1,11 @@
-/* test_topk_bf16.c — top-K from a bf16 item scan with fp32 rescoring (src/eval/topk_bf16.c)
- * equals the exact top-K (double-accumulated scores rounded to float, ties by lower item id)
- * on random embeddings, on near-ties below bf16 resolution, on exact duplicates, on inputs
- * whose every component bf16 rounds by the most it can (one built so that a bound of half
- * the size would prune the true best item), and at every ISA level; the candidate set stays
- * small on well-separated scores; the packed copy follows a matrix that changes (rows
+/* test_topk_bf16.c — top-K from a bf16 item scan with fp32 rescoring (src/eval/topk_bf16.c,
+ * put together by er_recommend of src/serve/recommender.c, run here on one thread; its
+ * threads and batches are tests/test_recommend.c's) equals the exact top-K
+ * (double-accumulated scores rounded to float, ties by lower item id) on random embeddings,
+ * on near-ties below bf16 resolution, on exact duplicates, on inputs whose every component
+ * bf16 rounds by the most it can (one built so that a bound of half the size would prune the
+ * true best item), and at every ISA level; the candidate set stays small on well-separated
+ * scores; the packed copy follows a matrix that changes (rows
  * replaced, appended, dropped). */
 #include <stdint.h>
 #include <stdlib.h>
@@ -12,6 +14,7 @@
 #include "check.h"
 #include "eval/eval.h"
 #include "eval/topk_bf16.h"
+#include "serve/recommender.h"
 
 static uint64_t rng = 0x2545f4914f6cdd1dull;
 static float urand(void) {
@@ -34,16 +37,45 @@ static void reference(const float *items, int32_t n, int D, const float *q, int 
     free(s), free(heap);
 }
 
+/* out (nq, k): the ids of each query's top k through er_recommend on one thread, scanning at
+ * b->m.isa; -1 past the hits it returned */
+static int topk_ids(const er_bf16_items *b, const float *Q, int nq, int k, int32_t *out) {
+    er_hit *h = malloc(sizeof(er_hit) * (size_t)nq * k);
+    int *nh = malloc(sizeof(int) * (size_t)nq);
+    REQUIRE(h && nh);
+    int rc = er_recommend(b, Q, nq, k, NULL, 1, NULL, h, nh);
+    for (int q = 0; q < nq && !rc; q++)
+        for (int j = 0; j < k; j++) out[(size_t)q * k + j] = j < nh[q] ? h[(size_t)q * k + j].row : -1;
+    free(h), free(nh);
+    return rc;
+}
+
+/* items er_bf16_refine rescores for the queries Q (nq, D) at the fastest level, summed */
+static int64_t candidates(const er_bf16_items *b, const float *Q, int nq, int k) {
+    float *a = malloc(sizeof(float) * (size_t)b->n), *sc = malloc(sizeof(float) * (size_t)k);
+    int32_t *ids = malloc(sizeof(int32_t) * (size_t)k), nc;
+    er_bf16_refine_scratch s = {0};
+    int64_t sum = 0;
+    for (int q = 0; q < nq; q++) {
+        const float *qv = Q + (size_t)q * b->dim;
+        er_bf16_scan(b, er_cpu_isa(), qv, 1, 0, b->m.panels, a, (size_t)b->n);
+        REQUIRE(er_bf16_refine(b, qv, a, k, NULL, 0, &s, ids, sc, &nc) >= 0);
+        sum += nc;
+    }
+    er_bf16_refine_scratch_free(&s);
+    free(a), free(sc), free(ids);
+    return sum;
+}
+
 /* every level: same ids as the reference; returns mean candidates per query */
 static double run_case(const float *items, int32_t n, int D, const float *Q, int nq, int k, int *bad) {
     er_bf16_items b;
     REQUIRE(er_bf16_items_init(&b, items, n, D) == EASYREC_OK);
     int32_t *got = malloc(sizeof(int32_t) * (size_t)nq * k), *ref = malloc(sizeof(int32_t) * (size_t)k);
-    double cand = 0;
+    double cand = (double)candidates(&b, Q, nq, k) / nq;
     for (int lv = (int)er_cpu_isa(); lv >= 0; lv--) {
-        er_bf16_topk_stats st = {0};
-        REQUIRE(er_bf16_topk(&b, (er_isa)lv, Q, nq, k, got, &st) == EASYREC_OK);
-        if (lv == (int)er_cpu_isa()) cand = (double)st.candidates / nq;
+        b.m.isa = (er_isa)lv;
+        REQUIRE(topk_ids(&b, Q, nq, k, got) == EASYREC_OK);
         for (int q = 0; q < nq; q++) {
             reference(items, n, D, Q + (size_t)q * D, k, ref);
             if (memcmp(ref, got + (size_t)q * k, sizeof(int32_t) * (size_t)k) != 0 && (*bad)++ < 3)
@@ -200,7 +232,7 @@ TEST(follows_changes) {
             n -= step == 3 ? 1 : 0;
         }
         CHECK_EQ_INT(b.n, n);
-        REQUIRE(er_bf16_topk(&b, er_cpu_isa(), Q, nq, k, got, NULL) == EASYREC_OK);
+        REQUIRE(topk_ids(&b, Q, nq, k, got) == EASYREC_OK);
         for (int q = 0; q < nq; q++) {
             reference(items, n, D, Q + (size_t)q * D, k, ref);
             if (memcmp(ref, got + (size_t)q * k, sizeof ref) && bad++ < 3) printf("    step %d, query %d differs\n", step, q);
@@ -217,7 +249,7 @@ TEST(follows_changes) {
     CHECK(check_failed_with(er_bf16_items_resize(&b, items, n + 1), EASYREC_ERR_ARG, "not finite"));
     CHECK_EQ_INT(b.n, n);
     items[5 * D] = keep;
-    REQUIRE(er_bf16_topk(&b, er_cpu_isa(), Q, 1, k, got, NULL) == EASYREC_OK);
+    REQUIRE(topk_ids(&b, Q, 1, k, got) == EASYREC_OK);
     reference(items, n, D, Q, k, ref);
     CHECK(!memcmp(ref, got, sizeof ref));
     CHECK(er_bf16_items_bytes(&b) >= (size_t)n * D * 2);
@@ -231,9 +263,9 @@ TEST(rejects_non_finite) {
     CHECK(check_failed_with(er_bf16_items_init(&b, items, 3, 2), EASYREC_ERR_ARG, "item 2 has a component that is not finite"));
     REQUIRE(er_bf16_items_init(&b, items, 2, 2) == EASYREC_OK);
     int32_t out[2];
-    CHECK(check_failed_with(er_bf16_topk(&b, er_cpu_isa(), q, 1, 2, out, NULL), EASYREC_ERR_ARG, "not finite"));
+    CHECK(check_failed_with(topk_ids(&b, q, 1, 2, out), EASYREC_ERR_ARG, "not finite"));
     q[1] = 0.5f;
-    REQUIRE(er_bf16_topk(&b, er_cpu_isa(), q, 1, 2, out, NULL) == EASYREC_OK);
+    REQUIRE(topk_ids(&b, q, 1, 2, out) == EASYREC_OK);
     CHECK(out[0] == 0 && out[1] == 1);
     er_bf16_items_free(&b);
 }

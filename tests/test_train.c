@@ -175,6 +175,27 @@ TEST(adamw_matches_torch_three_steps) {
     fixture_free(&f);
 }
 
+/* a decay mask entry decays whenever it is non-zero (a byte of 1, 2 or 255 alike), and 0 keeps
+ * the entry undecayed */
+TEST(adamw_any_nonzero_mask_entry_decays) {
+    enum { N = 64 };
+    float p[4][N], g[N], m[4][N], v[4][N];
+    uint8_t mask[4][N];
+    for (int i = 0; i < N; i++) g[i] = (float)((i * 37) % 11 - 5) * 0.01f;
+    for (int c = 0; c < 4; c++)
+        for (int i = 0; i < N; i++) {
+            p[c][i] = 0.5f + 0.01f * (float)i;
+            m[c][i] = v[c][i] = 0.0f;
+            mask[c][i] = (uint8_t)(c == 3 ? 0 : i % 2 ? 1 : c == 0 ? 1 : c == 1 ? 2 : 255);
+        }
+    er_adamw h = {1e-2f, 0.9f, 0.999f, 1e-8f, 0.1f};
+    for (long t = 1; t <= 3; t++)
+        for (int c = 0; c < 4; c++) er_adamw_step(&h, p[c], g, m[c], v[c], N, t, mask[c], 1);
+    CHECK(!memcmp(p[0], p[1], sizeof p[0]));
+    CHECK(!memcmp(p[0], p[2], sizeof p[0]));
+    CHECK(memcmp(p[0], p[3], sizeof p[0])); /* and decay is really applied */
+}
+
 TEST(step_is_thread_count_invariant_with_dropout) {
     fixture f;
     fixture_load(&f);
@@ -305,7 +326,7 @@ TEST(step_finite_differences_sample_with_dropout) {
     step_finite_differences(&on);
 }
 
-CHECK_MAIN(CASE(step_loss_and_every_gradient_match_pytorch), CASE(adamw_matches_torch_three_steps),
+CHECK_MAIN(CASE(step_loss_and_every_gradient_match_pytorch), CASE(adamw_matches_torch_three_steps), CASE(adamw_any_nonzero_mask_entry_decays),
            CASE(step_is_thread_count_invariant_with_dropout), CASE(layernorm_backward_finite_differences),
            CASE(gelu_backward_finite_differences), CASE(contrastive_loss_finite_differences),
            CASE(step_finite_differences_sample), CASE(step_finite_differences_sample_with_dropout))

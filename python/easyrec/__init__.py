@@ -35,9 +35,10 @@ __version__ = version()
 
 
 def runtime_init():
-    """What the easyrec CLI does first: OpenBLAS to one thread, so that easyrec's own worker
-    threads do not oversubscribe the cores on CPUs where it multiplies through OpenBLAS (no
-    AVX-512). Process-wide (NumPy's OpenBLAS too), hence never done implicitly."""
+    """What the easyrec CLI does first: OpenBLAS to one thread and its idle worker threads
+    stopped, so that easyrec's own worker threads do not oversubscribe the cores on CPUs where
+    it multiplies through OpenBLAS (no AVX-512). Process-wide (NumPy's OpenBLAS too), hence
+    never done implicitly; call it once before any other thread uses BLAS."""
     _lib.runtime_init()
 
 _POOLING = {None: 0, "default": 0, "easyrec": 1, "cls": 2, "mean": 3}

@@ -105,17 +105,7 @@ size_t er_topk_block_users(const er_scorer *sc, int32_t E, const er_rank_opts *o
 
 /* ---- scorers.c ------------------------------------------------------------------------ */
 
-/* S (nq, n) with row stride ldc: S[r * ldc + i] = q[r] . items[i], for items (n, D) and
- * queries q (nq, D), row-major. The items are read in place, once (never packed into a
- * copy): for nq > ER_DENSE_SMALL_Q by er_gemm_nt of items x q^T in panels of ER_DENSE_PANEL
- * items into panel (caller scratch of ER_DENSE_PANEL * nq floats), transposed into S; for
- * fewer queries by dot products vectorised for the CPU. Single-threaded in the caller. The
- * dense scorer below uses it (`easyrec serve` / `recommend` scan a bf16 copy instead:
- * topk_bf16.h). */
-#define ER_DENSE_PANEL 4096
-#define ER_DENSE_SMALL_Q 8
-void er_topk_dense_scores(const float *items, int32_t n, int D, const float *q, int nq, float *S, size_t ldc,
-                       float *panel);
+#define ER_DENSE_SMALL_Q 8 /* blocks of at most this many users: dot products, not the GEMM */
 
 typedef struct {
     const float *user; /* (U, D) */
@@ -123,9 +113,12 @@ typedef struct {
     int32_t n_items;
     int dim;
 } er_dense_scorer;
-/* s_ui = user[u] . item[i] by item ranges (begin / score_items): the GEMM (AVX-512 kernel with
- * the block's users packed once, or CBLAS) or dot products for blocks of at most
- * ER_DENSE_SMALL_Q users, single-threaded; the same scores as er_topk_dense_scores. */
+/* s_ui = user[u] . item[i] by item ranges (begin / score_items), the item matrix read in
+ * place: the GEMM (AVX-512 kernel with the block's users packed once, or CBLAS) or dot
+ * products for blocks of at most ER_DENSE_SMALL_Q users, single-threaded. A score does not
+ * depend on the item range it is computed in; it may on the block size (GEMM or dot
+ * products: er_topk_block_users). `easyrec serve` / `recommend` rank by a bf16 scan with exact
+ * rescoring instead (topk_bf16.h). */
 void er_dense_scorer_bind(const er_dense_scorer *d, er_scorer *out);
 
 typedef struct {

@@ -6,8 +6,7 @@
  * calling thread: the item matrix is read in place (never copied or packed), the block's
  * user rows are packed once for the project's AVX-512 kernel where the CPU has it, else
  * gathered for CBLAS (which the program should run single-threaded, see the runtime rules
- * in easyrec.h; the library does not change the BLAS thread count). er_topk_dense_scores
- * (whole rows for a few queries: `easyrec serve` / `recommend`) computes the same scores.
+ * in easyrec.h; the library does not change the BLAS thread count).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -35,24 +34,6 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) static void dots(co
     }
 }
 
-void er_topk_dense_scores(const float *items, int32_t n, int D, const float *q, int nq, float *S, size_t ldc,
-                       float *panel) {
-    if (nq <= ER_DENSE_SMALL_Q) {
-        dots(items, n, D, q, nq, S, ldc, 1);
-        return;
-    }
-    for (int32_t i0 = 0; i0 < n; i0 += ER_DENSE_PANEL) {
-        int32_t ni = n - i0 < ER_DENSE_PANEL ? n - i0 : ER_DENSE_PANEL;
-        /* panel (ni, nq) = items[i0 .. i0+ni) . q^T: the GEMM packs its B operand, the few queries */
-        er_gemm_nt(ni, nq, D, items + (size_t)i0 * D, D, q, D, NULL, panel, nq, 0);
-        for (int r = 0; r < nq; r++) {
-            float *dst = S + (size_t)r * ldc + i0;
-            const float *src = panel + r;
-            for (int32_t i = 0; i < ni; i++) dst[i] = src[(size_t)i * nq];
-        }
-    }
-}
-
 /* the block's users in scratch: packed once for the own GEMM kernel (reused for every item
  * range), else gathered (nu, D) for CBLAS or the dot products of a few users */
 static int dense_packs(int nu) { return nu > ER_DENSE_SMALL_Q && er_gemm_packs(); }
@@ -68,8 +49,8 @@ static void dense_begin(const void *ctx, const int32_t *users, int nu, float *sc
 }
 
 /* out (nj, nu) item-major: items j0.. are the GEMM's A operand, read in place; the users
- * its B. Every score is computed as er_topk_dense_scores computes it (the same GEMM roles,
- * K blocks and order, or the same dot products), whatever the range or block. */
+ * its B. A score is the same whatever the range (the same GEMM roles, K blocks and order, or
+ * the same dot products). */
 static void dense_items(const void *ctx, int nu, int32_t j0, int32_t nj, float *out, size_t ldo, float *scratch) {
     const er_dense_scorer *d = ctx;
     const float *items = d->item + (size_t)j0 * d->dim;

@@ -245,7 +245,12 @@ static void rank_block_ranges(const er_scorer *sc, const er_rank_opts *o, const 
                 const er_csr *mk = o->mask[m];
                 if (!mk) continue;
                 int64_t p = b->cursor[2 * r + m], end = mk->indptr[users[r] + 1];
-                for (; p < end && mk->indices[p] < j0 + nj; p++) b->scores[(size_t)(mk->indices[p] - j0) * ld + r] = ER_MASK_SCORE;
+                for (; p < end && mk->indices[p] < j0 + nj; p++) {
+                    /* rows strictly ascending (er_csr_from_pairs builds every er_csr so): an entry
+                     * below the range was skipped, and would be written before the block */
+                    ER_ASSERT(mk->indices[p] >= j0);
+                    b->scores[(size_t)(mk->indices[p] - j0) * ld + r] = ER_MASK_SCORE;
+                }
                 b->cursor[2 * r + m] = p;
             }
         stream_push_columns(b->stream, b->thresh, nu, b->scores, ld, j0, nj);

@@ -33,7 +33,6 @@
 #include "eval/topk_bf16.h"
 
 #define NR ER_LOWP_NR
-#define QB 32 /* queries per scan block of er_bf16_topk */
 
 float er_exact_dot(const float *a, const float *b, int D) {
     double s = 0.0;
@@ -251,31 +250,4 @@ int er_bf16_refine(const er_bf16_items *b, const float *q, const float *a, int k
     }
     if (n_candidates) *n_candidates = nc;
     return m;
-}
-
-/* ---- all together, one thread ------------------------------------------------------------- */
-
-int er_bf16_topk(const er_bf16_items *b, er_isa isa, const float *Q, int nq, int k, int32_t *out,
-                 er_bf16_topk_stats *stats) {
-    int32_t n = b->n;
-    ER_ASSERT(k >= 1 && k <= n);
-    float *approx = er_mallocarray((size_t)QB * n, sizeof(float));
-    float *sc = er_mallocarray((size_t)k, sizeof(float));
-    er_bf16_refine_scratch s = {0};
-    int rc = approx && sc ? EASYREC_OK : EASYREC_ERR_NOMEM;
-    for (int q0 = 0; q0 < nq && !rc; q0 += QB) {
-        int bq = nq - q0 < QB ? nq - q0 : QB;
-        er_bf16_scan(b, isa, Q + (size_t)q0 * b->dim, bq, 0, b->m.panels, approx, (size_t)n);
-        for (int r = 0; r < bq && !rc; r++) {
-            int32_t nc;
-            int m = er_bf16_refine(b, Q + (size_t)(q0 + r) * b->dim, approx + (size_t)r * n, k, NULL, 0, &s,
-                                   out + (size_t)(q0 + r) * k, sc, &nc);
-            if (m < 0) rc = m;
-            else ER_ASSERT(m == k);
-            if (stats) stats->candidates += nc;
-        }
-    }
-    free(approx), free(sc);
-    er_bf16_refine_scratch_free(&s);
-    return rc;
 }

@@ -10,9 +10,8 @@
  *
  * The pieces: er_bf16_items (the packed copy, kept in step with a changing fp32 matrix),
  * er_bf16_scan (approximate scores of a range of panels: threads split the items this way),
- * er_bf16_refine (one query's exact top k from its approximate scores). er_bf16_topk puts
- * them together in one thread; the recommender of `serve` / `recommend` does the same over
- * threads (src/serve/recommender.c).
+ * er_bf16_refine (one query's exact top k from its approximate scores). er_recommend
+ * (src/serve/recommender.c, used by `serve` and `recommend`) puts them together over threads.
  * Shapes: n items, D width, nq queries, k list length.
  */
 #ifndef ER_EVAL_TOPK_BF16_H
@@ -83,17 +82,6 @@ int er_bf16_refine(const er_bf16_items *b, const float *q, const float *a, int k
 /* EASYREC_OK when v (D) can be an item or a query (finite, norm <= ER_BF16_MAX_NORM), else
  * EASYREC_ERR_ARG with a message that names it as `what` (what er_bf16_refine checks first). */
 int er_bf16_check_vector(const float *v, int D, const char *what);
-
-typedef struct {
-    int64_t candidates; /* items rescored in fp32, summed over queries */
-} er_bf16_topk_stats;
-
-/* out (nq, k): for each query row of Q (nq, D) the ids of its k best items (1 <= k <= n),
- * best first. isa: level of the bf16 scan (er_isa_clamp). stats may be NULL. Single-threaded.
- * Memory: a score block of 32 x n floats plus O(n) per call. EASYREC_ERR_ARG for queries
- * that are not finite or too large. */
-int er_bf16_topk(const er_bf16_items *b, er_isa isa, const float *Q, int nq, int k, int32_t *out,
-                 er_bf16_topk_stats *stats);
 
 /* The exact score of the rule above: double accumulation, rounded to float. */
 float er_exact_dot(const float *a, const float *b, int D);

@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -35,6 +36,7 @@ typedef struct job {
     int n, next, remaining, rc;
     float *out;
     struct job *qnext;
+    char why[512]; /* the encoder thread's message when rc != 0 (er_error's text is per thread) */
 } job;
 
 typedef struct {
@@ -114,13 +116,18 @@ static void *encoder_main(void *arg) {
         long share = (tokens + parts - 1) / parts + longest;
         eo.batch_tokens = (int)(share < p->o.max_batch_tokens ? share : p->o.max_batch_tokens);
         int rc = easyrec_encode_ids(p->ctx, p->ids, p->n_ids, (size_t)nb, &eo, p->out);
+        char why[512] = "";
+        if (rc) snprintf(why, sizeof why, "encoding a round of %d queued texts: %s", nb, easyrec_last_error());
         last_n = nb;
         last_s = mono_now() - t0;
         pthread_mutex_lock(&p->mu);
         for (int b = 0; b < nb; b++) {
             job *j = p->batch[b].j;
-            if (rc) j->rc = rc;
-            else memcpy(j->out + (size_t)p->batch[b].i * p->D, p->out + (size_t)b * p->D, (size_t)p->D * sizeof(float));
+            if (rc) {
+                j->rc = rc;
+                snprintf(j->why, sizeof j->why, "%s", why);
+            } else
+                memcpy(j->out + (size_t)p->batch[b].i * p->D, p->out + (size_t)b * p->D, (size_t)p->D * sizeof(float));
             j->remaining--;
         }
         p->st.batches++;
@@ -188,7 +195,7 @@ int er_pool_encode(er_pool *p, const int32_t *const *ids, const int *n_ids, int 
     for (int i = 0; i < n; i++)
         if (n_ids[i] > p->o.max_batch_tokens || n_ids[i] < 2)
             return er_error(EASYREC_ERR_ARG, "sequence %d has %d ids (2..%d)", i, n_ids[i], p->o.max_batch_tokens);
-    job j = {ids, n_ids, n, 0, n, 0, out, NULL};
+    job j = {ids, n_ids, n, 0, n, 0, out, NULL, ""};
     pthread_mutex_lock(&p->mu);
     if (p->stop) {
         pthread_mutex_unlock(&p->mu);
@@ -201,7 +208,7 @@ int er_pool_encode(er_pool *p, const int32_t *const *ids, const int *n_ids, int 
     pthread_cond_signal(&p->work);
     while (j.remaining > 0) pthread_cond_wait(&p->done, &p->mu);
     pthread_mutex_unlock(&p->mu);
-    return j.rc;
+    return j.rc ? er_error(j.rc, "%s", j.why) : EASYREC_OK;
 }
 
 void er_pool_stats_get(er_pool *p, er_pool_stats *s) {
@@ -220,6 +227,7 @@ typedef struct rjob {
     er_hit *hits;
     int n_hits, done, rc;
     struct rjob *next;
+    char why[512]; /* the scoring thread's message when rc != 0 (er_error's text is per thread) */
 } rjob;
 
 #define MAX_Q 64
@@ -267,11 +275,14 @@ static void *scorer_main(void *arg) {
             s->ex[b] = (er_exclude){batch[b]->excl, batch[b]->nexcl};
         }
         if (!rc) rc = er_recommend(s->items, s->Q, nb, kmax, s->ex, s->threads, &s->scratch, s->hits, s->nh);
+        char why[512] = "";
+        if (rc) snprintf(why, sizeof why, "%s", easyrec_last_error());
         pthread_mutex_lock(&s->mu);
         for (int b = 0; b < nb; b++) {
             rjob *j = batch[b];
             j->rc = rc;
-            if (!rc) {
+            if (rc) snprintf(j->why, sizeof j->why, "%s", why);
+            else {
                 j->n_hits = s->nh[b] < j->k ? s->nh[b] : j->k;
                 memcpy(j->hits, s->hits + (size_t)b * kmax, (size_t)j->n_hits * sizeof(er_hit));
             }
@@ -328,7 +339,7 @@ void er_scorer_q_stop(er_scorer_q *s) {
 
 int er_scorer_q_run(er_scorer_q *s, const float *q, int k, const int32_t *excl, int nexcl, er_hit *hits, int *n_hits) {
     ER_ASSERT(k >= 1);
-    rjob j = {q, k, excl, nexcl, hits, 0, 0, 0, NULL};
+    rjob j = {q, k, excl, nexcl, hits, 0, 0, 0, NULL, ""};
     pthread_mutex_lock(&s->mu);
     j.next = s->head; /* order inside a batch does not matter */
     s->head = &j;
@@ -336,7 +347,7 @@ int er_scorer_q_run(er_scorer_q *s, const float *q, int k, const int32_t *excl, 
     while (!j.done) pthread_cond_wait(&s->done, &s->mu);
     pthread_mutex_unlock(&s->mu);
     *n_hits = j.n_hits;
-    return j.rc;
+    return j.rc ? er_error(j.rc, "%s", j.why) : EASYREC_OK;
 }
 
 void er_scorer_q_stats(er_scorer_q *s, uint64_t *batches, uint64_t *queries) {

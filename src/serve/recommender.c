@@ -10,6 +10,7 @@
  */
 #include "serve/recommender.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -80,16 +81,18 @@ int er_recommend(const er_bf16_items *items, const float *q, int Q, int k, const
     for (int q0 = 0; q0 < Q && !rc; q0 += qb) {
         int nb = Q - q0 < qb ? Q - q0 : qb;
         const float *qb0 = q + (size_t)q0 * D;
-#pragma omp parallel num_threads(tp)
-        {
-            int t = 0;
-#ifdef _OPENMP
-            t = omp_get_thread_num();
-#endif
+        /* One iteration per panel range, not one range per thread number: a team may start
+         * with fewer than tp threads (OMP_DYNAMIC, OMP_THREAD_LIMIT, a caller's parallel
+         * region), and every range must still be scanned. */
+#pragma omp parallel for num_threads(tp) schedule(static)
+        for (int t = 0; t < tp; t++) {
             int p0 = (int)((int64_t)panels * t / tp), p1 = (int)((int64_t)panels * (t + 1) / tp);
             er_bf16_scan(items, items->m.isa, qb0, nb, p0, p1, s->scores, (size_t)I);
         }
-        int tq = T < nb ? T : nb, bad = EASYREC_OK;
+        /* the first failing query (lowest index) with its message: er_error's text is per
+         * thread, so a worker's message is copied out and raised again on this thread */
+        int tq = T < nb ? T : nb, bad = EASYREC_OK, bad_r = nb;
+        char why[512] = "";
 #pragma omp parallel for num_threads(tq) schedule(dynamic, 1)
         for (int r = 0; r < nb; r++) {
             int t = 0;
@@ -103,14 +106,18 @@ int er_recommend(const er_bf16_items *items, const float *q, int Q, int k, const
                                    ex ? ex->n : 0, &s->refine[t], ids, best, NULL);
             if (n < 0) {
 #pragma omp critical(er_recommend_error)
-                bad = n;
+                if (r < bad_r) {
+                    bad = n;
+                    bad_r = r;
+                    snprintf(why, sizeof why, "%s", easyrec_last_error());
+                }
                 n = 0;
             }
             er_hit *h = hits + (size_t)(q0 + r) * k;
             for (int j = 0; j < n; j++) h[j] = (er_hit){ids[j], best[j]};
             n_hits[q0 + r] = n;
         }
-        rc = bad;
+        if (bad) rc = er_error(bad, "recommend: query %d: %s", q0 + bad_r, why);
     }
     er_rec_scratch_free(&local);
     return rc;

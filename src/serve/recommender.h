@@ -43,7 +43,8 @@ void er_rec_scratch_free(er_rec_scratch *s);
 
 /* Top k (>= 1) rows of items (the packed copy of an (I, D) matrix, er_bf16_items_init) for
  * each query q (Q, D) by exact dot product: hits (Q, k) caller-owned, n_hits[q] <= k filled
- * per query. excl: NULL or Q entries. threads: OpenMP threads (<= 0: 1). scratch: NULL
+ * per query. excl: NULL or Q entries. threads: OpenMP threads asked for (<= 0: 1; the same
+ * answer when OpenMP grants fewer: nested regions, OMP_DYNAMIC). scratch: NULL
  * (allocated per call) or reused. EASYREC_ERR_ARG for a query that is not finite or has a
  * norm above 2^60. */
 int er_recommend(const er_bf16_items *items, const float *q, int Q, int k, const er_exclude *excl, int threads,

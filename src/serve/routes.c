@@ -264,19 +264,11 @@ static int route_item_put(call *c, const er_json_id *id) {
     if (!st && !e) st = nomem(c);
     if (!st) st = encode_texts(c, &r.profile, &r.profile_len, 1, 1, 400, 0, e, &tokens);
     if (!st) {
-        pthread_mutex_lock(&s->wmu);
         er_store_row row = {id->text, id->is_int, r.profile, r.profile_len, r.meta, e, s->fingerprint, 1, 0};
-        if (s->store && s->store->ops->put_items(s->store, &row, 1)) {
-            st = fail(c, 500, "server_error", "store_failed", easyrec_last_error());
-        } else {
-            pthread_rwlock_wrlock(&s->lock);
-            created = er_catalog_find(&s->cat, id->text, strlen(id->text)) < 0;
-            int32_t row = er_catalog_put(&s->cat, id->text, id->is_int, r.profile, r.profile_len, r.meta, e);
-            if (row == EASYREC_ERR_NOMEM) st = nomem(c);
-            else if (row < 0) st = fail(c, 500, "server_error", "bad_embedding", easyrec_last_error());
-            pthread_rwlock_unlock(&s->lock);
-        }
-        pthread_mutex_unlock(&s->wmu);
+        int rc = er_server_put_item(s, &row, &created);
+        if (rc == EASYREC_ERR_ARG) st = fail(c, 400, "invalid_request_error", "bad_embedding", easyrec_last_error());
+        else if (rc == EASYREC_ERR_NOMEM) st = fail(c, 500, "server_error", "out_of_memory", easyrec_last_error());
+        else if (rc) st = fail(c, 500, "server_error", "store_failed", easyrec_last_error());
     }
     if (!st) st = reply(c, created ? 201 : 200, json_pack("{s:o,s:b}", "item_id", er_id_json(id->text, id->is_int), "created", created));
     free(e);

@@ -127,6 +127,50 @@ int er_user_add_seen(er_server *s, int32_t u, const char *item, size_t len) {
     return EASYREC_OK;
 }
 
+/* ---- writing an item ------------------------------------------------------------------- */
+
+/* The store took row but the catalog did not (er_catalog_put changed nothing then): write
+ * the item back as the catalog serves it, so that a restart loads what is served — its
+ * current row (from then on as written through the API), or a tombstone when it is new. */
+static int undo_item_write(er_server *s, const er_store_row *row) {
+    int32_t old = er_catalog_find(&s->cat, row->id, strlen(row->id));
+    er_store_row r = {row->id, row->id_int, "", 0, "{}", NULL, NULL, 1, 1};
+    if (old >= 0)
+        r = (er_store_row){row->id, s->cat.id_int[old], s->cat.text[old], s->cat.len[old], s->cat.meta[old],
+                           s->cat.emb + (size_t)old * s->D, s->fingerprint, 1, 0};
+    return s->store->ops->put_items(s->store, &r, 1);
+}
+
+int er_server_put_item(er_server *s, const er_store_row *row, int *created) {
+    ER_ASSERT(row->emb && !row->deleted);
+    size_t idlen = strlen(row->id);
+    int idl = (int)(idlen > 200 ? 200 : idlen);
+    /* refused before anything is written: a row the catalog refuses must not reach the
+     * store, where it would make the next start fail (er_catalog_index) */
+    if (er_bf16_check_vector(row->emb, s->D, "its embedding"))
+        return er_error_prefix(EASYREC_ERR_ARG, "item '%.*s'", idl, row->id);
+    pthread_mutex_lock(&s->wmu); /* writers are serialised: the catalog changes only here */
+    int rc = s->store ? s->store->ops->put_items(s->store, row, 1) : EASYREC_OK;
+    if (!rc) {
+        pthread_rwlock_wrlock(&s->lock);
+        *created = er_catalog_find(&s->cat, row->id, idlen) < 0;
+        int32_t r = er_catalog_put(&s->cat, row->id, row->id_int, row->text, row->len, row->meta, row->emb);
+        pthread_rwlock_unlock(&s->lock);
+        if (r < 0) {
+            char why[512];
+            snprintf(why, sizeof why, "%s", easyrec_last_error());
+            rc = r;
+            if (s->store && undo_item_write(s, row))
+                er_error(rc, "item '%.*s': stored but not served (%s), and restoring its stored row failed (%s)", idl,
+                         row->id, why, easyrec_last_error());
+            else
+                er_error(rc, "item '%.*s': %s", idl, row->id, why);
+        }
+    }
+    pthread_mutex_unlock(&s->wmu);
+    return rc;
+}
+
 /* ---- loading the state ------------------------------------------------------------------ */
 
 typedef struct {

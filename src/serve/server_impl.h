@@ -46,5 +46,11 @@ struct er_server {
 int32_t er_server_user(er_server *s, const char *id, int id_int, int create);
 int er_user_set_profile(er_server *s, int32_t u, const char *text, size_t len, const float *emb);
 int er_user_add_seen(er_server *s, int32_t u, const char *item, size_t len);
+/* Add or replace an item (row: id, text, meta, a D-float embedding; not deleted) in the store
+ * and then the catalog, serialised with other writers, under the catalog lock. *created: 1
+ * when the id was new. EASYREC_ERR_ARG (nothing written) for an embedding the catalog would
+ * refuse (not finite, or norm above 2^60); when the catalog fails after the store took the row
+ * (out of memory), the stored row is put back as the catalog has it. Errors are this thread's. */
+int er_server_put_item(er_server *s, const er_store_row *row, int *created);
 
 #endif

@@ -37,7 +37,7 @@ static void adamw_pass(const er_adamw *h, float *p, const float *grad, float gsc
     if (decay_mask) {
         /* the factor is decay or exactly 1: 1 - 1*(1-d) == d for d in [0.5, 1] (Sterbenz) */
 #pragma omp parallel for simd num_threads(th) schedule(static)
-        for (size_t i = 0; i < n; i++) ADAMW_ENTRY(i, 1.0f - (float)decay_mask[i] * nodecay);
+        for (size_t i = 0; i < n; i++) ADAMW_ENTRY(i, 1.0f - (float)(decay_mask[i] != 0) * nodecay);
     } else {
 #pragma omp parallel for simd num_threads(th) schedule(static)
         for (size_t i = 0; i < n; i++) ADAMW_ENTRY(i, decay);
