@@ -134,13 +134,28 @@ void *er_malloc_big(size_t n, size_t size) {
         er_error(EASYREC_ERR_NOMEM, "allocation of %zu x %zu bytes overflows", n, size);
         return NULL;
     }
-    total &= ~(huge - 1); /* aligned_alloc wants a multiple of the alignment */
-    void *p = aligned_alloc(huge, total ? total : huge);
-    if (!p) {
+    total -= huge - 1;
+    /* below 2 MiB a huge page cannot be filled: cache-line aligned, size rounded to 64 */
+    int big = total >= huge;
+    size_t align = big ? huge : 64;
+    total = total ? (total + align - 1) & ~(align - 1) : align;
+    void *p = NULL;
+    if (posix_memalign(&p, align, total)) {
         er_error(EASYREC_ERR_NOMEM, "out of memory allocating %zu bytes", total);
         return NULL;
     }
-    madvise(p, total ? total : huge, MADV_HUGEPAGE); /* advice only: 4 KiB pages work too */
+    if (big) madvise(p, total, MADV_HUGEPAGE); /* advice only: EINVAL without THP, 4 KiB pages work too */
+    return p;
+}
+
+void *er_calloc_big(size_t n, size_t size) {
+    size_t total;
+    if (er_mul_size(n, size, &total)) {
+        er_error(EASYREC_ERR_NOMEM, "allocation of %zu x %zu bytes overflows", n, size);
+        return NULL;
+    }
+    void *p = er_malloc_big(n, size);
+    if (p) memset(p, 0, total);
     return p;
 }
 

@@ -42,11 +42,14 @@ void *er_calloc(size_t n, size_t size);
 void *er_mallocarray(size_t n, size_t size);
 void *er_reallocarray(void *p, size_t n, size_t size);
 char *er_strdup(const char *s);
-/* er_mallocarray for large buffers that are touched all over (score blocks, packed
- * matrices): 2 MiB-aligned and advised for transparent huge pages, so one page fault and one
- * TLB entry cover 2 MiB instead of 4 KiB (on this project's VMs a 4 KiB fault or TLB miss
- * costs microseconds). Free with free(). */
+/* er_mallocarray for large buffers that are touched all over (weights, activations, score
+ * blocks, packed matrices, optimizer state): from 2 MiB on, 2 MiB-aligned, the size rounded
+ * up to 2 MiB and advised for transparent huge pages (MADV_HUGEPAGE: THP is in 'madvise'
+ * mode on many systems), so one page fault and one TLB entry cover 2 MiB instead of 4 KiB
+ * (on this project's VMs a 4 KiB fault costs ~14 us; docs/model.md). Below 2 MiB, or where
+ * the advice fails, ordinary pages, 64-byte aligned. er_calloc_big zeroes. Free with free(). */
 void *er_malloc_big(size_t n, size_t size);
+void *er_calloc_big(size_t n, size_t size);
 
 /* Read a whole file into a malloc'd buffer (NUL-terminated beyond *len). Caller frees.
  * Returns EASYREC_OK or an error naming the path. */

@@ -33,7 +33,7 @@ int er_bf16_pack(er_lowp_mat *m, const float *W, int N, int K, int ldw) {
     m->Kp = (K + 1) & ~1;
     m->panels = (N + NR - 1) / NR;
     size_t kp2 = (size_t)m->Kp / 2;
-    uint16_t *d = er_mallocarray((size_t)m->panels * NR * kp2, 2 * sizeof(uint16_t));
+    uint16_t *d = er_malloc_big((size_t)m->panels * NR * kp2, 2 * sizeof(uint16_t));
     if (!d) return EASYREC_ERR_NOMEM;
     for (int p = 0; p < m->panels; p++)
         for (size_t kk = 0; kk < kp2; kk++)

@@ -36,7 +36,7 @@ int er_q8_pack(er_lowp_mat *m, const float *W, int N, int K, int ldw) {
     m->Kp = (K + 3) & ~3;
     m->panels = (N + NR - 1) / NR;
     size_t kq4 = (size_t)m->Kp / 4;
-    int8_t *d = er_calloc((size_t)m->panels * NR * kq4, 4);
+    int8_t *d = er_calloc_big((size_t)m->panels * NR * kq4, 4);
     m->scale = er_mallocarray((size_t)N, sizeof(float));
     m->comp = er_mallocarray((size_t)N, sizeof(int32_t));
     m->data = d;

@@ -187,7 +187,7 @@ static int load_tensors(easyrec_model *m, const er_tensorset *ts, const char *fi
     c->has_lm_head = with_lm && find_key(ts, "", "lm_head.dense.weight") != NULL;
 
     m->nparams = er_params_total(c);
-    m->buf = er_mallocarray(m->nparams, sizeof(float));
+    m->buf = er_malloc_big(m->nparams, sizeof(float));
     if (!m->buf) return EASYREC_ERR_NOMEM;
     er_params_assign(c, &m->w, m->buf);
 

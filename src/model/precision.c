@@ -115,7 +115,7 @@ int easyrec_model_set_precision(easyrec_model *m, easyrec_precision p, const cha
         const er_param_spec *s = &er_param_table[i];
         if (s->part == 0 && er_params_group_present(c, s->group) && !is_lin_field(s->field)) keep += er_params_numel(c, s);
     }
-    float *buf = rc == EASYREC_OK ? er_mallocarray(keep ? keep : 1, sizeof(float)) : NULL;
+    float *buf = rc == EASYREC_OK ? er_malloc_big(keep ? keep : 1, sizeof(float)) : NULL;
     if (!buf) {
         for (int i = 0; i < nlowp(c); i++) er_lowp_free(&lw[i]);
         free(lw);

@@ -44,7 +44,7 @@ int easyrec_model_init(const easyrec_config *cfg, uint64_t seed, easyrec_model *
         return er_error(EASYREC_ERR_ARG, "invalid model configuration");
     }
     m->nparams = er_params_total(c);
-    m->buf = er_mallocarray(m->nparams, sizeof(float));
+    m->buf = er_malloc_big(m->nparams, sizeof(float));
     m->dir = er_strdup("(new model)");
     if (!m->buf || !m->dir) {
         easyrec_model_free(m);

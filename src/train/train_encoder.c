@@ -32,7 +32,7 @@ int er_train_acts_init(er_train_acts *a, const easyrec_config *c, size_t cap_tok
     /* sum of T^2 over sequences is at most cap_len * cap_tokens */
     a->cap_probs = (size_t)a->NH * (size_t)cap_len * cap_tokens;
     int ok = 1;
-#define ALLOC(p, n) ok &= (p = er_mallocarray((n), sizeof(*p))) != NULL
+#define ALLOC(p, n) ok &= (p = er_malloc_big((n), sizeof(*p))) != NULL /* huge pages from 2 MiB on */
     ALLOC(a->off, (size_t)cap_seqs + 1);
     ALLOC(a->poff, (size_t)cap_seqs + 1);
     ALLOC(a->ids, N);

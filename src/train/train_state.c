@@ -165,8 +165,8 @@ int er_train_state_load(const char *output, easyrec_model **m, float **mom, floa
         rc = er_error(EASYREC_ERR_FORMAT, "%s: not an optimizer state for %zu parameters", opt, n);
         goto out;
     }
-    *mom = er_mallocarray(n, sizeof(float));
-    *vel = er_mallocarray(n, sizeof(float));
+    *mom = er_malloc_big(n, sizeof(float));
+    *vel = er_malloc_big(n, sizeof(float));
     if (!*mom || !*vel) {
         rc = EASYREC_ERR_NOMEM;
         goto out;

@@ -21,7 +21,7 @@ int er_step_init(er_step *s, const easyrec_config *c, int cap_n, size_t cap_toke
     s->cap_n = cap_n;
     s->threads = threads;
     int ok = 1;
-#define ALLOC(p, n) ok &= (p = er_mallocarray((n), sizeof(*p))) != NULL
+#define ALLOC(p, n) ok &= (p = er_malloc_big((n), sizeof(*p))) != NULL /* huge pages from 2 MiB on */
     ALLOC(s->e, 3 * (size_t)cap_n * C);
     ALLOC(s->de, 3 * (size_t)cap_n * C);
     ALLOC(s->z, 3 * (size_t)cap_n * C);

@@ -353,10 +353,10 @@ int er_train_run(const er_train_opts *o) {
         er_train_event ev = {ER_TRAIN_RESUMED, T.ts.step, T.total, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
         emit(&T, &ev);
     } else {
-        T.mom = er_calloc(n, sizeof(float));
-        T.vel = er_calloc(n, sizeof(float));
+        T.mom = er_calloc_big(n, sizeof(float));
+        T.vel = er_calloc_big(n, sizeof(float));
     }
-    grad = er_calloc(n, sizeof(float));
+    grad = er_calloc_big(n, sizeof(float));
     mask = er_mallocarray(n, 1);
     if (!T.mom || !T.vel || !grad || !mask) {
         rc = EASYREC_ERR_NOMEM;
