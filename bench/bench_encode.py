@@ -277,11 +277,13 @@ def cmd_torch(a):
                       "threads": torch.get_num_threads()}), flush=True)
 
 
-def cmd_export(a):
+def export_embedding_onnx(enc, path, opset):
+    """torch.onnx.export of enc + EasyRec head (tanh(mlp(h[:, 0])), L2-normalised) to `path`:
+    inputs input_ids + attention_mask, dynamic batch and sequence axes. Also bench_lowp's int8
+    export (its Linears replaced by quantising ones)."""
     import torch
     import torch.nn as nn
     import torch.nn.functional as F
-    enc = load_encoder(a.model)
 
     class Wrap(nn.Module):
         def __init__(self, enc):
@@ -295,13 +297,17 @@ def cmd_export(a):
     w = Wrap(enc).eval()
     ids = torch.tensor([[0, 100, 200, 300, 2], [0, 400, 2, 1, 1]])
     mask = (ids != enc.c.pad).long()
-    tmp = a.onnx + ".tmp"
     with torch.no_grad():
-        torch.onnx.export(w, (ids, mask), tmp, input_names=["input_ids", "attention_mask"],
-                          output_names=["embedding"], opset_version=a.opset,
+        torch.onnx.export(w, (ids, mask), path, input_names=["input_ids", "attention_mask"],
+                          output_names=["embedding"], opset_version=opset,
                           dynamic_axes={"input_ids": {0: "batch", 1: "seq"},
                                         "attention_mask": {0: "batch", 1: "seq"},
                                         "embedding": {0: "batch"}})
+
+
+def cmd_export(a):
+    tmp = a.onnx + ".tmp"
+    export_embedding_onnx(load_encoder(a.model), tmp, a.opset)
     os.replace(tmp, a.onnx)
 
 

@@ -82,7 +82,6 @@ def cmd_torch(a):
 def cmd_export_int8(a):
     import torch
     import torch.nn as nn
-    import torch.nn.functional as F
     enc = be.load_encoder(a.model)
 
     class QLinearFn(torch.autograd.Function):
@@ -124,25 +123,8 @@ def cmd_export_int8(a):
     enc.mlp = QLinear(enc.mlp)
     n += 1
 
-    class Wrap(nn.Module):
-        def __init__(self, enc):
-            super().__init__()
-            self.enc = enc
-
-        def forward(self, input_ids, attention_mask):
-            h = self.enc(input_ids, attention_mask)
-            return F.normalize(torch.tanh(self.enc.mlp(h[:, 0])), dim=-1)
-
-    w = Wrap(enc).eval()
-    ids = torch.tensor([[0, 100, 200, 300, 2], [0, 400, 2, 1, 1]])
-    mask = (ids != enc.c.pad).long()
     tmp = a.onnx + ".tmp"
-    with torch.no_grad():
-        torch.onnx.export(w, (ids, mask), tmp, input_names=["input_ids", "attention_mask"],
-                          output_names=["embedding"], opset_version=a.opset,
-                          dynamic_axes={"input_ids": {0: "batch", 1: "seq"},
-                                        "attention_mask": {0: "batch", 1: "seq"},
-                                        "embedding": {0: "batch"}})
+    be.export_embedding_onnx(enc, tmp, a.opset)
     with open(tmp, "rb") as f:
         data = f.read()
     for op in (b"DynamicQuantizeLinear", b"MatMulInteger"):  # the pattern really is in the graph
