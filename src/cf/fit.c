@@ -9,16 +9,12 @@
 #include <time.h>
 
 #include "cf/cf.h"
+#include "core/clock.h"
 #include "core/err.h"
 #include "eval/eval.h"
 
 const int er_cf_ks[ER_CF_NK] = {5, 10, 20};
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 int er_cf_evaluate(er_cf_model *m, const er_dataset *ds, int split, double *recall, double *ndcg) {
     int32_t N = er_cf_n_users(m), M = er_cf_n_items(m);
@@ -81,7 +77,7 @@ int er_cf_fit(er_cf_model *m, const er_dataset *ds, const er_cf_fit_opts *o, er_
     double tval = 0, ttrain = 0;
     int epoch = pr.epoch;
     for (; epoch < o->max_epochs && pr.bad_checks < o->patience; epoch++) {
-        double t0 = now_s();
+        double t0 = er_now();
         /* negatives, then a shuffle (both from the run's generator, in this order) */
         for (size_t k = 0; k < T; k++) {
             int32_t j;
@@ -113,7 +109,7 @@ int er_cf_fit(er_cf_model *m, const er_dataset *ds, const er_cf_fit_opts *o, er_
             nb++;
         }
         sum.bpr /= nb, sum.reg /= nb, sum.align /= nb, sum.total /= nb;
-        double t1 = now_s();
+        double t1 = er_now();
         ttrain += t1 - t0;
         double r20 = -1.0;
         if (has_val && epoch % o->test_step == 0) {
@@ -134,7 +130,7 @@ int er_cf_fit(er_cf_model *m, const er_dataset *ds, const er_cf_fit_opts *o, er_
                 pr.bad_checks++;
             }
         }
-        tval += now_s() - t1;
+        tval += er_now() - t1;
         pr.epoch = epoch + 1;
         if (o->save_dir && (r20 >= 0 || epoch + 1 == o->max_epochs)) {
             rc = er_cf_state_save(o->save_dir, m, &pr);

@@ -9,6 +9,7 @@
 
 #include "cli/cli.h"
 #include "cli/opt.h"
+#include "core/clock.h"
 #include "core/err.h"
 #include "data/profiles.h"
 #include "easyrec.h"
@@ -20,16 +21,11 @@ typedef struct {
     size_t base, total;
 } progress_state;
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static void progress_bar(void *user, size_t done, size_t total_chunk) {
     progress_state *ps = user;
     size_t d = ps->base + done;
-    double el = now() - ps->t0, rate = el > 0 ? d / el : 0;
+    double el = er_now() - ps->t0, rate = el > 0 ? d / el : 0;
     int w = 30, fill = ps->total ? (int)((double)d / ps->total * w) : w;
     fprintf(stderr, "\r[%.*s%*s] %zu/%zu  %.0f texts/s  ", fill, "##############################", w - fill, "", d,
             ps->total, rate);
@@ -101,7 +97,7 @@ int cmd_encode(int argc, char **argv) {
     easyrec_model *m = NULL;
     float *out = NULL;
     easyrec_ctx *ctx = NULL;
-    progress_state ps = {now(), 0, 0};
+    progress_state ps = {er_now(), 0, 0};
     size_t lo = 0, hi = 0;
     int D = 0, status = 0;
     if (text ? er_profiles_read_lines(input, &t) : er_profiles_read_jsonl(input, &t)) {
@@ -114,7 +110,7 @@ int cmd_encode(int argc, char **argv) {
     } else if (!(status = check_max_length(&cmd, m, &o))) {
         D = easyrec_model_dim(m);
         er_comm_share(comm, comm->rank, t.n, &lo, &hi);
-        ps.t0 = now(), ps.total = hi - lo;
+        ps.t0 = er_now(), ps.total = hi - lo;
         out = calloc(t.n, (size_t)D * sizeof(float));
         ctx = easyrec_ctx_new(m);
         if (!out || !ctx) status = cli_fail("out of memory");
@@ -140,7 +136,7 @@ int cmd_encode(int argc, char **argv) {
         status = cli_fail(NULL);
         goto done;
     }
-    if (!quiet) fprintf(stderr, "easyrec: wrote %zu x %d embeddings to %s (%.2f s)\n", t.n, D, output, now() - ps.t0);
+    if (!quiet) fprintf(stderr, "easyrec: wrote %zu x %d embeddings to %s (%.2f s)\n", t.n, D, output, er_now() - ps.t0);
 done:
     easyrec_ctx_free(ctx);
     easyrec_model_free(m);

@@ -14,6 +14,7 @@
 
 #include "cli/cli.h"
 #include "cli/opt.h"
+#include "core/clock.h"
 #include "core/err.h"
 #include "easyrec.h"
 #include "profile/profile.h"
@@ -34,11 +35,6 @@ typedef struct {
     double last_line;
 } progress_ctx;
 
-static double wall(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static void fmt_secs(double s, char *buf, size_t cap) {
     if (!(s >= 0) || s > 1e8) snprintf(buf, cap, "?");
@@ -49,7 +45,7 @@ static void fmt_secs(double s, char *buf, size_t cap) {
 
 static void progress_cb(void *ud, const er_profile_progress *p) {
     progress_ctx *c = ud;
-    double t = wall();
+    double t = er_now();
     if (!c->tty && t - c->last_line < 5 && p->pending) return; /* a log: one line per 5 s */
     c->last_line = t;
     double rate = p->elapsed_s > 0 ? (double)(p->done + p->failed) / p->elapsed_s : 0;

@@ -7,6 +7,7 @@
 
 #include "cli/cli.h"
 #include "cli/opt.h"
+#include "core/clock.h"
 #include "easyrec.h"
 
 typedef struct {
@@ -14,19 +15,14 @@ typedef struct {
     double t0;
 } pull_bar;
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static void bar(void *user, const char *file, uint64_t done, uint64_t total) {
     pull_bar *b = user;
     if (strncmp(b->file, file, sizeof b->file - 1)) {
         snprintf(b->file, sizeof b->file, "%s", file);
-        b->t0 = now_s();
+        b->t0 = er_now();
     }
-    double el = now_s() - b->t0, mb = done / 1e6;
+    double el = er_now() - b->t0, mb = done / 1e6;
     int w = 24, fill = total ? (int)((double)done / total * w) : 0;
     if (fill > w) fill = w;
     fprintf(stderr, "\r%-28.28s [%.*s%*s] %8.1f MB", file, fill, "########################", w - fill, "", mb);
@@ -63,7 +59,7 @@ int cmd_pull(int argc, char **argv) {
     }
     po.revision = revision;
     po.offline = offline;
-    pull_bar b = {"", now_s()};
+    pull_bar b = {"", er_now()};
     if (!quiet && isatty(2)) {
         po.progress = bar;
         po.progress_user = &b;

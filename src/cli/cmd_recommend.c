@@ -14,6 +14,7 @@
 
 #include "cli/cli.h"
 #include "cli/opt.h"
+#include "core/clock.h"
 #include "core/err.h"
 #include "data/dataset.h"
 #include "eval/eval.h"
@@ -172,11 +173,6 @@ static int exclude_train(const er_csr *trn, const er_catalog *cat, queries *q) {
     return EASYREC_OK;
 }
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static void progress(void *user, size_t done, size_t total) {
     fprintf(stderr, "\reasyrec: encoding %s %zu/%zu ", (const char *)user, done, total);
@@ -240,7 +236,7 @@ int cmd_recommend(int argc, char **argv) {
     split = split == 0 ? ER_SPLIT_VAL : ER_SPLIT_TST;
     if (!!profiles + !!text + !!data != 1) return opt_usage_error(&cmd, "give exactly one of --profiles, --text, --data");
 
-    double t0 = now();
+    double t0 = er_now();
     int status = 1;
     er_catalog cat;
     queries q = {0};
@@ -299,7 +295,7 @@ int cmd_recommend(int argc, char **argv) {
     }
     if (er_catalog_encode(&cat, ctx, &eo, NULL, 0)) goto fail;
     if (show) fputc('\n', stderr);
-    if (!quiet) fprintf(stderr, "easyrec: encoded %d catalog items (%.2f s)\n", cat.n, now() - t0);
+    if (!quiet) fprintf(stderr, "easyrec: encoded %d catalog items (%.2f s)\n", cat.n, er_now() - t0);
     size_t nq = q.n;
     qe = er_mallocarray(nq ? nq : 1, (size_t)D * sizeof(float));
     hits = er_mallocarray(nq ? nq : 1, (size_t)k * sizeof(er_hit));
@@ -358,7 +354,7 @@ int cmd_recommend(int argc, char **argv) {
             goto fail;
         }
     }
-    if (!quiet) fprintf(stderr, "easyrec: %zu queries x top %d of %d items (%.2f s)\n", nq, k, cat.n, now() - t0);
+    if (!quiet) fprintf(stderr, "easyrec: %zu queries x top %d of %d items (%.2f s)\n", nq, k, cat.n, er_now() - t0);
     status = 0;
 fail:
     if (status) cli_fail(NULL);

@@ -13,23 +13,19 @@
 
 #include "cli/cli.h"
 #include "cli/opt.h"
+#include "core/clock.h"
 #include "core/err.h"
 #include "serve/http.h"
 #include "serve/server.h"
 
 static double t_start;
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static void progress(void *user, const char *what, size_t done, size_t total) {
     (void)user;
     static size_t last;
     if (done == total || done - last >= 1024 || done < last) {
-        fprintf(stderr, "easyrec: encoding %s %zu/%zu (%.1f s)\n", what, done, total, now() - t_start);
+        fprintf(stderr, "easyrec: encoding %s %zu/%zu (%.1f s)\n", what, done, total, er_now() - t_start);
         last = done;
     }
 }
@@ -113,7 +109,7 @@ int cmd_serve(int argc, char **argv) {
     so.max_k = max_k;
     so.score_threads = so.threads;
     if (!workers) workers = so.max_concurrent + 4;
-    t_start = now();
+    t_start = er_now();
     so.progress = progress;
 
     /* every thread started from here on inherits the blocked signals; main waits for them */
@@ -146,7 +142,7 @@ int cmd_serve(int argc, char **argv) {
     int items, users;
     er_server_sizes(srv, &items, &users);
     fprintf(stderr, "easyrec: serving %d items, %d users on http://%s%s%s:%d (%.1f s to start)\n", items, users,
-            strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "", er_http_port(http), now() - t_start);
+            strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "", er_http_port(http), er_now() - t_start);
     int sig = 0;
     sigwait(&sigs, &sig);
     fprintf(stderr, "easyrec: %s: finishing requests in progress\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "cli/cli.h"
 #include "cli/opt.h"
 #include "core/err.h"
@@ -220,8 +221,7 @@ int cmd_tsne(int argc, char **argv) {
         if (arows[i] >= n) rc = er_error(EASYREC_ERR_ARG, "--arrows row %d: only %d rows", arows[i], n);
     if (!rc && !(Y = malloc((size_t)n * 2 * sizeof(float)))) rc = er_error(EASYREC_ERR_NOMEM, "out of memory");
     double kl = 0;
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    double t0 = er_now();
     if (!rc) {
         int verbose = !quiet;
         to.progress = progress;
@@ -231,7 +231,7 @@ int cmd_tsne(int argc, char **argv) {
                     n <= to.exact_max ? "exact" : "Barnes-Hut", to.perplexity, to.iterations);
         rc = er_tsne(X, n, d, &to, Y, &kl);
     }
-    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double t1 = er_now();
     if (!rc && coords) rc = er_npy_write_f32(coords, Y, 2, (int64_t[]){n, 2});
     char deftitle[160];
     snprintf(deftitle, sizeof deftitle, "t-SNE of %d embeddings (perplexity %g)", n, to.perplexity);
@@ -246,7 +246,7 @@ int cmd_tsne(int argc, char **argv) {
     if (drew_png) er_plot_png_release(); /* the process ends next: cairo/fontconfig caches go */
     if (!rc && !quiet)
         fprintf(stderr, "easyrec tsne: KL %.4f, %.2f s; wrote %s%s%s\n", kl,
-                (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9, output, coords ? " and " : "",
+                t1 - t0, output, coords ? " and " : "",
                 coords ? coords : "");
     int ret = rc ? cli_fail(NULL) : 0;
     for (int i = 0; names && i < n_names; i++) free(names[i]);

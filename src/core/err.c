@@ -149,13 +149,8 @@ void *er_malloc_big(size_t n, size_t size) {
 }
 
 void *er_calloc_big(size_t n, size_t size) {
-    size_t total;
-    if (er_mul_size(n, size, &total)) {
-        er_error(EASYREC_ERR_NOMEM, "allocation of %zu x %zu bytes overflows", n, size);
-        return NULL;
-    }
-    void *p = er_malloc_big(n, size);
-    if (p) memset(p, 0, total);
+    void *p = er_malloc_big(n, size); /* succeeds only when n * size does not overflow */
+    if (p) memset(p, 0, n * size);
     return p;
 }
 

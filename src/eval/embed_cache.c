@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "core/err.h"
 #include "eval/eval.h"
 #include "io/tensors.h"
@@ -136,19 +137,18 @@ static int encode_all(const er_embedder *e, const char *label, const er_texts *t
         o.progress = progress;
         o.progress_user = &ps;
     }
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    double t0 = er_now();
     for (size_t s = lo; s < hi && !rc; s += CHUNK) {
         size_t k = hi - s < CHUNK ? hi - s : CHUNK;
         ps.base = s - lo;
         rc = easyrec_encode(ctx, (const char *const *)t->text + s, t->len + s, k, &o, out + s * D);
     }
-    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double t1 = er_now();
     easyrec_ctx_free(ctx);
     rc = er_comm_gather_rows(c, rc, out, t->n, D);
     if (e->notify && !rc)
         e->notify(e->notify_user, ER_EMBED_ENCODED, label, t->n, t->n,
-                  (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec), NULL);
+                  t1 - t0, NULL);
     return rc;
 }
 

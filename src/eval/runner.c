@@ -13,16 +13,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "core/err.h"
 #include "eval/eval.h"
 #include "io/tensors.h"
 #include "model/model.h"
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 void er_eval_request_init(er_eval_request *rq) {
     memset(rq, 0, sizeof(*rq));
@@ -129,9 +125,9 @@ static int run_embeddings(const er_eval_request *rq, er_dataset *ds, const er_ev
     er_dense_scorer_bind(&d, &sc);
     snprintf(out->sets[0].name, sizeof out->sets[0].name, "embeddings");
     snprintf(out->user_text[0], sizeof out->user_text[0], "given");
-    double t0 = now();
+    double t0 = er_now();
     rc = er_eval_run(st, &sc, &out->sets[0]);
-    out->seconds += now() - t0;
+    out->seconds += er_now() - t0;
     out->n = rc ? 0 : 1;
     return rc;
 }
@@ -153,9 +149,9 @@ static int run_single_baseline(const er_eval_request *rq, const er_dataset *ds, 
     }
     snprintf(out->sets[0].name, sizeof out->sets[0].name, "%s", er_eval_scorer_name(rq->scorer));
     snprintf(out->user_text[0], sizeof out->user_text[0], "-");
-    double t0 = now();
+    double t0 = er_now();
     rc = er_eval_run(st, &sc, &out->sets[0]);
-    out->seconds += now() - t0;
+    out->seconds += er_now() - t0;
     out->n = rc ? 0 : 1;
     er_popularity_free(&pop);
     return rc;
@@ -202,18 +198,18 @@ static int run_set(const er_eval_request *rq, const er_dataset *ds, const er_eva
         if (rc) goto out_free;
         er_dense_scorer d = {U, I, ds->n_items, di};
         er_dense_scorer_bind(&d, &sc);
-        double t0 = now();
+        double t0 = er_now();
         rc = er_eval_run(st, &sc, r);
-        out->seconds += now() - t0;
+        out->seconds += er_now() - t0;
     } else {
-        double t0 = now();
+        double t0 = er_now();
         rc = agree(st, er_lexical_build(rq->scorer == ER_EVAL_BM25 ? ER_LEX_BM25 : ER_LEX_TFIDF, &items, &users, &lx));
         er_texts_free(&items);
         er_texts_free(&users);
         if (rc) goto out_free;
         er_lexical_scorer_bind(lx, &sc);
         rc = er_eval_run(st, &sc, r);
-        out->seconds += now() - t0;
+        out->seconds += er_now() - t0;
     }
     if (!rc) out->n++;
 out_free:

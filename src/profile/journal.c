@@ -1,4 +1,5 @@
 /* journal.c — append-only JSON-lines journal of finished records (journal.h). */
+#include "core/clock.h"
 #include "profile/journal.h"
 
 #include <errno.h>
@@ -10,11 +11,6 @@
 
 #include "core/err.h"
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* Walk the complete lines of buf; returns the offset after the last good line. A bad line
  * that is not the last one is an error. */
@@ -82,7 +78,7 @@ int er_journal_open(er_journal *j, const char *path) {
     }
     j->fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (j->fd < 0) return er_error(EASYREC_ERR_IO, "%s: %s", path, strerror(errno));
-    j->last_sync = now_s();
+    j->last_sync = er_now();
     return EASYREC_OK;
 }
 
@@ -114,10 +110,10 @@ int er_journal_append(er_journal *j, json_t *rec) {
     int added;
     int32_t x = er_strmap_intern(&j->keys, k, strlen(k), 0, &added);
     if (x < 0) return x;
-    if (++j->unsynced >= 32 || now_s() - j->last_sync >= 1.0) {
+    if (++j->unsynced >= 32 || er_now() - j->last_sync >= 1.0) {
         fdatasync(j->fd);
         j->unsynced = 0;
-        j->last_sync = now_s();
+        j->last_sync = er_now();
     }
     return EASYREC_OK;
 }

@@ -8,6 +8,7 @@
  *   408/409/425/429/5xx -> retry after backoff (429/503: Retry-After when given)
  *   any other status -> done(fail) at once (a wrong key or model does not get better)
  */
+#include "core/clock.h"
 #include "profile/llm.h"
 
 #include <curl/curl.h>
@@ -53,11 +54,6 @@ struct er_llm {
     er_llm_stats st;
 };
 
-static double mono(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 double er_llm_retry_after(const char *v, double now_epoch) {
     while (*v == ' ' || *v == '\t') v++;
@@ -302,16 +298,16 @@ static int complete(er_llm *c, const er_llm_driver *d, slot *s, CURLcode cc) {
     wait = fmin(wait, c->o.backoff_max_s) * (0.5 + 0.5 * er_rng_uniform(&c->rng)); /* jitter */
     if (ra >= 0) wait = fmin(ra, c->o.backoff_max_s);
     j.attempt++;
-    j.wake = mono() + wait;
+    j.wake = er_now() + wait;
     c->st.retries++;
     return push_wait(c, &j);
 }
 
 int er_llm_run(er_llm *c, const er_llm_driver *d) {
-    double last_tick = mono();
+    double last_tick = er_now();
     int rc = EASYREC_OK;
     for (;;) {
-        double now = mono();
+        double now = er_now();
         int active = 0, source_empty = 0;
         for (int k = 0; k < c->o.concurrency; k++) active += c->slots[k].busy;
         /* fill free slots: due retries first, then new calls */
@@ -358,7 +354,7 @@ int er_llm_run(er_llm *c, const er_llm_driver *d) {
             rc = complete(c, d, s, cc);
         }
         if (rc) break;
-        now = mono();
+        now = er_now();
         if (d->tick && now - last_tick >= 0.2) {
             last_tick = now;
             if (d->tick(d->ctx)) break;

@@ -2,6 +2,7 @@
  * LLM client, check each answer (one repair request when it has the wrong shape), append
  * the finished records, list the failures, and write the release files once every record
  * is present (profile.h). */
+#include "core/clock.h"
 #include "profile/profile.h"
 
 #include <errno.h>
@@ -41,11 +42,6 @@ typedef struct {
     int fatal;
 } run_t;
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 const char *er_profile_task_name(er_profile_task t) {
     return t == ER_PROFILE_ITEMS ? "items" : t == ER_PROFILE_USERS ? "users" : "diverse";
@@ -161,7 +157,7 @@ static void call_done(void *ud, const er_llm_call *call, int ok, const char *tex
 }
 
 static void report(run_t *r) {
-    r->p.elapsed_s = now_s() - r->t0;
+    r->p.elapsed_s = er_now() - r->t0;
     if (r->llm) r->p.llm = *er_llm_get_stats(r->llm);
     int64_t pend = 0;
     for (size_t k = 0; k < r->n; k++) pend += r->state[k] == ST_PENDING || r->state[k] == ST_FLIGHT;
@@ -171,7 +167,7 @@ static void report(run_t *r) {
 
 static int tick(void *ud) {
     run_t *r = ud;
-    double t = now_s();
+    double t = er_now();
     if (t - r->last_progress >= 0.5) {
         r->last_progress = t;
         report(r);
@@ -291,7 +287,7 @@ int er_profile_run(const er_profile_opts *o, er_profile_result *res) {
     memset(res, 0, sizeof(*res));
     run_t r = {.o = o, .new_left = o->limit};
     r.j.fd = -1;
-    r.t0 = r.last_progress = now_s();
+    r.t0 = r.last_progress = er_now();
     if (o->task == ER_PROFILE_DIVERSE && (o->n_diverse < 1 || o->n_diverse > 100))
         return er_error(EASYREC_ERR_ARG, "n_diverse must be 1..100");
     const char *tn = er_profile_task_name(o->task);

@@ -1,4 +1,5 @@
 /* batcher.c — the encoder pool and the recommend scoring queue (batcher.h). */
+#include "core/clock.h"
 #include "serve/batcher.h"
 
 #include <math.h>
@@ -46,11 +47,6 @@ typedef struct {
 
 #define WINDOW_MAX 0.010 /* seconds */
 
-static double mono_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 struct er_pool {
     const easyrec_model *m;
@@ -84,12 +80,12 @@ static void *encoder_main(void *arg) {
     for (;;) {
         while (!p->head && !p->stop) pthread_cond_wait(&p->work, &p->mu);
         if (!p->head) break;
-        double window = last_s / 8 < WINDOW_MAX ? last_s / 8 : WINDOW_MAX, until = mono_now() + window;
+        double window = last_s / 8 < WINDOW_MAX ? last_s / 8 : WINDOW_MAX, until = er_now() + window;
         while (p->st.queued < last_n && !p->stop && window > 0) {
             struct timespec ts = {(time_t)until, (long)((until - (double)(time_t)until) * 1e9)};
             if (pthread_cond_timedwait(&p->work, &p->mu, &ts)) break; /* timed out */
         }
-        double t0 = mono_now();
+        double t0 = er_now();
         int nb = 0, longest = 0;
         long tokens = 0;
         while (p->head && nb < p->cap) {
@@ -119,7 +115,7 @@ static void *encoder_main(void *arg) {
         char why[512] = "";
         if (rc) snprintf(why, sizeof why, "encoding a round of %d queued texts: %s", nb, easyrec_last_error());
         last_n = nb;
-        last_s = mono_now() - t0;
+        last_s = er_now() - t0;
         pthread_mutex_lock(&p->mu);
         for (int b = 0; b < nb; b++) {
             job *j = p->batch[b].j;

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "core/err.h"
 #include "serve/request.h"
 #include "serve/server_impl.h"
@@ -413,14 +414,9 @@ static int path_id(const char *path, const char *prefix, const char *suffix, con
     return 1;
 }
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 void er_server_handle(er_server *s, const er_http_req *rq, er_http_resp *rs) {
-    double t0 = now();
+    double t0 = er_now();
     memset(rs, 0, sizeof(*rs));
     call c = {s, rq, rs, {{0}, NULL, NULL}};
     const char *m = rq->method, *p = rq->path, *id = NULL;
@@ -479,5 +475,5 @@ void er_server_handle(er_server *s, const er_http_req *rq, er_http_resp *rs) {
         rs->len = rs->body ? strlen(rs->body) : 0;
         rs->content_type = "application/json";
     }
-    er_metrics_observe(&s->metrics, route, rs->status, now() - t0);
+    er_metrics_observe(&s->metrics, route, rs->status, er_now() - t0);
 }

@@ -6,8 +6,8 @@
 #define ER_LOOP_H
 
 #include <stddef.h>
-#include <time.h>
 
+#include "core/clock.h"
 #include "core/comm.h"
 #include "train/optim.h"
 
@@ -21,12 +21,6 @@ typedef struct {
                                              (t_comm included), the gradient all-reduce, the optimiser */
 } er_step_stats;
 
-/* monotonic wall clock in seconds, for the phase times */
-static inline double er_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 /* Add the gradient of 0-based step `step` into grad (opt->n floats, zeroed by the loop);
  * fill the losses and examples of st. EASYREC_OK or an error code. */
