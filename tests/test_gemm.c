@@ -3,8 +3,8 @@
  * shapes that hit every edge of the blocking (M, N, K not multiples of the 12x32 tile or
  * the K/N blocks), strided operands, bias and accumulation; er_gemm_mt bit-identical for 1, 2
  * and 3 threads. Tolerance: 1e-5 relative to the sum of |products| (fp32 reassociation).
- * The packed-B product (er_gemm_pack_rows / er_gemm_packed_nt) bit for bit against
- * er_gemm_nt. */
+ * The packed-B product (er_gemm_pack_rows / er_gemm_pack_kn / er_gemm_packed_nt) bit for bit
+ * against er_gemm_nt / er_gemm. */
 #include <stdlib.h>
 
 #include "check.h"
@@ -119,6 +119,29 @@ static void packed_shape(int M, int N, int K, int lda, int ldb) {
     free(A), free(B), free(G), free(Bp), free(C), free(R), free(rows);
 }
 
+/* B (K, N) row-major packed with er_gemm_pack_kn == er_gemm(0, 0, ...) on B: the same bits
+ * (the CF InfoNCE's P Ĉ relies on it) */
+static void packed_kn_shape(int M, int N, int K, int lda, int ldb) {
+    float *A = malloc(sizeof(float) * (size_t)M * lda), *B = malloc(sizeof(float) * (size_t)K * ldb);
+    float *Bp = malloc(sizeof(float) * er_gemm_packed_floats(N, K));
+    float *C = malloc(sizeof(float) * (size_t)M * (N + 1)), *R = malloc(sizeof(float) * (size_t)M * N);
+    for (size_t i = 0; i < (size_t)M * lda; i++) A[i] = (float)((int)(i * 2654435761u % 2001) - 1000) / 997.0f;
+    for (size_t i = 0; i < (size_t)K * ldb; i++) B[i] = (float)((int)(i * 40503u % 1999) - 999) / 1013.0f;
+    er_gemm_pack_kn(B, K, N, (size_t)ldb, Bp);
+    for (size_t i = 0; i < (size_t)M * (N + 1); i++) C[i] = 7.0f;
+    er_gemm_packed_nt(M, A, lda, Bp, N, K, C, N + 1);
+    er_gemm(0, 0, M, N, K, A, lda, B, ldb, NULL, R, N, 0);
+    int same = 1, kept = 1;
+    for (int i = 0; i < M; i++) {
+        for (int j = 0; j < N; j++) same &= C[(size_t)i * (N + 1) + j] == R[(size_t)i * N + j];
+        kept &= C[(size_t)i * (N + 1) + N] == 7.0f;
+    }
+    if (!same || !kept) printf("    kn M=%d N=%d K=%d\n", M, N, K);
+    CHECK(same);
+    CHECK(kept);
+    free(A), free(B), free(Bp), free(C), free(R);
+}
+
 TEST(gemm_packed_b) {
     if (!er_gemm_has_own_kernel()) SKIP("CPU has no AVX-512: nothing is packed");
     er_gemm_force_backend(1);
@@ -131,6 +154,7 @@ TEST(gemm_packed_b) {
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         const int *d = shapes[s];
         packed_shape(d[0], d[1], d[2], d[3], d[4]);
+        packed_kn_shape(d[0], d[1], d[2], d[3], d[1] + d[4] - d[2]); /* ldb >= N, padded alike */
     }
     er_gemm_force_backend(0); /* the thread's GEMMs are CBLAS: nothing packs */
     CHECK(!er_gemm_packs());

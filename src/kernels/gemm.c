@@ -328,6 +328,18 @@ void er_gemm_pack_rows(const float *B, const int32_t *rows, int N, int K, size_t
     }
 }
 
+void er_gemm_pack_kn(const float *B, int K, int N, size_t ldb, float *buf) {
+    ER_ASSERT(N >= 1 && K >= 1 && ldb >= (size_t)N);
+    for (int j0 = 0; j0 < N; j0 += NR, buf += (size_t)NR * K) {
+        int nr = N - j0 < NR ? N - j0 : NR;
+        for (int k = 0; k < K; k++) {
+            float *dst = buf + (size_t)k * NR;
+            memcpy(dst, B + (size_t)k * ldb + j0, (size_t)nr * sizeof(float));
+            for (int c = nr; c < NR; c++) dst[c] = 0.0f;
+        }
+    }
+}
+
 void er_gemm_packed_nt(int M, const float *A, int lda, const float *Bp, int N, int K, float *C, int ldc) {
     ER_ASSERT(use_own_kernel() && lda >= K && ldc >= N);
     if (M <= 0 || N <= 0) return;

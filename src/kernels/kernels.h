@@ -54,6 +54,10 @@ size_t er_gemm_packed_floats(int N, int K);
 /* Pack rows B[rows[0]], ..., B[rows[N-1]] (rows NULL: 0..N-1) of K floats, row stride ldb,
  * into buf (er_gemm_packed_floats(N, K) floats, caller-owned). */
 void er_gemm_pack_rows(const float *B, const int32_t *rows, int N, int K, size_t ldb, float *buf);
+/* Pack B (K, N) row-major (the B of er_gemm with tb = 0), row stride ldb, into the same panels
+ * (er_gemm_packed_floats(N, K) floats): er_gemm_packed_nt with it is bit for bit
+ * er_gemm(0, 0, M, N, K, A, lda, B, ldb, NULL, C, ldc, 0) with the own kernel. */
+void er_gemm_pack_kn(const float *B, int K, int N, size_t ldb, float *buf);
 /* C (M, N) = A (M, K) · B^T with B packed in Bp: bit for bit what er_gemm_nt(M, N, K, A, lda,
  * B, ...) gives with the own kernel (the same K blocks summed in the same order). */
 void er_gemm_packed_nt(int M, const float *A, int lda, const float *Bp, int N, int K, float *C, int ldc);

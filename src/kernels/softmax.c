@@ -5,19 +5,25 @@
 #include "kernels/kernels.h"
 #include "kernels/mvec.h"
 
+/* x[j] = exp(x[j] - mx); returns the float sum (ER_MVEC_CLONES: 16-lane expf on AVX-512) */
+ER_MVEC_CLONES static float exp_shift_sum(float *x, int n, float mx) {
+    float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+    for (int j = 0; j < n; j++) {
+        x[j] = expf(x[j] - mx);
+        sum += x[j];
+    }
+    return sum;
+}
+
 void er_softmax_forward(float *s, int rows, int T, float scale) {
     for (int t = 0; t < rows; t++) {
-        float *r = s + (size_t)t * T, mx = -INFINITY, sum = 0.0f;
+        float *r = s + (size_t)t * T, mx = -INFINITY;
         for (int j = 0; j < T; j++) {
             r[j] *= scale;
             mx = r[j] > mx ? r[j] : mx;
         }
-#pragma omp simd reduction(+ : sum)
-        for (int j = 0; j < T; j++) {
-            r[j] = expf(r[j] - mx);
-            sum += r[j];
-        }
-        float inv = 1.0f / sum;
+        float inv = 1.0f / exp_shift_sum(r, T, mx);
         for (int j = 0; j < T; j++) r[j] *= inv;
     }
 }
@@ -39,12 +45,7 @@ void er_xent_forward_backward(float *logits, const int32_t *labels, float *rowlo
         float *l = logits + (size_t)i * V;
         float mx = -INFINITY;
         for (int j = 0; j < V; j++) mx = l[j] > mx ? l[j] : mx;
-        float target = l[labels[i]], s = 0.0f;
-#pragma omp simd reduction(+ : s)
-        for (int j = 0; j < V; j++) {
-            l[j] = expf(l[j] - mx); /* in (0, 1]: the float sum is exact enough */
-            s += l[j];
-        }
+        float target = l[labels[i]], s = exp_shift_sum(l, V, mx); /* in (0, 1]: the float sum is exact enough */
         double lse = mx + log((double)s);
         rowloss[i] = (float)(lse - target);
         float k = scale / s;
