@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench_mpi.sh — data-parallel `easyrec train` on Open MPI, measured (issue 16; docs/distributed.md).
 #
-#  1. examples/s, one thread per process, the same global batch G = 2B:
+#  1. examples/s, one thread per process, the same global batch G = 2B, steady state (steps 3 to
+#     the last) and over the whole run (from step 1: with the first steps' one-time costs):
 #       1 process, --batch-size G                  (the fastest single-process way: no recompute)
 #       1 process, --batch-size B --grad-accum 2   (the 2 ranks' micro-batches, gradient caching)
 #       mpirun -np 2 --bind-to core, --batch-size B each (shared memory between the ranks)
@@ -71,11 +72,17 @@ mean() { grep '"examples_per_s"' "$1/train_log.jsonl" | tail -n +3 | grep -o "\"
 # inflated by a peer that arrives late: on a loaded machine the mean mostly measures waiting)
 minv() { grep '"examples_per_s"' "$1/train_log.jsonl" | tail -n +3 | grep -o "\"$2\": [0-9.e+-]*" |
   awk 'NR == 1 || $2 < m {m = $2} END {printf "%.6f", NR ? m : 0}'; }
+# examples/s of the whole run (from its first step, so the first steps' one-time costs count:
+# first touch of every buffer, at ~14 us per page fault in these VMs) and steady-state (steps 3
+# to the last: Δexamples / Δelapsed between the second and the last line, the window the
+# phase means cover)
 rate() { grep '"examples_per_s"' "$1/train_log.jsonl" | tail -1 | grep -o '"examples_per_s": [0-9.e+-]*' | cut -d' ' -f2; }
-# run OUT CMD...: runs CMD --output OUT; OUT.res = "rate load_before load_after"; status of CMD
+steady() { grep '"examples_per_s"' "$1/train_log.jsonl" | sed -n '2p;$p' | grep -o '"\(examples_per_s\|elapsed_s\)": [0-9.e+-]*' |
+  awk '{v[NR] = $2} END {e0 = v[1] * v[2]; e1 = v[3] * v[4]; printf "%.2f", (e1 - e0) / (v[4] - v[2])}'; }
+# run OUT CMD...: runs CMD --output OUT; OUT.res = "steady_rate load_before load_after whole_run_rate"; status of CMD
 run() { local out=$1; shift; local l0; l0=$(load)
   if ! "$@" --output "$out" >"$out.stdout" 2>&1; then echo "bench_mpi: failed: $*" >&2; tail -5 "$out.stdout" >&2; return 1; fi
-  echo "$(rate "$out") $l0 $(load)" >"$out.res"; }
+  echo "$(steady "$out") $l0 $(load) $(rate "$out")" >"$out.res"; }
 phases() { printf 'compute %.1f ms, all-gather+wait %.1f ms, all-reduce %.1f ms, optimiser %.1f ms' \
   "$(echo "1000 * $(mean "$1" time_compute_s)" | bc -l)" "$(echo "1000 * $(mean "$1" time_gather_s)" | bc -l)" \
   "$(echo "1000 * $(mean "$1" time_allreduce_s)" | bc -l)" "$(echo "1000 * $(mean "$1" time_update_s)" | bc -l)"; }
@@ -110,21 +117,24 @@ for B in $BATCHES; do
   run "$W/acc-$B" $E $COMMON --batch-size "$B" --grad-accum 2
   run "$W/two-$B" mpirun $ROOT -np 2 --bind-to core --map-by core $E $COMMON --batch-size "$B"
   run "$W/ses-$B" mpirun $ROOT -np 2 --bind-to core --map-by core setsid $E $COMMON --batch-size "$B"
-  read -r r1 a0 a1 <"$W/one-$B.res"
-  read -r ra b0 b1 <"$W/acc-$B.res"
-  read -r r2 c0 c1 <"$W/two-$B.res"
-  read -r rn n0 n1 <"$W/ses-$B.res"
-  printf '1 process, batch %-4d        %7.1f examples/s   load %s -> %s   %s\n' "$G" "$r1" "$a0" "$a1" "$(phases "$W/one-$B")"
-  printf '1 process, batch %d x accum 2 %7.1f examples/s   load %s -> %s   %s\n' "$B" "$ra" "$b0" "$b1" "$(phases "$W/acc-$B")"
-  printf '2 ranks (shared memory)      %7.1f examples/s   load %s -> %s   %s\n' "$r2" "$c0" "$c1" "$(phases "$W/two-$B")"
-  printf 'speed-up %.2fx (goal >= 1.8x), efficiency %.0f%%\n' "$(echo "$r2 / $r1" | bc -l)" "$(echo "50 * $r2 / $r1" | bc -l)"
-  printf '2 ranks, a session each      %7.1f examples/s   load %s -> %s   %s\n' "$rn" "$n0" "$n1" "$(phases "$W/ses-$B")"
-  printf 'speed-up %.2fx\n' "$(echo "$rn / $r1" | bc -l)"
+  read -r r1 a0 a1 w1 <"$W/one-$B.res"
+  read -r ra b0 b1 wa <"$W/acc-$B.res"
+  read -r r2 c0 c1 w2 <"$W/two-$B.res"
+  read -r rn n0 n1 wn <"$W/ses-$B.res"
+  echo "examples/s: steady state (steps 3-$STEPS) | whole run (from step 1)"
+  printf '1 process, batch %-4d        %7.1f | %7.1f examples/s   load %s -> %s   %s\n' "$G" "$r1" "$w1" "$a0" "$a1" "$(phases "$W/one-$B")"
+  printf '1 process, batch %d x accum 2 %7.1f | %7.1f examples/s   load %s -> %s   %s\n' "$B" "$ra" "$wa" "$b0" "$b1" "$(phases "$W/acc-$B")"
+  printf '2 ranks (shared memory)      %7.1f | %7.1f examples/s   load %s -> %s   %s\n' "$r2" "$w2" "$c0" "$c1" "$(phases "$W/two-$B")"
+  printf 'speed-up %.2fx steady (goal >= 1.8x), efficiency %.0f%%; whole run %.2fx\n' "$(echo "$r2 / $r1" | bc -l)" \
+    "$(echo "50 * $r2 / $r1" | bc -l)" "$(echo "$w2 / $w1" | bc -l)"
+  printf '2 ranks, a session each      %7.1f | %7.1f examples/s   load %s -> %s   %s\n' "$rn" "$wn" "$n0" "$n1" "$(phases "$W/ses-$B")"
+  printf 'speed-up %.2fx steady; whole run %.2fx\n' "$(echo "$rn / $r1" | bc -l)" "$(echo "$wn / $w1" | bc -l)"
   if [ "$HOSTS_OK" = 1 ]; then
     if run "$W/tcp-$B" ip netns exec "$NS0" timeout 600 mpirun $ROOT -np 2 $TCP $E $COMMON --batch-size "$B"; then
-      read -r rt d0 d1 <"$W/tcp-$B.res"
-      printf '2 "hosts" (TCP over veth)    %7.1f examples/s   load %s -> %s   %s\n' "$rt" "$d0" "$d1" "$(phases "$W/tcp-$B")"
-      printf 'speed-up %.2fx, efficiency %.0f%%\n' "$(echo "$rt / $r1" | bc -l)" "$(echo "50 * $rt / $r1" | bc -l)"
+      read -r rt d0 d1 wt <"$W/tcp-$B.res"
+      printf '2 "hosts" (TCP over veth)    %7.1f | %7.1f examples/s   load %s -> %s   %s\n' "$rt" "$wt" "$d0" "$d1" "$(phases "$W/tcp-$B")"
+      printf 'speed-up %.2fx steady, efficiency %.0f%%; whole run %.2fx\n' "$(echo "$rt / $r1" | bc -l)" \
+        "$(echo "50 * $rt / $r1" | bc -l)" "$(echo "$wt / $w1" | bc -l)"
     fi
   fi
   # ---- paper model: R ranks x batch B each (the global batch grows with R, as with DDP) ----

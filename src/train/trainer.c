@@ -9,6 +9,7 @@
  * latest). The resumable state is saved at each validation, at the end, at max_steps and
  * when the caller's cancel flag rises (the CLI raises it on SIGINT/SIGTERM).
  */
+#include "core/clock.h"
 #include "train/trainer.h"
 
 #include <errno.h>
@@ -51,11 +52,6 @@ void er_train_opts_init(er_train_opts *o) {
     o->threads = 1;
 }
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 /* ---- the run's state shared with the after-step hook ---- */
 
@@ -221,7 +217,7 @@ static int after_step(void *ctx, const er_step_stats *st, int *stop) {
     int rc;
     T->ts.step = st->step;
     T->ex_done += st->examples;
-    double el = now() - T->t0, rate = T->ex_done / (el > 0 ? el : 1e-9);
+    double el = er_now() - T->t0, rate = T->ex_done / (el > 0 ? el : 1e-9);
     double per_step = (double)o->batch * o->accum * (o->comm ? o->comm->size : 1), epoch = (double)st->step / T->steps_per_epoch;
     json_t *line = json_object();
     if (line) {
@@ -233,6 +229,7 @@ static int after_step(void *ctx, const er_step_stats *st, int *stop) {
         json_object_set_new(line, "lr", jnum(st->lr));
         json_object_set_new(line, "grad_norm", jnum(st->grad_norm));
         json_object_set_new(line, "examples_per_s", jnum(rate));
+        json_object_set_new(line, "elapsed_s", jnum(el)); /* since this run's first step began */
         /* where the step's time went (rank 0's clock): compute, the embeddings' all-gather,
          * the gradient all-reduce, the optimiser */
         json_object_set_new(line, "time_compute_s", jnum(st->t_step - st->t_comm));
@@ -394,7 +391,7 @@ int er_train_run(const er_train_opts *o) {
     er_loop loop = {comm, &opt, T.m->buf, grad, T.end, er_easyrec_step, &task, root ? after_step : NULL, &T};
     /* every rank starts from rank 0's parameters (they are equal when loaded alike; this makes sure) */
     if (comm->size > 1 && (rc = comm->bcast(comm, T.m->buf, n * sizeof(float), 0))) goto out;
-    T.t0 = now();
+    T.t0 = er_now();
     long step = T.ts.step;
     rc = er_loop_run(&loop, &step);
 out:
