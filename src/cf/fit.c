@@ -6,7 +6,6 @@
  * (training items masked, validation items not). Scoring reuses eval's blocked top-K. */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cf/cf.h"
 #include "core/clock.h"
@@ -14,7 +13,6 @@
 #include "eval/eval.h"
 
 const int er_cf_ks[ER_CF_NK] = {5, 10, 20};
-
 
 int er_cf_evaluate(er_cf_model *m, const er_dataset *ds, int split, double *recall, double *ndcg) {
     int32_t N = er_cf_n_users(m), M = er_cf_n_items(m);

@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -20,7 +19,6 @@ typedef struct {
     double t0;
     size_t base, total;
 } progress_state;
-
 
 static void progress_bar(void *user, size_t done, size_t total_chunk) {
     progress_state *ps = user;

@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -34,7 +33,6 @@ typedef struct {
     int tty;
     double last_line;
 } progress_ctx;
-
 
 static void fmt_secs(double s, char *buf, size_t cap) {
     if (!(s >= 0) || s > 1e8) snprintf(buf, cap, "?");

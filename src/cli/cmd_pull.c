@@ -2,7 +2,6 @@
  * into the huggingface_hub cache (docs/hub.md) and print its snapshot directory. */
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -14,7 +13,6 @@ typedef struct {
     char file[256];
     double t0;
 } pull_bar;
-
 
 static void bar(void *user, const char *file, uint64_t done, uint64_t total) {
     pull_bar *b = user;

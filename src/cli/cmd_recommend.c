@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -172,7 +171,6 @@ static int exclude_train(const er_csr *trn, const er_catalog *cat, queries *q) {
     }
     return EASYREC_OK;
 }
-
 
 static void progress(void *user, size_t done, size_t total) {
     fprintf(stderr, "\reasyrec: encoding %s %zu/%zu ", (const char *)user, done, total);

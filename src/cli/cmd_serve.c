@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -19,7 +18,6 @@
 #include "serve/server.h"
 
 static double t_start;
-
 
 static void progress(void *user, const char *what, size_t done, size_t total) {
     (void)user;

@@ -11,14 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "core/clock.h"
 #include "core/err.h"
 #include "eval/eval.h"
 #include "io/tensors.h"
 #include "model/model.h"
-
 
 void er_eval_request_init(er_eval_request *rq) {
     memset(rq, 0, sizeof(*rq));

@@ -6,11 +6,9 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "core/err.h"
-
 
 /* Walk the complete lines of buf; returns the offset after the last good line. A bad line
  * that is not the last one is an error. */

@@ -54,7 +54,6 @@ struct er_llm {
     er_llm_stats st;
 };
 
-
 double er_llm_retry_after(const char *v, double now_epoch) {
     while (*v == ' ' || *v == '\t') v++;
     if (!*v) return -1;

@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "core/err.h"
@@ -41,7 +40,6 @@ typedef struct {
     double t0, last_progress;
     int fatal;
 } run_t;
-
 
 const char *er_profile_task_name(er_profile_task t) {
     return t == ER_PROFILE_ITEMS ? "items" : t == ER_PROFILE_USERS ? "users" : "diverse";

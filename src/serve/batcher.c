@@ -47,7 +47,6 @@ typedef struct {
 
 #define WINDOW_MAX 0.010 /* seconds */
 
-
 struct er_pool {
     const easyrec_model *m;
     er_pool_opts o;

@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "core/clock.h"
 #include "core/err.h"
@@ -413,7 +412,6 @@ static int path_id(const char *path, const char *prefix, const char *suffix, con
     *len = (size_t)(slash - p);
     return 1;
 }
-
 
 void er_server_handle(er_server *s, const er_http_req *rq, er_http_resp *rs) {
     double t0 = er_now();

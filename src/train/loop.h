@@ -21,7 +21,6 @@ typedef struct {
                                              (t_comm included), the gradient all-reduce, the optimiser */
 } er_step_stats;
 
-
 /* Add the gradient of 0-based step `step` into grad (opt->n floats, zeroed by the loop);
  * fill the losses and examples of st. EASYREC_OK or an error code. */
 typedef int (*er_step_fn)(void *ctx, long step, float *grad, er_step_stats *st);

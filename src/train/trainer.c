@@ -19,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include "core/err.h"
 #include "core/rng.h"
@@ -51,7 +50,6 @@ void er_train_opts_init(er_train_opts *o) {
     o->seed = 2024;
     o->threads = 1;
 }
-
 
 /* ---- the run's state shared with the after-step hook ---- */
 
