@@ -104,7 +104,9 @@ if [ "$NETNS" = 1 ]; then
     echo "two-host run skipped: network namespaces cannot be made here: $err"
   fi
 fi
-TCP="--hostfile $W/hosts --mca plm_rsh_agent $W/agent --mca btl tcp,self --mca btl_tcp_if_include 10.77.0.0/24 --mca oob_tcp_if_include 10.77.0.0/24"
+# --bind-to none: each "host"'s daemon would bind its one rank to core 0 — the same physical
+# core for both, since the two hosts are one machine — and the ranks would share it
+TCP="--hostfile $W/hosts --mca plm_rsh_agent $W/agent --mca btl tcp,self --mca btl_tcp_if_include 10.77.0.0/24 --mca oob_tcp_if_include 10.77.0.0/24 --bind-to none"
 
 echo "bench_mpi: preset $PRESET, $NPAR parameters, $STEPS steps a run, one thread per process; $(nproc) cores"
 echo "all-reduced per step: $BYTES bytes (the float32 gradient, 4 x parameters; $NB buckets)"
