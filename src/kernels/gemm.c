@@ -348,13 +348,23 @@ void er_gemm_packed_nt(int M, const float *A, int lda, const float *Bp, int N, i
 #endif
 }
 
-/* Columns go out in fixed chunks whatever the thread count, so each chunk is the same call
- * (and, with CBLAS, the same blocking) for 1 or many threads: results are bit-identical. */
+/* Results are bit-identical for 1 or many threads. With CBLAS the columns go out in fixed
+ * chunks whatever the thread count, so each chunk is the same call with the same blocking.
+ * With the own kernel an element's arithmetic does not depend on how the columns are split
+ * (the same K blocks in the same order), so they are split evenly, in whole NR-wide panels,
+ * over the threads: fixed chunks of 256 columns left one of two threads idle for a third of
+ * a 768-column product. */
 #define MT_CHUNK (8 * NR)
 
 void er_gemm_mt(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
              const float *bias, float *C, int ldc, int accumulate, int nthreads) {
-    int chunks = (N + MT_CHUNK - 1) / MT_CHUNK;
+    if (nthreads < 1) nthreads = 1;
+    int width = MT_CHUNK;
+    if (use_own_kernel()) {
+        int panels = (N + NR - 1) / NR, per = (panels + nthreads - 1) / nthreads;
+        width = (per > 0 ? per : 1) * NR;
+    }
+    int chunks = (N + width - 1) / width;
     if (nthreads > chunks) nthreads = chunks;
     if (nthreads < 1) nthreads = 1;
     int backend = tl_backend; /* the caller's choice holds in the workers too */
@@ -363,7 +373,7 @@ void er_gemm_mt(int ta, int tb, int M, int N, int K, const float *A, int lda, co
         int old = er_gemm_set_backend(backend);
 #pragma omp for schedule(static, 1)
         for (int c = 0; c < chunks; c++) {
-            int j0 = c * MT_CHUNK, n = N - j0 < MT_CHUNK ? N - j0 : MT_CHUNK;
+            int j0 = c * width, n = N - j0 < width ? N - j0 : width;
             const float *b = B + (tb ? (size_t)j0 * ldb : (size_t)j0);
             er_gemm(ta, tb, M, n, K, A, lda, b, ldb, bias ? bias + j0 : NULL, C + j0, ldc, accumulate);
         }
