@@ -38,6 +38,7 @@ while [ $# -gt 0 ]; do
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
+[ "$STEPS" -ge 3 ] || { echo "bench_mpi: --steps must be at least 3 (the steady rate is over steps 3 to the last)" >&2; exit 2; }
 command -v mpirun >/dev/null || { echo "bench_mpi: mpirun not found (tools/setup.sh --mpi)" >&2; exit 1; }
 [ -x build-mpi/easyrec ] || make -j2 MPI=1 >/dev/null
 [ -d build-mpi/fixtures/train ] || make MPI=1 build-mpi/fixtures/.stamp >/dev/null

@@ -72,8 +72,9 @@ done
 if [ "$REF" = 1 ] && [ "$ALGO" = lightgcn ]; then
   # the reference with every seed (its own draws): at capped budgets one seed of either side
   # moves Recall@20 by several per cent, so means are compared, not one run against one run
-  refs=()
+  refs=() mine=()
   for s in "${SEEDL[@]}"; do
+    mine+=("$OUT/$ALGO-none---$s-e$EPOCHS.json")
     f="$OUT/reference-$ALGO-$s-e$EPOCHS.json"
     [ -f "$f" ] || { /usr/bin/python3 tools/cf_reference.py train --data "$DATA" --algo lightgcn --layers 3 --reg 1e-6 \
         --epochs "$EPOCHS" --seed "$s" --threads "$THREADS" 2>/dev/null > "$f.tmp" && mv "$f.tmp" "$f"; }
@@ -87,6 +88,6 @@ a = [json.load(open(p))["test"]["recall@20"] for p in sys.argv[1:1 + n]]
 b = [json.load(open(p))["test"]["recall@20"] for p in sys.argv[1 + n:]]
 print("plain LightGCN, %d seeds: easyrec %.4f vs PyTorch reference %.4f (easyrec / reference = %.3f); per seed %s vs %s"
       % (n, st.mean(a), st.mean(b), st.mean(a) / st.mean(b), " ".join("%.4f" % x for x in a), " ".join("%.4f" % x for x in b)))
-' $(for s in "${SEEDL[@]}"; do echo "$OUT/$ALGO-none---$s-e$EPOCHS.json"; done) "${refs[@]}"
+' "${mine[@]}" "${refs[@]}"
 fi
 echo "load average at end: $(cat /proc/loadavg)"

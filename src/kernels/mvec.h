@@ -1,7 +1,8 @@
-/* mvec.h — private to src/kernels: glibc >= 2.35 ships vector erff/expf in libmvec
- * (_ZGVbN4v_erff, dispatching to the best ISA at run time); declaring them simd lets the
- * `#pragma omp simd` loops of gelu.c and softmax.c call them 4+ lanes at a time. Their
- * error is a few ulp, the same class as libm's (tests/test_model.c, tests/test_kernels.c).
+/* mvec.h — for src/kernels (and cf/loss.c's softmax rows): glibc >= 2.35 ships vector
+ * erff/expf in libmvec (_ZGVbN4v_erff, dispatching to the best ISA at run time); declaring
+ * them simd lets the `#pragma omp simd` loops of gelu.c and softmax.c call them 4+ lanes at a
+ * time. Their error is a few ulp, the same class as libm's (tests/test_model.c,
+ * tests/test_kernels.c).
  * The only place these declarations live. */
 #ifndef ER_KERNELS_MVEC_H
 #define ER_KERNELS_MVEC_H

@@ -1,5 +1,4 @@
 /* journal.c — append-only JSON-lines journal of finished records (journal.h). */
-#include "core/clock.h"
 #include "profile/journal.h"
 
 #include <errno.h>
@@ -8,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/err.h"
 
 /* Walk the complete lines of buf; returns the offset after the last good line. A bad line

@@ -8,7 +8,6 @@
  *   408/409/425/429/5xx -> retry after backoff (429/503: Retry-After when given)
  *   any other status -> done(fail) at once (a wrong key or model does not get better)
  */
-#include "core/clock.h"
 #include "profile/llm.h"
 
 #include <curl/curl.h>
@@ -20,6 +19,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "core/err.h"
 #include "core/rng.h"
 

@@ -2,7 +2,6 @@
  * LLM client, check each answer (one repair request when it has the wrong shape), append
  * the finished records, list the failures, and write the release files once every record
  * is present (profile.h). */
-#include "core/clock.h"
 #include "profile/profile.h"
 
 #include <errno.h>
@@ -13,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/err.h"
 #include "profile/journal.h"
 

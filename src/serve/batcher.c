@@ -1,5 +1,4 @@
 /* batcher.c — the encoder pool and the recommend scoring queue (batcher.h). */
-#include "core/clock.h"
 #include "serve/batcher.h"
 
 #include <math.h>
@@ -9,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "core/err.h"
 
 void er_l2_normalize(float *x, int D) {

@@ -9,7 +9,6 @@
  * latest). The resumable state is saved at each validation, at the end, at max_steps and
  * when the caller's cancel flag rises (the CLI raises it on SIGINT/SIGTERM).
  */
-#include "core/clock.h"
 #include "train/trainer.h"
 
 #include <errno.h>
@@ -20,6 +19,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/clock.h"
 #include "core/err.h"
 #include "core/rng.h"
 #include "eval/eval.h"
