@@ -17,10 +17,11 @@
 #define CH 1024 /* rows per parallel chunk of a product */
 #define TR 256  /* InfoNCE pass 2: anchors per tile */
 #define TC 256  /* InfoNCE pass 2: candidates per task */
+_Static_assert(TC % ER_GEMM_PANEL == 0, "pass 2 reads whole panels of the packed Ĉ");
 
 /* The softmax rows' exponentials, the bulk of the InfoNCE's time after its products
- * (ER_MVEC_CLONES: 16-lane expf on AVX-512 CPUs). */
-/* s[c] = exp(s[c] · it − mx); returns Σ s[c] (in double) */
+ * (ER_MVEC_CLONES: 16-lane expf on AVX-512 CPUs).
+ * s[c] = exp(s[c] · it − mx); returns Σ s[c] (in double) */
 ER_MVEC_CLONES static double exp_rows_sum(float *s, int n, float it, float mx) {
     double z = 0;
 #pragma omp simd reduction(+ : z)
@@ -144,8 +145,9 @@ double er_cf_nce(const float *A, const float *Bm, int na, const float *C, int nc
     normalise_rows(A, na, D, 0, ah, na_);
     normalise_rows(Bm, na, D, 0, bh, nb_);
     normalise_rows(C, nc, D, 0, ch, nc_);
-    /* pass 1 multiplies every anchor block by all of Ĉ, twice: pack Ĉ once for both products
-     * instead of once per block and product (the same bits: er_gemm_packed_nt) */
+    /* pass 1 multiplies every anchor block by all of Ĉ, twice, and pass 2 every tile by a chunk
+     * of it: pack Ĉ once per call instead of once per block, tile and product (the same bits:
+     * er_gemm_packed_nt) */
     float *cpt = NULL, *cpn = NULL;
     if (er_gemm_packs()) {
         cpt = tiles + (size_t)threads * tile;
@@ -190,7 +192,10 @@ double er_cf_nce(const float *A, const float *Bm, int na, const float *C, int nc
             for (int k = 0; k < cc * D; k++) out[k] = 0.0f;
             for (int r0 = 0; r0 < na; r0 += TR) {
                 int rb = na - r0 < TR ? na - r0 : TR;
-                er_gemm(0, 1, rb, cc, D, ah + (size_t)r0 * D, D, ch + (size_t)c0 * D, D, NULL, T, cc, 0);
+                if (cpt) /* the chunk's panels of the Ĉ packed for pass 1 (c0 is a multiple of the panel width) */
+                    er_gemm_packed_nt(rb, ah + (size_t)r0 * D, D, cpt + (size_t)c0 * D, cc, D, T, cc);
+                else
+                    er_gemm(0, 1, rb, cc, D, ah + (size_t)r0 * D, D, ch + (size_t)c0 * D, D, NULL, T, cc, 0);
                 for (int r = 0; r < rb; r++) {
                     exp_rows_scale(T + (size_t)r * cc, cc, it, rmx[r0 + r], ginv / rz[r0 + r]);
                 }
