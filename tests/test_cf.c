@@ -16,6 +16,7 @@
 #include "check.h"
 #include "core/err.h"
 #include "io/tensors.h"
+#include "kernels/kernels.h"
 
 #define REF ER_FIXTURES "/cf/reference.json"
 #define ML100K "../shared/data/movielens-100k/u.data"
@@ -203,7 +204,7 @@ TEST(fd_nce) {
     fill(&r, A, na * D, 1), fill(&r, Bm, na * D, 1), fill(&r, C, nc * D, 1);
     float *sc = malloc(sizeof(float) * er_cf_nce_scratch(na, nc, D, 2));
     double tau = 0.3, scale = 0.7;
-    er_cf_nce(A, Bm, na, C, nc, D, tau, scale, dA, dB, dC, sc, 2);
+    er_cf_nce(A, Bm, na, NULL, C, nc, NULL, D, tau, scale, dA, dB, dC, sc, 2);
     float *xs[3] = {A, Bm, C}, *gs[3] = {dA, dB, dC};
     int ns[3] = {na * D, na * D, nc * D}, bad = 0;
     for (int t = 0; t < 3; t++)
@@ -211,14 +212,91 @@ TEST(fd_nce) {
             float s = xs[t][k];
             double h = 1e-2;
             xs[t][k] = s + (float)h;
-            double lp = scale * er_cf_nce(A, Bm, na, C, nc, D, tau, scale, NULL, NULL, NULL, sc, 1);
+            double lp = scale * er_cf_nce(A, Bm, na, NULL, C, nc, NULL, D, tau, scale, NULL, NULL, NULL, sc, 1);
             xs[t][k] = s - (float)h;
-            double lm = scale * er_cf_nce(A, Bm, na, C, nc, D, tau, scale, NULL, NULL, NULL, sc, 1);
+            double lm = scale * er_cf_nce(A, Bm, na, NULL, C, nc, NULL, D, tau, scale, NULL, NULL, NULL, sc, 1);
             xs[t][k] = s;
             if (!fd_ok((lp - lm) / (2 * h), gs[t][k])) bad++, printf("    nce t%d k%d fd %g an %g\n", t, k, (lp - lm) / (2 * h), gs[t][k]);
         }
     CHECK_EQ_INT(bad, 0);
     free(sc);
+}
+
+/* A node given once with multiplicity k (er_cf_nce's wa / wc) = the same node k times: loss
+ * and summed gradients, with candidates past one pass-2 chunk (TC = 256) and pass-1 block, and
+ * for the batch form where the positives are the candidates (B = C, dB aliasing dC). */
+TEST(nce_multiplicity) {
+    er_rng r;
+    er_rng_seed(&r, 21);
+    int nu = 150, ncu = 300, D = 40;
+    float *A = malloc(sizeof(float) * nu * D), *Bm = malloc(sizeof(float) * nu * D), *C = malloc(sizeof(float) * ncu * D);
+    fill(&r, A, nu * D, 1), fill(&r, Bm, nu * D, 1), fill(&r, C, ncu * D, 1);
+    float wa[150], wc[300];
+    int na = 0, nc = 0;
+    for (int u = 0; u < nu; u++) na += (int)(wa[u] = (float)(1 + u % 3));
+    for (int c = 0; c < ncu; c++) nc += (int)(wc[c] = (float)(1 + (c * 7) % 4));
+    /* the own kernel's packed products (2 threads), then the CBLAS path (1 thread: the
+     * region runs in this thread, which chose CBLAS) */
+    for (int run = 0; run < 4; run++) {
+    int form = run % 2, th = run < 2 ? 2 : 1;
+    er_gemm_force_backend(run < 2);
+        /* expanded copies, each unique row k times, in an interleaved order */
+        int n1 = form ? na : na, n2 = form ? na : nc;
+        float *EA = malloc(sizeof(float) * n1 * D), *EB = malloc(sizeof(float) * n1 * D), *EC = malloc(sizeof(float) * n2 * D);
+        int *ra = malloc(sizeof(int) * n1), *rc = malloc(sizeof(int) * n2), k = 0;
+        for (int rep = 0; rep < 4; rep++)
+            for (int u = 0; u < nu; u++)
+                if (rep < wa[u]) ra[k++] = u;
+        k = 0;
+        const float *wcu = form ? wa : wc;
+        int ncc = form ? nu : ncu;
+        for (int rep = 0; rep < 4; rep++)
+            for (int c = 0; c < ncc; c++)
+                if (rep < wcu[c]) rc[k++] = c;
+        const float *Csrc = form ? Bm : C;
+        for (int i = 0; i < n1; i++) {
+            memcpy(EA + (size_t)i * D, A + (size_t)ra[i] * D, sizeof(float) * D);
+            memcpy(EB + (size_t)i * D, Bm + (size_t)ra[i] * D, sizeof(float) * D);
+        }
+        for (int i = 0; i < n2; i++) memcpy(EC + (size_t)i * D, Csrc + (size_t)rc[i] * D, sizeof(float) * D);
+        float *dEA = calloc((size_t)n1 * D, sizeof(float)), *dEB = calloc((size_t)n1 * D, sizeof(float));
+        float *dEC = form ? dEB : calloc((size_t)n2 * D, sizeof(float));
+        float *sc = malloc(sizeof(float) * er_cf_nce_scratch(n1, n2 > n1 ? n2 : n1, D, 2));
+        double want = er_cf_nce(EA, EB, n1, NULL, EC, n2, NULL, D, 0.2, 0.3, dEA, dEB, dEC, sc, th);
+        float *dA = calloc((size_t)nu * D, sizeof(float)), *dB = calloc((size_t)nu * D, sizeof(float));
+        float *dC = form ? dB : calloc((size_t)ncu * D, sizeof(float));
+        double got = er_cf_nce(A, Bm, nu, wa, form ? Bm : C, ncc, form ? wa : wc, D, 0.2, 0.3, dA, dB, dC, sc, th);
+        CHECK_NEAR(got / want, 1.0, 1e-6);
+        /* sum the copies' gradients per unique row */
+        float *sA = calloc((size_t)nu * D, sizeof(float)), *sB = calloc((size_t)nu * D, sizeof(float));
+        float *sC = form ? sB : calloc((size_t)ncu * D, sizeof(float));
+        for (int i = 0; i < n1; i++)
+            for (int d = 0; d < D; d++) sA[(size_t)ra[i] * D + d] += dEA[(size_t)i * D + d];
+        if (form) { /* dEB holds both the numerator's and the candidates' gradient, per copy */
+            for (int i = 0; i < n1; i++)
+                for (int d = 0; d < D; d++) sB[(size_t)ra[i] * D + d] += dEB[(size_t)i * D + d];
+        } else {
+            for (int i = 0; i < n1; i++)
+                for (int d = 0; d < D; d++) sB[(size_t)ra[i] * D + d] += dEB[(size_t)i * D + d];
+            for (int i = 0; i < n2; i++)
+                for (int d = 0; d < D; d++) sC[(size_t)rc[i] * D + d] += dEC[(size_t)i * D + d];
+        }
+        double worst = 0, big = 0;
+        for (int t = 0; t < (form ? 2 : 3); t++) {
+            float *g = t == 0 ? dA : t == 1 ? dB : dC, *w = t == 0 ? sA : t == 1 ? sB : sC;
+            size_t n = (size_t)(t == 2 ? ncu : nu) * D;
+            for (size_t q = 0; q < n; q++) {
+                double e = fabs(g[q] - w[q]);
+                worst = e > worst ? e : worst;
+                big = fabs(w[q]) > big ? fabs(w[q]) : big;
+            }
+        }
+        if (!(big > 0 && worst < 1e-5 * big)) CHECK_FAILMSG("run %d: gradients off by %g (largest %g)", run, worst, big);
+        free(EA), free(EB), free(EC), free(ra), free(rc), free(dEA), free(dEB), free(sc), free(dA), free(dB), free(sA), free(sB);
+        if (!form) free(dEC), free(dC), free(sC);
+    }
+    er_gemm_set_backend(ER_GEMM_AUTO);
+    free(A), free(Bm), free(C);
 }
 
 TEST(fd_recon) {
@@ -685,7 +763,7 @@ TEST(cleanup) {
     if (check_tmpdir_path[0]) CHECK(check_sh("rm -rf %s", check_tmpdir_path) == 0);
 }
 
-CHECK_MAIN(CASE(adjacency_toy), CASE(spmm_vs_dense), CASE(propagation_vs_dense), CASE(fd_bpr), CASE(fd_nce),
+CHECK_MAIN(CASE(adjacency_toy), CASE(spmm_vs_dense), CASE(propagation_vs_dense), CASE(fd_bpr), CASE(fd_nce), CASE(nce_multiplicity),
            CASE(fd_recon), CASE(fd_mlp), CASE(fd_whole_step), CASE(reference_first_steps),
            CASE(threads_deterministic), CASE(cli_resume_equals_uninterrupted), CASE(cli_text_emb_errors),
            CASE(e2e_movielens), CASE(e2e_release_slice), CASE(cleanup))

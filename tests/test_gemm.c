@@ -142,6 +142,32 @@ static void packed_kn_shape(int M, int N, int K, int lda, int ldb) {
     free(A), free(B), free(Bp), free(C), free(R);
 }
 
+/* er_gemm_packed on a part of a packed operand (columns from n0, K rows from k0), accumulating
+ * into C == er_gemm on that part with accumulate: the same bits (the InfoNCE's chunks) */
+static void packed_part_shape(int M, int Np, int Kp, int n0, int N, int k0, int K, int with_bias) {
+    float *A = malloc(sizeof(float) * (size_t)M * K), *B = malloc(sizeof(float) * (size_t)Kp * Np);
+    float *Bp = malloc(sizeof(float) * er_gemm_packed_floats(Np, Kp));
+    float *C = malloc(sizeof(float) * (size_t)M * N), *R = malloc(sizeof(float) * (size_t)M * N);
+    for (size_t i = 0; i < (size_t)M * K; i++) A[i] = (float)((int)(i * 2654435761u % 2001) - 1000) / 997.0f;
+    for (size_t i = 0; i < (size_t)Kp * Np; i++) B[i] = (float)((int)(i * 40503u % 1999) - 999) / 1013.0f;
+    for (size_t i = 0; i < (size_t)M * N; i++) C[i] = R[i] = (float)(i % 7) - 3.0f;
+    float *bias = NULL;
+    if (with_bias) {
+        bias = malloc(sizeof(float) * (size_t)N);
+        for (int j = 0; j < N; j++) bias[j] = 0.25f * (float)(j % 5) - 0.5f;
+    }
+    er_gemm_pack_kn(B, Kp, Np, (size_t)Np, Bp);
+    er_gemm_packed(M, A, K, Bp + (size_t)n0 * Kp + (size_t)ER_GEMM_PANEL * k0, (size_t)ER_GEMM_PANEL * Kp, N, K, bias, C,
+                   N, !with_bias);
+    er_gemm(0, 0, M, N, K, A, K, B + (size_t)k0 * Np + n0, Np, bias, R, N, !with_bias);
+    free(bias);
+    int same = 1;
+    for (size_t i = 0; i < (size_t)M * N; i++) same &= C[i] == R[i];
+    if (!same) printf("    part M=%d N=%d (%d of %d) K=%d (%d of %d)\n", M, N, n0, Np, K, k0, Kp);
+    CHECK(same);
+    free(A), free(B), free(Bp), free(C), free(R);
+}
+
 TEST(gemm_packed_b) {
     if (!er_gemm_has_own_kernel()) SKIP("CPU has no AVX-512: nothing is packed");
     er_gemm_force_backend(1);
@@ -155,6 +181,11 @@ TEST(gemm_packed_b) {
         const int *d = shapes[s];
         packed_shape(d[0], d[1], d[2], d[3], d[4]);
         packed_kn_shape(d[0], d[1], d[2], d[3], d[1] + d[4] - d[2]); /* ldb >= N, padded alike */
+    }
+    for (int b = 0; b < 2; b++) { /* accumulating, then with a bias */
+        packed_part_shape(96, 96, 1000, 0, 96, 512, 488, b);  /* rows 512.. of a (1000, 96) */
+        packed_part_shape(13, 200, 300, 64, 100, 7, 290, b); /* a middle block, ragged edges */
+        packed_part_shape(5, 33, 40, 32, 1, 0, 40, b);        /* the last, one-column panel */
     }
     er_gemm_force_backend(0); /* the thread's GEMMs are CBLAS: nothing packs */
     CHECK(!er_gemm_packs());

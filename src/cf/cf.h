@@ -96,12 +96,14 @@ double er_cf_bpr(const float *F, int D, const int32_t *anc, const int32_t *pos, 
                  double scale, float *dF);
 
 /* The alignment InfoNCE (sum over rows r of A (na, D)):
- *   −cos(a_r, b_r)/τ + log Σ_c exp(cos(a_r, c_c)/τ),   c over the rows of C (nc, D),
- * with x̂ = x / sqrt(1e-8 + |x|²). Adds scale · gradients into dA, dB (na, D), dC (nc, D) (each
- * may be NULL). scratch: er_cf_nce_scratch(na, nc, D, threads) floats. */
+ *   Σ_r wa_r [ −cos(a_r, b_r)/τ + log Σ_c wc_c exp(cos(a_r, c_c)/τ) ],   c over the rows of C (nc, D),
+ * with x̂ = x / sqrt(1e-8 + |x|²). wa (na) and wc (nc) are multiplicities (NULL: all 1): a batch
+ * that holds a node k times is given once with weight k, which is the same sum with k times
+ * less work. Adds scale · gradients into dA, dB (na, D), dC (nc, D) (each may be NULL; dB may
+ * alias dC). scratch: er_cf_nce_scratch(na, nc, D, threads) floats. */
 size_t er_cf_nce_scratch(int na, int nc, int D, int threads);
-double er_cf_nce(const float *A, const float *Bm, int na, const float *C, int nc, int D, double tau, double scale,
-                 float *dA, float *dB, float *dC, float *scratch, int threads);
+double er_cf_nce(const float *A, const float *Bm, int na, const float *wa, const float *C, int nc, const float *wc,
+                 int D, double tau, double scale, float *dA, float *dB, float *dC, float *scratch, int threads);
 
 /* The reconstruction loss (mean over rows r of X, Y (m, H)):
  *   −log( exp(x̂_r·ŷ_r/τ) / (Σ_c exp(x̂_r·ŷ_c/τ) + 1e-8) + 1e-8 ),  x̂ = x / max(|x|, 1e-12).

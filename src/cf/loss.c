@@ -13,11 +13,13 @@
 #include "kernels/kernels.h"
 #include "kernels/mvec.h" /* vector expf for the softmax rows (libmvec) */
 
-#define RB 32   /* rows per similarity block: (RB × candidates) stays in L2 */
+#define RB 32   /* reconstruction loss: rows per similarity block */
 #define CH 1024 /* rows per parallel chunk of a product */
-#define TR 256  /* InfoNCE pass 2: anchors per tile */
+#define NB 96   /* InfoNCE pass 1: anchors per task */
+#define WC 512  /* InfoNCE pass 1: candidates per chunk ((NB × WC) floats: 192 KiB, in L2) */
+#define TR 256  /* InfoNCE pass 2: anchors per tile (a multiple of the panel width) */
 #define TC 256  /* InfoNCE pass 2: candidates per task */
-_Static_assert(TC % ER_GEMM_PANEL == 0, "pass 2 reads whole panels of the packed Ĉ");
+_Static_assert(TC % ER_GEMM_PANEL == 0 && WC % ER_GEMM_PANEL == 0 && TR % ER_GEMM_PANEL == 0, "chunks start on whole panels of the packed Ĉ");
 
 /* The softmax rows' exponentials, the bulk of the InfoNCE's time after its products
  * (ER_MVEC_CLONES: 16-lane expf on AVX-512 CPUs).
@@ -33,10 +35,32 @@ ER_MVEC_CLONES static double exp_rows_sum(float *s, int n, float it, float mx) {
     return z;
 }
 
-/* t[c] = exp(t[c] · it − mx) · w */
-ER_MVEC_CLONES static void exp_rows_scale(float *t, int n, float it, float mx, float w) {
+/* s[c] = exp(s[c] · it − mx) · wc[c]; returns Σ s[c] (in double): the rows of a candidate
+ * set given once per distinct candidate with its multiplicity wc */
+ER_MVEC_CLONES static double exp_rows_wsum(float *s, int n, float it, float mx, const float *wc) {
+    double z = 0;
+#pragma omp simd reduction(+ : z)
+    for (int c = 0; c < n; c++) {
+        float e = expf(s[c] * it - mx) * wc[c];
+        s[c] = e;
+        z += e;
+    }
+    return z;
+}
+
+/* max of s[0..n) (a function of its own: inlined in the InfoNCE's block loop the accumulator
+ * went to the stack, 4 lanes at a time) */
+ER_MVEC_CLONES static float row_max(const float *s, int n) {
+    float m = -INFINITY;
+#pragma omp simd reduction(max : m)
+    for (int c = 0; c < n; c++) m = s[c] > m ? s[c] : m;
+    return m;
+}
+
+/* t[r] = exp(t[r] · it − mx[r]) · w[r]: a row of a transposed tile, one anchor per column */
+ER_MVEC_CLONES static void exp_cols_scale(float *t, int n, float it, const float *mx, const float *w) {
 #pragma omp simd
-    for (int c = 0; c < n; c++) t[c] = expf(t[c] * it - mx) * w;
+    for (int r = 0; r < n; r++) t[r] = expf(t[r] * it - mx[r]) * w[r];
 }
 
 static double softplus(double x) { return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)); }
@@ -78,7 +102,8 @@ double er_cf_l2(const float *p, size_t n, double reg, float *g) {
 
 /* out (n, D) = rows of X scaled to x / sqrt(eps + |x|²) (sqrt_eps = 0: x / max(|x|, 1e-12));
  * nrm (n) receives the divisor. */
-static void normalise_rows(const float *X, int n, int D, int torch_normalize, float *out, float *nrm) {
+static void normalise_rows(const float *X, int n, int D, int torch_normalize, float *out, float *nrm, int threads) {
+#pragma omp parallel for num_threads(threads) schedule(static) if (n >= 1024)
     for (int r = 0; r < n; r++) {
         const float *x = X + (size_t)r * D;
         double s = 0;
@@ -92,7 +117,8 @@ static void normalise_rows(const float *X, int n, int D, int torch_normalize, fl
 
 /* dX[r] += (dxh − x̂ (x̂·dxh)) / nrm[r]: the gradient through x̂ = x / nrm(x) (for both norms
  * while |x| > 1e-12, where max(|x|, 1e-12) = |x| has the same derivative). */
-static void unnormalise_grad(const float *xh, const float *nrm, const float *dxh, int n, int D, float *dX) {
+static void unnormalise_grad(const float *xh, const float *nrm, const float *dxh, int n, int D, float *dX, int threads) {
+#pragma omp parallel for num_threads(threads) schedule(static) if (n >= 1024)
     for (int r = 0; r < n; r++) {
         const float *a = xh + (size_t)r * D, *g = dxh + (size_t)r * D;
         double dot = 0;
@@ -115,11 +141,25 @@ static void chunked_gemm(int ta, int n, int N, int K, const float *A, int lda, c
     }
 }
 
+static size_t nce_tile(void) { return (size_t)NB * WC > (size_t)TR * TC ? (size_t)NB * WC : (size_t)TR * TC; }
+
 size_t er_cf_nce_scratch(int na, int nc, int D, int threads) {
     if (threads < 1) threads = 1;
-    size_t tile = (size_t)RB * nc > (size_t)TR * TC ? (size_t)RB * nc : (size_t)TR * TC;
+    size_t tile = nce_tile();
     return (size_t)3 * na * D + (size_t)2 * nc * D + (size_t)5 * na + nc + (size_t)threads * tile +
-           er_gemm_packed_floats(nc, D) + er_gemm_packed_floats(D, nc); /* packed Ĉ, twice */
+           er_gemm_packed_floats(nc, D) + er_gemm_packed_floats(D, nc) + /* packed Ĉ, twice */
+           er_gemm_packed_floats(na, D) + er_gemm_packed_floats(D, na);  /* and Â */
+}
+
+/* X (n, D) packed as the B of products with Xᵀ (rows) and with X (k × n), concurrently */
+static void pack_both(const float *X, int n, int D, float *rows, float *kn, int threads) {
+#pragma omp parallel sections num_threads(threads < 2 ? 1 : 2)
+    {
+#pragma omp section
+        er_gemm_pack_rows(X, NULL, n, D, D, rows);
+#pragma omp section
+        er_gemm_pack_kn(X, n, D, D, kn);
+    }
 }
 
 static int thread_id(void) {
@@ -132,91 +172,129 @@ static int thread_id(void) {
 
 /* Two passes, each one parallel region over independent tasks (so the bits do not depend on
  * the thread count, and no thread waits at a barrier per block):
- *   1. blocks of RB anchors: S = Â_blk Ĉᵀ, row max / sum / loss, dÂ_blk = softmax(S/τ) Ĉ
+ *   1. blocks of NB anchors, each through Ĉ in chunks of WC candidates (the (NB × WC) tile
+ *      stays in L2): S = Â_blk Ĉ_chunkᵀ, and with a running row max (the online softmax of
+ *      flash attention: an earlier chunk's sum and product are rescaled when the max grows)
+ *      z = Σ exp(S/τ − max) and U = exp(S/τ − max) Ĉ_chunk summed over the chunks; then the
+ *      rows' loss and dÂ_blk = U / z
  *   2. chunks of TC candidates: S is recomputed in tiles of TR anchors and
  *      dĈ_chunk += softmax(S/τ)ᵀ Â (rows' max and sum from pass 1). */
-double er_cf_nce(const float *A, const float *Bm, int na, const float *C, int nc, int D, double tau, double scale,
-                 float *dA, float *dB, float *dC, float *scratch, int threads) {
+double er_cf_nce(const float *A, const float *Bm, int na, const float *wa, const float *C, int nc, const float *wc,
+                 int D, double tau, double scale, float *dA, float *dB, float *dC, float *scratch, int threads) {
     if (threads < 1) threads = 1;
     float *ah = scratch, *bh = ah + (size_t)na * D, *dah = bh + (size_t)na * D, *ch = dah + (size_t)na * D;
     float *dch = ch + (size_t)nc * D, *na_ = dch + (size_t)nc * D, *nb_ = na_ + na, *nc_ = nb_ + na;
-    float *rmx = nc_ + nc, *rz = rmx + na, *rloss = rz + na, *tiles = rloss + na;
-    size_t tile = (size_t)RB * nc > (size_t)TR * TC ? (size_t)RB * nc : (size_t)TR * TC;
-    normalise_rows(A, na, D, 0, ah, na_);
-    normalise_rows(Bm, na, D, 0, bh, nb_);
-    normalise_rows(C, nc, D, 0, ch, nc_);
-    /* pass 1 multiplies every anchor block by all of Ĉ, twice, and pass 2 every tile by a chunk
-     * of it: pack Ĉ once per call instead of once per block, tile and product (the same bits:
-     * er_gemm_packed_nt) */
+    float *rmx = nc_ + nc, *rw = rmx + na, *rloss = rw + na, *tiles = rloss + na;
+    size_t tile = nce_tile();
+    normalise_rows(A, na, D, 0, ah, na_, threads);
+    normalise_rows(Bm, na, D, 0, bh, nb_, threads);
+    normalise_rows(C, nc, D, 0, ch, nc_, threads);
+    /* every product reads Ĉ: packed once per call, as the B of Â Ĉᵀ (rows) and of P Ĉ (k × n),
+     * and each product takes its chunk's panels where they lie (the same bits as er_gemm) */
     float *cpt = NULL, *cpn = NULL;
+    size_t pt = (size_t)ER_GEMM_PANEL * D, pn = (size_t)ER_GEMM_PANEL * nc; /* panel strides */
     if (er_gemm_packs()) {
         cpt = tiles + (size_t)threads * tile;
         cpn = cpt + er_gemm_packed_floats(nc, D);
-        er_gemm_pack_rows(ch, NULL, nc, D, D, cpt); /* Ĉ as the B of Â Ĉᵀ */
-        er_gemm_pack_kn(ch, nc, D, D, cpn);         /* Ĉ as the B of P Ĉ */
+        pack_both(ch, nc, D, cpt, cpn, threads);
     }
     float it = (float)(1.0 / tau), ginv = (float)(scale / tau);
-    int nblk = (na + RB - 1) / RB, nchk = (nc + TC - 1) / TC;
+    int nblk = (na + NB - 1) / NB, nchk = (nc + TC - 1) / TC;
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
     for (int b = 0; b < nblk; b++) {
-        int r0 = b * RB, rb = na - r0 < RB ? na - r0 : RB;
-        float *S = tiles + (size_t)thread_id() * tile;
-        if (cpt)
-            er_gemm_packed_nt(rb, ah + (size_t)r0 * D, D, cpt, nc, D, S, nc);
-        else
-            er_gemm(0, 1, rb, nc, D, ah + (size_t)r0 * D, D, ch, D, NULL, S, nc, 0); /* S (rb, nc) = Â_blk Ĉᵀ */
-        for (int r = 0; r < rb; r++) {
-            float *s = S + (size_t)r * nc, mx = -INFINITY;
-#pragma omp simd reduction(max : mx)
-            for (int c = 0; c < nc; c++) mx = s[c] * it > mx ? s[c] * it : mx;
-            double z = exp_rows_sum(s, nc, it, mx), pos = 0;
-            const float *a = ah + (size_t)(r0 + r) * D, *bb = bh + (size_t)(r0 + r) * D;
-            for (int k = 0; k < D; k++) pos += (double)a[k] * bb[k];
-            rmx[r0 + r] = mx;
-            rz[r0 + r] = (float)z;
-            rloss[r0 + r] = (float)(-pos / tau + mx + log(z));
-            float w = (float)(ginv / z);
-#pragma omp simd
-            for (int c = 0; c < nc; c++) s[c] *= w;
+        int r0 = b * NB, rb = na - r0 < NB ? na - r0 : NB;
+        float *S = tiles + (size_t)thread_id() * tile, *U = dah + (size_t)r0 * D, mx[NB];
+        const float *ab = ah + (size_t)r0 * D;
+        double z[NB];
+        for (int r = 0; r < rb; r++) z[r] = 0, mx[r] = -INFINITY;
+        memset(U, 0, sizeof(float) * (size_t)rb * D);
+        for (int c0 = 0; c0 < nc; c0 += WC) {
+            int w = nc - c0 < WC ? nc - c0 : WC;
+            if (cpt) /* S (rb, w) = Â_blk Ĉ_chunkᵀ */
+                er_gemm_packed(rb, ab, D, cpt + (size_t)c0 * D, pt, w, D, NULL, S, WC, 0);
+            else
+                er_gemm(0, 1, rb, w, D, ab, D, ch + (size_t)c0 * D, D, NULL, S, WC, 0);
+            for (int r = 0; r < rb; r++) {
+                float *s = S + (size_t)r * WC, cm = row_max(s, w) * it; /* it > 0: the max of s · it */
+                if (cm > mx[r]) { /* a new row max: rescale what the earlier chunks summed */
+                    if (z[r] > 0) {
+                        float f = expf(mx[r] - cm);
+                        z[r] *= f;
+                        for (int k = 0; k < D; k++) U[(size_t)r * D + k] *= f;
+                    }
+                    mx[r] = cm;
+                }
+                z[r] += wc ? exp_rows_wsum(s, w, it, mx[r], wc + c0) : exp_rows_sum(s, w, it, mx[r]);
+            }
+            if (cpn) /* U (rb, D) += E (rb, w) Ĉ_chunk */
+                er_gemm_packed(rb, S, WC, cpn + (size_t)ER_GEMM_PANEL * c0, pn, D, w, NULL, U, D, 1);
+            else
+                er_gemm(0, 0, rb, D, w, S, WC, ch + (size_t)c0 * D, D, NULL, U, D, 1);
         }
-        if (cpn)
-            er_gemm_packed_nt(rb, S, nc, cpn, D, nc, dah + (size_t)r0 * D, D);
-        else
-            er_gemm(0, 0, rb, D, nc, S, nc, ch, D, NULL, dah + (size_t)r0 * D, D, 0); /* dÂ_blk = P Ĉ */
+        for (int r = 0; r < rb; r++) {
+            const float *a = ab + (size_t)r * D, *bb = bh + (size_t)(r0 + r) * D;
+            double pos = 0;
+            for (int k = 0; k < D; k++) pos += (double)a[k] * bb[k];
+            /* softmax row r: exp(s/τ − mx) / z; its gradient weight (scale/τ) w_r / z */
+            float g = (float)(ginv * (wa ? wa[r0 + r] : 1.0f) / z[r]);
+            rmx[r0 + r] = mx[r];
+            rw[r0 + r] = g;
+            rloss[r0 + r] = (float)(-pos / tau + mx[r] + log(z[r]));
+            for (int k = 0; k < D; k++) U[(size_t)r * D + k] *= g; /* dÂ_blk = (scale/τ) w_r U / z */
+        }
     }
     if (dC) {
+        /* pass 2 makes the transposed tiles Tᵀ = Ĉ_chunk Â_tileᵀ, so that both its products read
+         * Â from one packing per call (as Ĉ above) instead of packing a tile per product */
+        float *apt = NULL, *apn = NULL;
+        size_t pa = (size_t)ER_GEMM_PANEL * na;
+        if (cpt) {
+            apt = cpn + er_gemm_packed_floats(D, nc);
+            apn = apt + er_gemm_packed_floats(na, D);
+            pack_both(ah, na, D, apt, apn, threads);
+        }
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
         for (int q = 0; q < nchk; q++) {
             int c0 = q * TC, cc = nc - c0 < TC ? nc - c0 : TC;
             float *T = tiles + (size_t)thread_id() * tile, *out = dch + (size_t)c0 * D;
+            const float *cq = ch + (size_t)c0 * D;
             for (int k = 0; k < cc * D; k++) out[k] = 0.0f;
             for (int r0 = 0; r0 < na; r0 += TR) {
                 int rb = na - r0 < TR ? na - r0 : TR;
-                if (cpt) /* the chunk's panels of the Ĉ packed for pass 1 (c0 is a multiple of the panel width) */
-                    er_gemm_packed_nt(rb, ah + (size_t)r0 * D, D, cpt + (size_t)c0 * D, cc, D, T, cc);
+                if (apt) /* Tᵀ (cc, rb) = Ĉ_chunk Â_tileᵀ (r0 is a multiple of the panel width) */
+                    er_gemm_packed(cc, cq, D, apt + (size_t)r0 * D, pt, rb, D, NULL, T, TR, 0);
                 else
-                    er_gemm(0, 1, rb, cc, D, ah + (size_t)r0 * D, D, ch + (size_t)c0 * D, D, NULL, T, cc, 0);
-                for (int r = 0; r < rb; r++) {
-                    exp_rows_scale(T + (size_t)r * cc, cc, it, rmx[r0 + r], ginv / rz[r0 + r]);
-                }
-                /* dĈ_chunk (cc, D) += Tᵀ (cc, rb) · Â_rows (rb, D) */
-                er_gemm(1, 0, cc, D, rb, T, cc, ah + (size_t)r0 * D, D, NULL, out, D, 1);
+                    er_gemm(0, 1, cc, rb, D, cq, D, ah + (size_t)r0 * D, D, NULL, T, TR, 0);
+                for (int c = 0; c < cc; c++) exp_cols_scale(T + (size_t)c * TR, rb, it, rmx + r0, rw + r0);
+                /* dĈ_chunk (cc, D) += Tᵀ (cc, rb) · Â_tile (rb, D) */
+                if (apn)
+                    er_gemm_packed(cc, T, TR, apn + (size_t)ER_GEMM_PANEL * r0, pa, D, rb, NULL, out, D, 1);
+                else
+                    er_gemm(0, 0, cc, D, rb, T, TR, ah + (size_t)r0 * D, D, NULL, out, D, 1);
             }
+            if (wc) /* every copy of candidate c has the same gradient */
+                for (int c = 0; c < cc; c++)
+                    for (int k = 0; k < D; k++) out[(size_t)c * D + k] *= wc[c0 + c];
         }
     }
     double loss = 0;
-    for (int r = 0; r < na; r++) loss += rloss[r];
-    size_t nad = (size_t)na * D;
+    for (int r = 0; r < na; r++) loss += (wa ? wa[r] : 1.0f) * rloss[r];
     if (dA) {
-        for (size_t k = 0; k < nad; k++) dah[k] -= ginv * bh[k];
-        unnormalise_grad(ah, na_, dah, na, D, dA);
+        for (int r = 0; r < na; r++) {
+            float g = ginv * (wa ? wa[r] : 1.0f);
+            for (int k = 0; k < D; k++) dah[(size_t)r * D + k] -= g * bh[(size_t)r * D + k];
+        }
+        unnormalise_grad(ah, na_, dah, na, D, dA, threads);
     }
     if (dB) {
-        /* dB̂ = −(scale/τ) Â (reuse dah) */
-        for (size_t k = 0; k < nad; k++) dah[k] = -ginv * ah[k];
-        unnormalise_grad(bh, nb_, dah, na, D, dB);
+        /* dB̂ = −(scale/τ) w_r Â (reuse dah) */
+        for (int r = 0; r < na; r++) {
+            float g = -ginv * (wa ? wa[r] : 1.0f);
+            for (int k = 0; k < D; k++) dah[(size_t)r * D + k] = g * ah[(size_t)r * D + k];
+        }
+        unnormalise_grad(bh, nb_, dah, na, D, dB, threads);
     }
-    if (dC) unnormalise_grad(ch, nc_, dch, nc, D, dC);
+    if (dC) unnormalise_grad(ch, nc_, dch, nc, D, dC, threads);
     return loss;
 }
 
@@ -227,8 +305,8 @@ double er_cf_recon(const float *X, const float *Y, int m, int H, double tau, dou
     if (threads < 1) threads = 1;
     float *xh = scratch, *yh = xh + (size_t)m * H, *nx = yh + (size_t)m * H, *ny = nx + m, *S = ny + m;
     float *dxh = S + (size_t)RB * m;
-    normalise_rows(X, m, H, 1, xh, nx);
-    normalise_rows(Y, m, H, 1, yh, ny);
+    normalise_rows(X, m, H, 1, xh, nx, threads);
+    normalise_rows(Y, m, H, 1, yh, ny, threads);
     double loss = 0;
     for (int r0 = 0; r0 < m; r0 += RB) {
         int rb = m - r0 < RB ? m - r0 : RB;
@@ -255,7 +333,7 @@ double er_cf_recon(const float *X, const float *Y, int m, int H, double tau, dou
         if (!dX) continue;
         /* dX̂_blk (rb, H) = dS · Ŷ */
         chunked_gemm(0, rb, H, m, S, m, yh, H, dxh, 0, threads);
-        unnormalise_grad(xh + (size_t)r0 * H, nx + r0, dxh, rb, H, dX + (size_t)r0 * H);
+        unnormalise_grad(xh + (size_t)r0 * H, nx + r0, dxh, rb, H, dX + (size_t)r0 * H, threads);
     }
     return loss / m;
 }

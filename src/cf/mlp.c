@@ -1,6 +1,8 @@
 /* mlp.c — the alignment MLP of RLMRec-Con / -Gen: Linear -> LeakyReLU(0.01) -> Linear.
  * Products over rows go in fixed 128-row chunks (one thread each) and weight gradients split
  * by columns (er_gemm_mt), so any thread count gives the same bits. */
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cf/cf.h"
@@ -8,6 +10,27 @@
 
 #define ROWS 128
 #define SLOPE 0.01f
+
+/* LeakyReLU and its derivative by the sign bit: a float compare makes GCC keep a branch per
+ * element (-ftrapping-math: the select's multiply may not be speculated), and a scalar
+ * branchy loop on random signs cost ~3 % of a con epoch. These vectorise. leaky is p + SLOPE·n
+ * with p, n the positive and negative parts (one of them ±0): x or SLOPE·x exactly (−0 gives
+ * +0). slope: 1 for x > 0, else SLOPE (x = ±0 included, as the reference's x > 0 test). */
+static inline float leaky(float x) {
+    int32_t b, neg;
+    memcpy(&b, &x, sizeof b);
+    neg = b >> 31; /* all ones where the sign bit is set */
+    int32_t pb = b & ~neg, nb = b & neg;
+    float p, n;
+    memcpy(&p, &pb, sizeof p);
+    memcpy(&n, &nb, sizeof n);
+    return p + SLOPE * n;
+}
+static inline float slope(float x) {
+    int32_t b;
+    memcpy(&b, &x, sizeof b);
+    return b > 0 ? 1.0f : SLOPE;
+}
 
 /* C (n, N) [+]= A (n, K) · op(B) + bias, rows in fixed chunks: tb as in er_gemm. */
 static void rows_gemm(int tb, int n, int N, int K, const float *A, const float *B, int ldb, const float *bias,
@@ -21,14 +44,16 @@ static void rows_gemm(int tb, int n, int N, int K, const float *A, const float *
 }
 
 /* g[j] += Σ_r D[r, j] over n rows of width w, rows summed in order (float accumulators in
- * blocks of 64 rows, blocks summed in double). */
-static void colsum_add(const float *D, int n, int w, float *g) {
-    double acc[512];
-    for (int j0 = 0; j0 < w; j0 += 512) {
-        int wj = w - j0 < 512 ? w - j0 : 512;
-        for (int j = 0; j < wj; j++) acc[j] = 0;
+ * blocks of 64 rows, blocks summed in double). Columns go to threads in groups of 16 (a cache
+ * line of a row); a column's sum is the same whatever thread makes it. */
+static void colsum_add(const float *D, int n, int w, float *g, int threads) {
+    int groups = (w + 15) / 16;
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int q = 0; q < groups; q++) {
+        int j0 = q * 16, wj = w - j0 < 16 ? w - j0 : 16;
+        double acc[16] = {0};
         for (int r0 = 0; r0 < n; r0 += 64) {
-            float blk[512] = {0};
+            float blk[16] = {0};
             int r1 = n - r0 < 64 ? n : r0 + 64;
             for (int r = r0; r < r1; r++) {
                 const float *d = D + (size_t)r * w + j0;
@@ -41,14 +66,42 @@ static void colsum_add(const float *D, int n, int w, float *g) {
     }
 }
 
+/* A weight as the B of every chunk's product, packed once per call where the own kernel runs
+ * (er_gemm_packed: the same bits as er_gemm); NULL elsewhere or without memory, and the
+ * chunks then pack it themselves. kn: W (K, N) row-major, else W (N, K) (the Linear's). */
+static float *pack_weight(const float *W, int N, int K, int kn) {
+    if (!er_gemm_packs()) return NULL;
+    float *p = malloc(sizeof(float) * er_gemm_packed_floats(N, K));
+    if (p && kn) er_gemm_pack_kn(W, K, N, (size_t)N, p);
+    else if (p) er_gemm_pack_rows(W, NULL, N, K, (size_t)K, p);
+    return p;
+}
+
 void er_cf_mlp_forward(const er_cf_mlp *w, const float *X, int n, float *hpre, float *hact, float *Y, int threads) {
     if (threads < 1) threads = 1;
-    /* hpre (n, hid) = X (n, in) · w1ᵀ + b1;  hact = leaky(hpre);  Y (n, out) = hact · w2ᵀ + b2 */
-    rows_gemm(1, n, w->hid, w->in, X, w->w1, w->in, w->b1, hpre, 0, threads);
-    size_t nh = (size_t)n * w->hid;
-#pragma omp parallel for simd num_threads(threads) schedule(static)
-    for (size_t k = 0; k < nh; k++) hact[k] = hpre[k] > 0.0f ? hpre[k] : SLOPE * hpre[k];
-    rows_gemm(1, n, w->out, w->hid, hact, w->w2, w->hid, w->b2, Y, 0, threads);
+    float *p1 = pack_weight(w->w1, w->hid, w->in, 0), *p2 = p1 ? pack_weight(w->w2, w->out, w->hid, 0) : NULL;
+    size_t s1 = (size_t)ER_GEMM_PANEL * w->in, s2 = (size_t)ER_GEMM_PANEL * w->hid;
+    /* per chunk of rows, while it is in cache:
+     * hpre (m, hid) = X (m, in) · w1ᵀ + b1;  hact = leaky(hpre);  Y (m, out) = hact · w2ᵀ + b2 */
+    int chunks = (n + ROWS - 1) / ROWS;
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+    for (int c = 0; c < chunks; c++) {
+        int r0 = c * ROWS, m = n - r0 < ROWS ? n - r0 : ROWS;
+        const float *x = X + (size_t)r0 * w->in;
+        float *hp = hpre + (size_t)r0 * w->hid, *ha = hact + (size_t)r0 * w->hid, *y = Y + (size_t)r0 * w->out;
+        if (p2)
+            er_gemm_packed(m, x, w->in, p1, s1, w->hid, w->in, w->b1, hp, w->hid, 0);
+        else
+            er_gemm(0, 1, m, w->hid, w->in, x, w->in, w->w1, w->in, w->b1, hp, w->hid, 0);
+        size_t nh = (size_t)m * w->hid;
+#pragma omp simd
+        for (size_t k = 0; k < nh; k++) ha[k] = leaky(hp[k]);
+        if (p2)
+            er_gemm_packed(m, ha, w->hid, p2, s2, w->out, w->hid, w->b2, y, w->out, 0);
+        else
+            er_gemm(0, 1, m, w->out, w->hid, ha, w->hid, w->w2, w->hid, w->b2, y, w->out, 0);
+    }
+    free(p1), free(p2);
 }
 
 void er_cf_mlp_backward(const er_cf_mlp *w, const er_cf_mlp *g, const float *X, int n, const float *hpre,
@@ -57,15 +110,28 @@ void er_cf_mlp_backward(const er_cf_mlp *w, const er_cf_mlp *g, const float *X, 
     if (n <= 0) return;
     /* dw2 (out, hid) += dYᵀ (out, n) · hact (n, hid);  db2 += Σ_r dY */
     er_gemm_mt(1, 0, w->out, w->hid, n, dY, w->out, hact, w->hid, NULL, g->w2, w->hid, 1, threads);
-    colsum_add(dY, n, w->out, g->b2);
-    /* dh (n, hid) = (dY (n, out) · w2 (out, hid)) ⊙ leaky'(hpre) */
-    rows_gemm(0, n, w->hid, w->out, dY, w->w2, w->hid, NULL, dh, 0, threads);
-    size_t nh = (size_t)n * w->hid;
-#pragma omp parallel for simd num_threads(threads) schedule(static)
-    for (size_t k = 0; k < nh; k++) dh[k] = hpre[k] > 0.0f ? dh[k] : SLOPE * dh[k];
+    colsum_add(dY, n, w->out, g->b2, threads);
+    /* dh (n, hid) = (dY (n, out) · w2 (out, hid)) ⊙ leaky'(hpre), a chunk of rows at a time */
+    float *p2 = pack_weight(w->w2, w->hid, w->out, 1);
+    size_t s2 = (size_t)ER_GEMM_PANEL * w->out;
+    int chunks = (n + ROWS - 1) / ROWS;
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+    for (int c = 0; c < chunks; c++) {
+        int r0 = c * ROWS, m = n - r0 < ROWS ? n - r0 : ROWS;
+        float *d = dh + (size_t)r0 * w->hid;
+        const float *hp = hpre + (size_t)r0 * w->hid, *dy = dY + (size_t)r0 * w->out;
+        if (p2)
+            er_gemm_packed(m, dy, w->out, p2, s2, w->hid, w->out, NULL, d, w->hid, 0);
+        else
+            er_gemm(0, 0, m, w->hid, w->out, dy, w->out, w->w2, w->hid, NULL, d, w->hid, 0);
+        size_t nh = (size_t)m * w->hid;
+#pragma omp simd
+        for (size_t k = 0; k < nh; k++) d[k] *= slope(hp[k]);
+    }
+    free(p2);
     /* dw1 (hid, in) += dhᵀ (hid, n) · X (n, in);  db1 += Σ_r dh */
     er_gemm_mt(1, 0, w->hid, w->in, n, dh, w->hid, X, w->in, NULL, g->w1, w->in, 1, threads);
-    colsum_add(dh, n, w->hid, g->b1);
+    colsum_add(dh, n, w->hid, g->b1, threads);
     /* dX (n, in) = dh (n, hid) · w1 (hid, in) */
     if (dX) rows_gemm(0, n, w->in, w->hid, dh, w->w1, w->in, NULL, dX, 0, threads);
 }

@@ -39,7 +39,9 @@ struct er_cf_model {
     float *E0, *cur, *nxt, *F, *dF; /* (n, d) x3, (n, D) x2 */
     int emb_valid;
     /* con / gen work space, grown on demand */
-    buf hpre, hact, P, dP, X, dh, ga, gb, dga, dgb, scratch;
+    buf hpre, hact, P, dP, X, dh, ga, gb, dga, dgb, scratch, wts;
+    int32_t *ids, *slot; /* con: (7B) batch index lists, (n) node -> list position or -1 */
+    size_t ids_cap;
 };
 
 static int grow(buf *b, size_t n) {
@@ -165,7 +167,8 @@ void er_cf_model_free(er_cf_model *m) {
     free(m->p), free(m->gr), free(m->m1), free(m->m2);
     free(m->val_drop), free(m->keep), free(m->perm), free(m->seeds);
     free(m->E0), free(m->cur), free(m->nxt), free(m->F), free(m->dF);
-    buf *b[] = {&m->hpre, &m->hact, &m->P, &m->dP, &m->X, &m->dh, &m->ga, &m->gb, &m->dga, &m->dgb, &m->scratch};
+    free(m->ids), free(m->slot);
+    buf *b[] = {&m->hpre, &m->hact, &m->P, &m->dP, &m->X, &m->dh, &m->ga, &m->gb, &m->dga, &m->dgb, &m->scratch, &m->wts};
     for (size_t k = 0; k < sizeof b / sizeof b[0]; k++) free(b[k]->p);
     free(m);
 }
@@ -264,42 +267,94 @@ static void scatter_add(const float *src, int w, const int32_t *rows, int n, int
     }
 }
 
+/* The distinct values of v[0..n) (each + add, in [0, m->n)) in order of first appearance:
+ * uniq (nu) and their counts cnt (nu); where[r] (may be NULL) the position of v[r] in uniq.
+ * m->slot is all −1 before and after. Returns nu. */
+static int distinct(er_cf_model *m, const int32_t *v, int n, int32_t add, int32_t *uniq, float *cnt, int32_t *where) {
+    int nu = 0;
+    for (int r = 0; r < n; r++) {
+        int32_t *s = &m->slot[v[r] + add];
+        if (*s < 0) {
+            *s = nu;
+            uniq[nu] = v[r];
+            cnt[nu++] = 0.0f;
+        }
+        cnt[*s] += 1.0f;
+        if (where) where[r] = *s;
+    }
+    for (int u = 0; u < nu; u++) m->slot[uniq[u] + add] = -1;
+    return nu;
+}
+
 /* RLMRec-Con: kd_weight / B · [nce(F_u, P_u, P_all users) + nce(F_i+, P_i+, P_i+) + nce(F_i−, P_i−, P_i−)]
- * with P = MLP(text). Gradients into dF and the MLP's. */
+ * with P = MLP(text). Gradients into dF and the MLP's.
+ * A batch names a user or item several times (movies: 4096 interactions hold ~3,300 users,
+ * ~2,700 positive and ~3,300 negative items): identical rows with identical terms. Each
+ * distinct node goes once, weighted by its count (er_cf_nce's wa / wc), and the MLP runs on
+ * the distinct items only: the same sums (to rounding) with a fifth to a half less work. */
 static int con_loss(er_cf_model *m, const int32_t *users, const int32_t *pos, const int32_t *neg, int B, double *out) {
     int D = m->D, H = m->H, hid = m->mlp.hid, N = m->N, th = m->c.threads;
-    size_t rows = (size_t)N + 2 * (size_t)B; /* MLP rows: all users, then the batch's pos and neg items */
+    size_t rows = (size_t)N + 2 * (size_t)B; /* MLP rows: all users, then the batch's distinct items */
     size_t nsc = er_cf_nce_scratch(B, N > B ? N : B, D, th);
     if (grow(&m->hpre, rows * hid) || grow(&m->hact, rows * hid) || grow(&m->P, rows * D) || grow(&m->dP, rows * D) ||
         grow(&m->X, 2 * (size_t)B * H) || grow(&m->dh, rows * hid) || grow(&m->ga, 3 * (size_t)B * D) ||
-        grow(&m->gb, (size_t)B * D) || grow(&m->dga, 3 * (size_t)B * D) || grow(&m->dgb, (size_t)B * D) ||
-        grow(&m->scratch, nsc))
+        grow(&m->gb, 3 * (size_t)B * D) || grow(&m->dga, 3 * (size_t)B * D) || grow(&m->dgb, 3 * (size_t)B * D) ||
+        grow(&m->scratch, nsc) || grow(&m->wts, 5 * (size_t)B))
         return EASYREC_ERR_NOMEM;
+    if (m->ids_cap < 9 * (size_t)B) {
+        int32_t *q = er_mallocarray(9 * (size_t)B, sizeof(int32_t));
+        if (!q) return EASYREC_ERR_NOMEM;
+        free(m->ids);
+        m->ids = q;
+        m->ids_cap = 9 * (size_t)B;
+    }
+    if (!m->slot) {
+        if (!(m->slot = er_mallocarray((size_t)m->n, sizeof(int32_t)))) return EASYREC_ERR_NOMEM;
+        for (int32_t k = 0; k < m->n; k++) m->slot[k] = -1;
+    }
+    /* ids: ua (B) distinct users; it (2B) distinct items of pos ∪ neg, wi (2B) each pos / neg
+     * entry's position in it; pu, qn (B) distinct positions among pos / neg; pit, nit (B) their
+     * item ids */
+    int32_t *ua = m->ids, *it = ua + B, *wi = it + 2 * (size_t)B, *pu = wi + 2 * (size_t)B, *qn = pu + B;
+    int32_t *pit = qn + B, *nit = pit + B;
+    float *cu = m->wts.p, *cp = cu + B, *cn = cp + B, *cit = cn + B; /* cit (2B): not needed */
+    int nu = distinct(m, users, B, 0, ua, cu, NULL);
+    memcpy(wi, pos, (size_t)B * sizeof(int32_t)); /* pos then neg, as one list of item ids */
+    memcpy(wi + B, neg, (size_t)B * sizeof(int32_t));
+    int ni = distinct(m, wi, 2 * B, N, it, cit, wi);
+    int np_ = distinct(m, wi, B, 0, pu, cp, NULL), nn = distinct(m, wi + B, B, 0, qn, cn, NULL);
+    for (int j = 0; j < np_; j++) pit[j] = it[pu[j]];
+    for (int j = 0; j < nn; j++) nit[j] = it[qn[j]];
+
     float *Pu = m->P.p, *Pi = Pu + (size_t)N * D, *dPu = m->dP.p, *dPi = dPu + (size_t)N * D;
-    gather(m->text, H, pos, B, N, m->X.p);
-    gather(m->text, H, neg, B, N, m->X.p + (size_t)B * H);
+    gather(m->text, H, it, ni, N, m->X.p);
     er_cf_mlp_forward(&m->mlp, m->text, N, m->hpre.p, m->hact.p, Pu, th);
-    er_cf_mlp_forward(&m->mlp, m->X.p, 2 * B, m->hpre.p + (size_t)N * hid, m->hact.p + (size_t)N * hid, Pi, th);
-    memset(dPu, 0, rows * D * sizeof(float));
+    er_cf_mlp_forward(&m->mlp, m->X.p, ni, m->hpre.p + (size_t)N * hid, m->hact.p + (size_t)N * hid, Pi, th);
+    memset(dPu, 0, ((size_t)N + ni) * D * sizeof(float));
     float *Fa = m->ga.p, *Fp = Fa + (size_t)B * D, *Fn = Fp + (size_t)B * D;
     float *dFa = m->dga.p, *dFp = dFa + (size_t)B * D, *dFn = dFp + (size_t)B * D;
+    float *Pa = m->gb.p, *Pp = Pa + (size_t)B * D, *Pn = Pp + (size_t)B * D;
+    float *dPa = m->dgb.p, *dPp = dPa + (size_t)B * D, *dPn = dPp + (size_t)B * D;
     memset(dFa, 0, 3 * (size_t)B * D * sizeof(float));
-    gather(m->F, D, users, B, 0, Fa);
-    gather(m->F, D, pos, B, N, Fp);
-    gather(m->F, D, neg, B, N, Fn);
-    gather(Pu, D, users, B, 0, m->gb.p);
-    memset(m->dgb.p, 0, (size_t)B * D * sizeof(float));
+    memset(dPa, 0, 3 * (size_t)B * D * sizeof(float));
+    gather(m->F, D, ua, nu, 0, Fa);
+    gather(m->F, D, pit, np_, N, Fp);
+    gather(m->F, D, nit, nn, N, Fn);
+    gather(Pu, D, ua, nu, 0, Pa);
+    gather(Pi, D, pu, np_, 0, Pp);
+    gather(Pi, D, qn, nn, 0, Pn);
     double scale = m->c.kd_weight / B, tau = m->c.kd_temp, l = 0;
-    l += er_cf_nce(Fa, m->gb.p, B, Pu, N, D, tau, scale, dFa, m->dgb.p, dPu, m->scratch.p, th);
-    scatter_add(m->dgb.p, D, users, B, 0, dPu);
-    float *Pp = Pi, *Pn = Pi + (size_t)B * D, *dPp = dPi, *dPn = dPi + (size_t)B * D;
-    l += er_cf_nce(Fp, Pp, B, Pp, B, D, tau, scale, dFp, dPp, dPp, m->scratch.p, th);
-    l += er_cf_nce(Fn, Pn, B, Pn, B, D, tau, scale, dFn, dPn, dPn, m->scratch.p, th);
-    scatter_add(dFa, D, users, B, 0, m->dF);
-    scatter_add(dFp, D, pos, B, N, m->dF);
-    scatter_add(dFn, D, neg, B, N, m->dF);
+    l += er_cf_nce(Fa, Pa, nu, cu, Pu, N, NULL, D, tau, scale, dFa, dPa, dPu, m->scratch.p, th);
+    l += er_cf_nce(Fp, Pp, np_, cp, Pp, np_, cp, D, tau, scale, dFp, dPp, dPp, m->scratch.p, th);
+    l += er_cf_nce(Fn, Pn, nn, cn, Pn, nn, cn, D, tau, scale, dFn, dPn, dPn, m->scratch.p, th);
+    scatter_add(dPa, D, ua, nu, 0, dPu);
+    scatter_add(dPp, D, pu, np_, 0, dPi);
+    scatter_add(dPn, D, qn, nn, 0, dPi);
+    scatter_add(dFa, D, ua, nu, 0, m->dF);
+    scatter_add(dFp, D, pit, np_, N, m->dF);
+    scatter_add(dFn, D, nit, nn, N, m->dF);
     er_cf_mlp_backward(&m->mlp, &m->gmlp, m->text, N, m->hpre.p, m->hact.p, dPu, m->dh.p, NULL, th);
-    er_cf_mlp_backward(&m->mlp, &m->gmlp, m->X.p, 2 * B, m->hpre.p + (size_t)N * hid, m->hact.p + (size_t)N * hid,
+    er_cf_mlp_backward(&m->mlp, &m->gmlp, m->X.p, ni, m->hpre.p + (size_t)N * hid, m->hact.p + (size_t)N * hid,
                        dPi, m->dh.p, NULL, th);
     *out = scale * l;
     return 0;

@@ -101,6 +101,8 @@ static void pack_b(float *Bp, const float *B, size_t sn, size_t sk, int n, int k
                 const float *src = B + (size_t)(j0 + c) * sn;
                 for (int k = 0; k < kc; k++) Bp[k * NR + c] = src[k];
             }
+        } else if (sn == 1) { /* B (K, N) row-major (tb = 0): rows of the panel are contiguous */
+            for (int k = 0; k < kc; k++) memcpy(Bp + (size_t)k * NR, B + (size_t)k * sk + j0, sizeof(float) * nr);
         } else {
             for (int k = 0; k < kc; k++) {
                 const float *src = B + (size_t)k * sk + (size_t)j0 * sn;
@@ -174,7 +176,7 @@ void er_gemm_thread_cleanup(void) {
 }
 
 static int alloc_buffers(void) {
-    size_t na = (size_t)MR * KC, nb = (size_t)((NC + NR - 1) / NR * NR) * KC; /* na * 4 bytes is a multiple of 64 */
+    size_t na = (size_t)MC * KC, nb = (size_t)((NC + NR - 1) / NR * NR) * KC; /* na * 4 bytes is a multiple of 64 */
     pthread_once(&buf_once, buf_key_init);
     float *p = buf_key_ok ? aligned_alloc(64, sizeof(float) * (na + nb)) : NULL;
     if (!p) return -1;
@@ -197,6 +199,25 @@ static int gemm_avx512(int ta, int tb, int M, int N, int K, const float *A, int 
             pack_b(tl_bp, B + (size_t)jc * sn + (size_t)pc * sk, sn, sk, nc, kc);
             for (int ic = 0; ic < M; ic += MC) {
                 int mc = M - ic < MC ? M - ic : MC;
+                /* op(A) = Aᵀ (ta) read in place takes 12 floats from each of kc cache lines per
+                 * tile, which with the B panel overflows L1: pack the block once into k-major
+                 * tiles (MR floats per k, rows past mc zero), reused by every panel of B */
+                int packed = csa != 1;
+                if (packed)
+                    for (int ir = 0; ir < mc; ir += MR) {
+                        int m = mc - ir < MR ? mc - ir : MR;
+                        float *t = tl_ap + (size_t)ir * kc;
+                        const float *a = A + (size_t)(ic + ir) * rsa + (size_t)pc * csa;
+                        for (int k = 0; k < kc; k++) {
+                            const float *src = a + (size_t)k * csa;
+                            float *dst = t + (size_t)k * MR;
+                            if (rsa == 1 && m == MR) memcpy(dst, src, sizeof(float) * MR);
+                            else {
+                                for (int r = 0; r < m; r++) dst[r] = src[(size_t)r * rsa];
+                                for (int r = m; r < MR; r++) dst[r] = 0.0f;
+                            }
+                        }
+                    }
                 for (int jr = 0; jr < nc; jr += NR) {
                     const float *bp = tl_bp + (size_t)jr * kc;
                     int n = nc - jr < NR ? nc - jr : NR;
@@ -204,7 +225,11 @@ static int gemm_avx512(int ta, int tb, int M, int N, int K, const float *A, int 
                         int m = mc - ir < MR ? mc - ir : MR;
                         const float *a = A + (size_t)(ic + ir) * rsa + (size_t)pc * csa;
                         size_t r_s = rsa, c_s = csa;
-                        if (m < MR) { /* edge tile: zero-padded copy so the kernel never reads past A */
+                        if (packed) {
+                            a = tl_ap + (size_t)ir * kc;
+                            r_s = 1;
+                            c_s = MR;
+                        } else if (m < MR) { /* edge tile: zero-padded copy so the kernel never reads past A */
                             memset(tl_ap, 0, sizeof(float) * MR * kc);
                             for (int r = 0; r < m; r++)
                                 for (int k = 0; k < kc; k++) tl_ap[(size_t)r * kc + k] = a[r * rsa + k * csa];
@@ -222,11 +247,12 @@ static int gemm_avx512(int ta, int tb, int M, int N, int K, const float *A, int 
     return 0;
 }
 
-/* C (M, N) = A (M, K) · B^T from B packed whole (er_gemm_pack_rows): the loops and K blocks
- * of gemm_avx512, with the B panels read where they lie instead of packed per call. */
-static void gemm_packed_avx512(int M, const float *A, int lda, const float *Bp, int N, int K, float *C, int ldc) {
+/* C (M, N) [+]= A (M, K) · B^T from B packed (er_gemm_pack_rows / _kn): the loops and K blocks
+ * of gemm_avx512, with the B panels read where they lie (one every `panel` floats) instead of
+ * packed per call. */
+static void gemm_packed_avx512(int M, const float *A, int lda, const float *Bp, size_t panel, int N, int K,
+                               const float *bias, float *C, int ldc, int accumulate) {
     float ap[MR * KC] __attribute__((aligned(64))); /* zero-padded edge tile */
-    size_t panel = (size_t)NR * (size_t)K;          /* floats of one NR-column panel, all of K */
     for (int jc = 0; jc < N; jc += NC) {
         int nc = N - jc < NC ? N - jc : NC;
         for (int pc = 0; pc < K; pc += KC) {
@@ -246,7 +272,8 @@ static void gemm_packed_avx512(int M, const float *A, int lda, const float *Bp, 
                             a = ap;
                             r_s = (size_t)kc;
                         }
-                        kernel_12x32(a, r_s, 1, bp, kc, NULL, C + (size_t)(ic + ir) * ldc + jc + jr, ldc, m, n, pc > 0);
+                        kernel_12x32(a, r_s, 1, bp, kc, bias && pc == 0 ? bias + jc + jr : NULL,
+                                     C + (size_t)(ic + ir) * ldc + jc + jr, ldc, m, n, accumulate || pc > 0);
                     }
                 }
             }
@@ -341,10 +368,15 @@ void er_gemm_pack_kn(const float *B, int K, int N, size_t ldb, float *buf) {
 }
 
 void er_gemm_packed_nt(int M, const float *A, int lda, const float *Bp, int N, int K, float *C, int ldc) {
-    ER_ASSERT(use_own_kernel() && lda >= K && ldc >= N);
+    er_gemm_packed(M, A, lda, Bp, (size_t)NR * (size_t)(K > 0 ? K : 1), N, K, NULL, C, ldc, 0);
+}
+
+void er_gemm_packed(int M, const float *A, int lda, const float *Bp, size_t panel, int N, int K, const float *bias,
+                    float *C, int ldc, int accumulate) {
+    ER_ASSERT(use_own_kernel() && lda >= K && ldc >= N && K >= 1 && panel >= (size_t)NR * K);
     if (M <= 0 || N <= 0) return;
 #ifdef HAVE_AVX512_KERNEL
-    gemm_packed_avx512(M, A, lda, Bp, N, K, C, ldc);
+    gemm_packed_avx512(M, A, lda, Bp, panel, N, K, bias, C, ldc, accumulate);
 #endif
 }
 

@@ -61,6 +61,12 @@ void er_gemm_pack_kn(const float *B, int K, int N, size_t ldb, float *buf);
 /* C (M, N) = A (M, K) · B^T with B packed in Bp: bit for bit what er_gemm_nt(M, N, K, A, lda,
  * B, ...) gives with the own kernel (the same K blocks summed in the same order). */
 void er_gemm_packed_nt(int M, const float *A, int lda, const float *Bp, int N, int K, float *C, int ldc);
+/* The general form: C (M, N) [+]= A (M, K) · B^T + bias (N) (may be NULL), B's panels `panel`
+ * floats apart. A part of a packed operand of Kp rows (panel = 32 · Kp): columns from n0 (a
+ * multiple of 32) at Bp + n0 · Kp, K rows from k0 at Bp + 32 · k0. Bit for bit er_gemm on that
+ * part of B with the own kernel, bias and accumulate included. */
+void er_gemm_packed(int M, const float *A, int lda, const float *Bp, size_t panel, int N, int K, const float *bias,
+                    float *C, int ldc, int accumulate);
 
 /* ---- weights: where low precision plugs in ---- */
 
