@@ -202,9 +202,10 @@ TEST(fd_nce) {
     int na = 5, nc = 7, D = 4;
     float A[20], Bm[20], C[28], dA[20] = {0}, dB[20] = {0}, dC[28] = {0};
     fill(&r, A, na * D, 1), fill(&r, Bm, na * D, 1), fill(&r, C, nc * D, 1);
-    float *sc = malloc(sizeof(float) * er_cf_nce_scratch(na, nc, D, 2));
+    size_t nsc = er_cf_nce_scratch(na, nc, D, 2);
+    float *sc = malloc(sizeof(float) * nsc);
     double tau = 0.3, scale = 0.7;
-    er_cf_nce(A, Bm, na, NULL, C, nc, NULL, D, tau, scale, dA, dB, dC, sc, 2);
+    er_cf_nce(A, Bm, na, NULL, C, nc, NULL, D, tau, scale, dA, dB, dC, sc, nsc, 2);
     float *xs[3] = {A, Bm, C}, *gs[3] = {dA, dB, dC};
     int ns[3] = {na * D, na * D, nc * D}, bad = 0;
     for (int t = 0; t < 3; t++)
@@ -212,9 +213,9 @@ TEST(fd_nce) {
             float s = xs[t][k];
             double h = 1e-2;
             xs[t][k] = s + (float)h;
-            double lp = scale * er_cf_nce(A, Bm, na, NULL, C, nc, NULL, D, tau, scale, NULL, NULL, NULL, sc, 1);
+            double lp = scale * er_cf_nce(A, Bm, na, NULL, C, nc, NULL, D, tau, scale, NULL, NULL, NULL, sc, nsc, 1);
             xs[t][k] = s - (float)h;
-            double lm = scale * er_cf_nce(A, Bm, na, NULL, C, nc, NULL, D, tau, scale, NULL, NULL, NULL, sc, 1);
+            double lm = scale * er_cf_nce(A, Bm, na, NULL, C, nc, NULL, D, tau, scale, NULL, NULL, NULL, sc, nsc, 1);
             xs[t][k] = s;
             if (!fd_ok((lp - lm) / (2 * h), gs[t][k])) bad++, printf("    nce t%d k%d fd %g an %g\n", t, k, (lp - lm) / (2 * h), gs[t][k]);
         }
@@ -236,21 +237,23 @@ TEST(nce_multiplicity) {
     for (int u = 0; u < nu; u++) na += (int)(wa[u] = (float)(1 + u % 3));
     for (int c = 0; c < ncu; c++) nc += (int)(wc[c] = (float)(1 + (c * 7) % 4));
     /* the own kernel's packed products (2 threads), then the CBLAS path (1 thread: the
-     * region runs in this thread, which chose CBLAS) */
-    for (int run = 0; run < 4; run++) {
-    int form = run % 2, th = run < 2 ? 2 : 1;
-    er_gemm_force_backend(run < 2);
-        /* expanded copies, each unique row k times, in an interleaved order */
+     * region runs in this thread, which chose CBLAS); each with the exponentials held for the
+     * gradient pass (scratch er_cf_nce_scratch), then recomputed (er_cf_nce_scratch_min) */
+    for (int run = 0; run < 8; run++) {
+    int form = run % 2, th = run % 4 < 2 ? 2 : 1, hold = run < 4;
+    er_gemm_force_backend(run % 4 < 2);
+        /* expanded copies, each unique row k times, the most repeated first: a row's largest
+         * similarity then comes in a later chunk of candidates than its first (rescaled sums) */
         int n1 = form ? na : na, n2 = form ? na : nc;
         float *EA = malloc(sizeof(float) * n1 * D), *EB = malloc(sizeof(float) * n1 * D), *EC = malloc(sizeof(float) * n2 * D);
         int *ra = malloc(sizeof(int) * n1), *rc = malloc(sizeof(int) * n2), k = 0;
-        for (int rep = 0; rep < 4; rep++)
+        for (int rep = 3; rep >= 0; rep--)
             for (int u = 0; u < nu; u++)
                 if (rep < wa[u]) ra[k++] = u;
         k = 0;
         const float *wcu = form ? wa : wc;
         int ncc = form ? nu : ncu;
-        for (int rep = 0; rep < 4; rep++)
+        for (int rep = 3; rep >= 0; rep--)
             for (int c = 0; c < ncc; c++)
                 if (rep < wcu[c]) rc[k++] = c;
         const float *Csrc = form ? Bm : C;
@@ -261,11 +264,12 @@ TEST(nce_multiplicity) {
         for (int i = 0; i < n2; i++) memcpy(EC + (size_t)i * D, Csrc + (size_t)rc[i] * D, sizeof(float) * D);
         float *dEA = calloc((size_t)n1 * D, sizeof(float)), *dEB = calloc((size_t)n1 * D, sizeof(float));
         float *dEC = form ? dEB : calloc((size_t)n2 * D, sizeof(float));
-        float *sc = malloc(sizeof(float) * er_cf_nce_scratch(n1, n2 > n1 ? n2 : n1, D, 2));
-        double want = er_cf_nce(EA, EB, n1, NULL, EC, n2, NULL, D, 0.2, 0.3, dEA, dEB, dEC, sc, th);
+        size_t nsc = (hold ? er_cf_nce_scratch : er_cf_nce_scratch_min)(n1, n2 > n1 ? n2 : n1, D, th);
+        float *sc = malloc(sizeof(float) * nsc);
+        double want = er_cf_nce(EA, EB, n1, NULL, EC, n2, NULL, D, 0.2, 0.3, dEA, dEB, dEC, sc, nsc, th);
         float *dA = calloc((size_t)nu * D, sizeof(float)), *dB = calloc((size_t)nu * D, sizeof(float));
         float *dC = form ? dB : calloc((size_t)ncu * D, sizeof(float));
-        double got = er_cf_nce(A, Bm, nu, wa, form ? Bm : C, ncc, form ? wa : wc, D, 0.2, 0.3, dA, dB, dC, sc, th);
+        double got = er_cf_nce(A, Bm, nu, wa, form ? Bm : C, ncc, form ? wa : wc, D, 0.2, 0.3, dA, dB, dC, sc, nsc, th);
         CHECK_NEAR(got / want, 1.0, 1e-6);
         /* sum the copies' gradients per unique row */
         float *sA = calloc((size_t)nu * D, sizeof(float)), *sB = calloc((size_t)nu * D, sizeof(float));

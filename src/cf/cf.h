@@ -100,10 +100,14 @@ double er_cf_bpr(const float *F, int D, const int32_t *anc, const int32_t *pos, 
  * with x̂ = x / sqrt(1e-8 + |x|²). wa (na) and wc (nc) are multiplicities (NULL: all 1): a batch
  * that holds a node k times is given once with weight k, which is the same sum with k times
  * less work. Adds scale · gradients into dA, dB (na, D), dC (nc, D) (each may be NULL; dB may
- * alias dC). scratch: er_cf_nce_scratch(na, nc, D, threads) floats. */
+ * alias dC). scratch: nscratch floats, at least er_cf_nce_scratch_min(na, nc, D, threads);
+ * given er_cf_nce_scratch(...) (larger where the na × nc exponentials fit its budget, 640 MiB)
+ * the gradient pass reads them back instead of recomputing them. */
 size_t er_cf_nce_scratch(int na, int nc, int D, int threads);
+size_t er_cf_nce_scratch_min(int na, int nc, int D, int threads);
 double er_cf_nce(const float *A, const float *Bm, int na, const float *wa, const float *C, int nc, const float *wc,
-                 int D, double tau, double scale, float *dA, float *dB, float *dC, float *scratch, int threads);
+                 int D, double tau, double scale, float *dA, float *dB, float *dC, float *scratch, size_t nscratch,
+                 int threads);
 
 /* The reconstruction loss (mean over rows r of X, Y (m, H)):
  *   −log( exp(x̂_r·ŷ_r/τ) / (Σ_c exp(x̂_r·ŷ_c/τ) + 1e-8) + 1e-8 ),  x̂ = x / max(|x|, 1e-12).

@@ -10,6 +10,7 @@
 #endif
 
 #include "cf/cf.h"
+#include "core/err.h"
 #include "kernels/kernels.h"
 #include "kernels/mvec.h" /* vector expf for the softmax rows (libmvec) */
 
@@ -143,12 +144,26 @@ static void chunked_gemm(int ta, int n, int N, int K, const float *A, int lda, c
 
 static size_t nce_tile(void) { return (size_t)NB * WC > (size_t)TR * TC ? (size_t)NB * WC : (size_t)TR * TC; }
 
+/* Pass 1's exponentials are held for pass 2 when they take at most HOLD_BYTES (movies' user
+ * InfoNCE: 3,330 × 16,994 floats, 226 MB), instead of recomputed: writing and reading them back
+ * costs less than the product and exp they replace. Larger inputs recompute. */
+#define HOLD_BYTES ((size_t)640 << 20)
+static int nce_holds(int na, int nc) { return (size_t)na * nc * sizeof(float) <= HOLD_BYTES; }
+static size_t nce_hold_floats(int na, int nc) {
+    return nce_holds(na, nc) ? (size_t)na * nc + (size_t)na * ((nc + WC - 1) / WC) : 0;
+}
+
 size_t er_cf_nce_scratch(int na, int nc, int D, int threads) {
+    return er_cf_nce_scratch_min(na, nc, D, threads) + nce_hold_floats(na, nc);
+}
+
+size_t er_cf_nce_scratch_min(int na, int nc, int D, int threads) {
     if (threads < 1) threads = 1;
     size_t tile = nce_tile();
     return (size_t)3 * na * D + (size_t)2 * nc * D + (size_t)5 * na + nc + (size_t)threads * tile +
            er_gemm_packed_floats(nc, D) + er_gemm_packed_floats(D, nc) + /* packed Ĉ, twice */
-           er_gemm_packed_floats(na, D) + er_gemm_packed_floats(D, na);  /* and Â */
+           er_gemm_packed_floats(na, D) + er_gemm_packed_floats(D, na) + /* and Â */
+           (size_t)threads * NB * D;                                       /* scaled Â blocks */
 }
 
 /* X (n, D) packed as the B of products with Xᵀ (rows) and with X (k × n), concurrently */
@@ -180,8 +195,10 @@ static int thread_id(void) {
  *   2. chunks of TC candidates: S is recomputed in tiles of TR anchors and
  *      dĈ_chunk += softmax(S/τ)ᵀ Â (rows' max and sum from pass 1). */
 double er_cf_nce(const float *A, const float *Bm, int na, const float *wa, const float *C, int nc, const float *wc,
-                 int D, double tau, double scale, float *dA, float *dB, float *dC, float *scratch, int threads) {
+                 int D, double tau, double scale, float *dA, float *dB, float *dC, float *scratch, size_t nscratch,
+                 int threads) {
     if (threads < 1) threads = 1;
+    ER_ASSERT(nscratch >= er_cf_nce_scratch_min(na, nc, D, threads));
     float *ah = scratch, *bh = ah + (size_t)na * D, *dah = bh + (size_t)na * D, *ch = dah + (size_t)na * D;
     float *dch = ch + (size_t)nc * D, *na_ = dch + (size_t)nc * D, *nb_ = na_ + na, *nc_ = nb_ + na;
     float *rmx = nc_ + nc, *rw = rmx + na, *rloss = rw + na, *tiles = rloss + na;
@@ -193,8 +210,17 @@ double er_cf_nce(const float *A, const float *Bm, int na, const float *wa, const
      * and each product takes its chunk's panels where they lie (the same bits as er_gemm) */
     float *cpt = NULL, *cpn = NULL;
     size_t pt = (size_t)ER_GEMM_PANEL * D, pn = (size_t)ER_GEMM_PANEL * nc; /* panel strides */
+    float *pk = tiles + (size_t)threads * tile; /* packed Ĉ (twice), packed Â (twice) */
+    float *abuf = pk + er_gemm_packed_floats(nc, D) + er_gemm_packed_floats(D, nc) + er_gemm_packed_floats(na, D) +
+                  er_gemm_packed_floats(D, na);
+    int nq = (nc + WC - 1) / WC, hold = nscratch >= er_cf_nce_scratch(na, nc, D, threads) && nce_holds(na, nc);
+    /* abuf: per thread, a scaled Â block; then, held: block b's chunk q, (rb × w) row-major,
+     * at E + r0 · nc + c0 · rb, and mq (na, nq): the row max each chunk's exponentials were
+     * taken with */
+    float *held = abuf + (size_t)threads * NB * D;
+    float *E = hold ? held : NULL, *mq = hold ? held + (size_t)na * nc : NULL;
     if (er_gemm_packs()) {
-        cpt = tiles + (size_t)threads * tile;
+        cpt = pk;
         cpn = cpt + er_gemm_packed_floats(nc, D);
         pack_both(ch, nc, D, cpt, cpn, threads);
     }
@@ -203,19 +229,20 @@ double er_cf_nce(const float *A, const float *Bm, int na, const float *wa, const
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
     for (int b = 0; b < nblk; b++) {
         int r0 = b * NB, rb = na - r0 < NB ? na - r0 : NB;
-        float *S = tiles + (size_t)thread_id() * tile, *U = dah + (size_t)r0 * D, mx[NB];
+        float *St = tiles + (size_t)thread_id() * tile, *U = dah + (size_t)r0 * D, mx[NB];
         const float *ab = ah + (size_t)r0 * D;
         double z[NB];
         for (int r = 0; r < rb; r++) z[r] = 0, mx[r] = -INFINITY;
         memset(U, 0, sizeof(float) * (size_t)rb * D);
         for (int c0 = 0; c0 < nc; c0 += WC) {
-            int w = nc - c0 < WC ? nc - c0 : WC;
+            int w = nc - c0 < WC ? nc - c0 : WC, ls = E ? w : WC;
+            float *S = E ? E + (size_t)r0 * nc + (size_t)c0 * rb : St; /* the tile, held or not */
             if (cpt) /* S (rb, w) = Â_blk Ĉ_chunkᵀ */
-                er_gemm_packed(rb, ab, D, cpt + (size_t)c0 * D, pt, w, D, NULL, S, WC, 0);
+                er_gemm_packed(rb, ab, D, cpt + (size_t)c0 * D, pt, w, D, NULL, S, ls, 0);
             else
-                er_gemm(0, 1, rb, w, D, ab, D, ch + (size_t)c0 * D, D, NULL, S, WC, 0);
+                er_gemm(0, 1, rb, w, D, ab, D, ch + (size_t)c0 * D, D, NULL, S, ls, 0);
             for (int r = 0; r < rb; r++) {
-                float *s = S + (size_t)r * WC, cm = row_max(s, w) * it; /* it > 0: the max of s · it */
+                float *s = S + (size_t)r * ls, cm = row_max(s, w) * it; /* it > 0: the max of s · it */
                 if (cm > mx[r]) { /* a new row max: rescale what the earlier chunks summed */
                     if (z[r] > 0) {
                         float f = expf(mx[r] - cm);
@@ -225,11 +252,12 @@ double er_cf_nce(const float *A, const float *Bm, int na, const float *wa, const
                     mx[r] = cm;
                 }
                 z[r] += wc ? exp_rows_wsum(s, w, it, mx[r], wc + c0) : exp_rows_sum(s, w, it, mx[r]);
+                if (mq) mq[(size_t)(r0 + r) * nq + c0 / WC] = mx[r];
             }
             if (cpn) /* U (rb, D) += E (rb, w) Ĉ_chunk */
-                er_gemm_packed(rb, S, WC, cpn + (size_t)ER_GEMM_PANEL * c0, pn, D, w, NULL, U, D, 1);
+                er_gemm_packed(rb, S, ls, cpn + (size_t)ER_GEMM_PANEL * c0, pn, D, w, NULL, U, D, 1);
             else
-                er_gemm(0, 0, rb, D, w, S, WC, ch + (size_t)c0 * D, D, NULL, U, D, 1);
+                er_gemm(0, 0, rb, D, w, S, ls, ch + (size_t)c0 * D, D, NULL, U, D, 1);
         }
         for (int r = 0; r < rb; r++) {
             const float *a = ab + (size_t)r * D, *bb = bh + (size_t)(r0 + r) * D;
@@ -243,13 +271,32 @@ double er_cf_nce(const float *A, const float *Bm, int na, const float *wa, const
             for (int k = 0; k < D; k++) U[(size_t)r * D + k] *= g; /* dÂ_blk = (scale/τ) w_r U / z */
         }
     }
-    if (dC) {
+    if (dC && E) {
+        /* pass 2 from the held exponentials, a chunk of pass 1 per task: dĈ_chunk (w, D) +=
+         * E_blk,chunkᵀ (w, rb) · (f Â_blk) (rb, D), f_r = exp(mq_r,q − mx_r) · rw_r (the chunk's
+         * exponentials were taken with an earlier row max) */
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+        for (int q = 0; q < nq; q++) {
+            int c0 = q * WC, w = nc - c0 < WC ? nc - c0 : WC;
+            float *out = dch + (size_t)c0 * D, *as = abuf + (size_t)thread_id() * NB * D;
+            for (size_t k = 0; k < (size_t)w * D; k++) out[k] = 0.0f;
+            for (int r0 = 0; r0 < na; r0 += NB) {
+                int rb = na - r0 < NB ? na - r0 : NB;
+                for (int r = 0; r < rb; r++) {
+                    float f = expf(mq[(size_t)(r0 + r) * nq + q] - rmx[r0 + r]) * rw[r0 + r];
+                    const float *a = ah + (size_t)(r0 + r) * D;
+                    for (int k = 0; k < D; k++) as[(size_t)r * D + k] = a[k] * f;
+                }
+                er_gemm(1, 0, w, D, rb, E + (size_t)r0 * nc + (size_t)c0 * rb, w, as, D, NULL, out, D, 1);
+            } /* (E holds the multiplicities wc already) */
+        }
+    } else if (dC) {
         /* pass 2 makes the transposed tiles Tᵀ = Ĉ_chunk Â_tileᵀ, so that both its products read
          * Â from one packing per call (as Ĉ above) instead of packing a tile per product */
         float *apt = NULL, *apn = NULL;
         size_t pa = (size_t)ER_GEMM_PANEL * na;
         if (cpt) {
-            apt = cpn + er_gemm_packed_floats(D, nc);
+            apt = cpn + er_gemm_packed_floats(D, nc); /* in pk, after Ĉ */
             apn = apt + er_gemm_packed_floats(na, D);
             pack_both(ah, na, D, apt, apn, threads);
         }

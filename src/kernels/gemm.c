@@ -87,6 +87,16 @@ __attribute__((target("avx512f"))) static void transpose16(const float *src, siz
     for (int i = 0; i < 16; i++) _mm512_storeu_ps(dst + (size_t)i * ldd, r[i]);
 }
 
+/* the packing copies of 32 and 12 floats, two / one zmm (GCC made `rep movsq` of a memcpy,
+ * slow to start, and will not vectorise a plain loop that may alias at -O2) */
+__attribute__((target("avx512f"))) static inline void copy_row32(const float *src, float *dst) {
+    _mm512_storeu_ps(dst, _mm512_loadu_ps(src));
+    _mm512_storeu_ps(dst + 16, _mm512_loadu_ps(src + 16));
+}
+__attribute__((target("avx512f"))) static inline void copy_row12(const float *src, float *dst) {
+    _mm512_mask_storeu_ps(dst, 0x0FFF, _mm512_maskz_loadu_ps(0x0FFF, src));
+}
+
 static void pack_b(float *Bp, const float *B, size_t sn, size_t sk, int n, int kc) {
     for (int j0 = 0; j0 < n; j0 += NR) {
         int nr = n - j0 < NR ? n - j0 : NR;
@@ -101,8 +111,8 @@ static void pack_b(float *Bp, const float *B, size_t sn, size_t sk, int n, int k
                 const float *src = B + (size_t)(j0 + c) * sn;
                 for (int k = 0; k < kc; k++) Bp[k * NR + c] = src[k];
             }
-        } else if (sn == 1) { /* B (K, N) row-major (tb = 0): rows of the panel are contiguous */
-            for (int k = 0; k < kc; k++) memcpy(Bp + (size_t)k * NR, B + (size_t)k * sk + j0, sizeof(float) * nr);
+        } else if (sn == 1 && nr == NR) { /* B (K, N) row-major (tb = 0): rows of the panel are contiguous */
+            for (int k = 0; k < kc; k++) copy_row32(B + (size_t)k * sk + j0, Bp + (size_t)k * NR);
         } else {
             for (int k = 0; k < kc; k++) {
                 const float *src = B + (size_t)k * sk + (size_t)j0 * sn;
@@ -211,7 +221,7 @@ static int gemm_avx512(int ta, int tb, int M, int N, int K, const float *A, int 
                         for (int k = 0; k < kc; k++) {
                             const float *src = a + (size_t)k * csa;
                             float *dst = t + (size_t)k * MR;
-                            if (rsa == 1 && m == MR) memcpy(dst, src, sizeof(float) * MR);
+                            if (rsa == 1 && m == MR) copy_row12(src, dst);
                             else {
                                 for (int r = 0; r < m; r++) dst[r] = src[(size_t)r * rsa];
                                 for (int r = m; r < MR; r++) dst[r] = 0.0f;
