@@ -1,5 +1,5 @@
 /* mlp.c — the alignment MLP of RLMRec-Con / -Gen: Linear -> LeakyReLU(0.01) -> Linear.
- * Products over rows go in fixed 128-row chunks (one thread each) and weight gradients split
+ * Products over rows go in fixed 144-row chunks (one thread each) and weight gradients split
  * by columns (er_gemm_mt), so any thread count gives the same bits. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -8,7 +8,7 @@
 #include "cf/cf.h"
 #include "kernels/kernels.h"
 
-#define ROWS 128
+#define ROWS 144 /* 12 register tiles: no edge tile in a whole chunk */
 #define SLOPE 0.01f
 
 /* LeakyReLU and its derivative by the sign bit: a float compare makes GCC keep a branch per
