@@ -236,11 +236,11 @@ TEST(nce_multiplicity) {
     int na = 0, nc = 0;
     for (int u = 0; u < nu; u++) na += (int)(wa[u] = (float)(1 + u % 3));
     for (int c = 0; c < ncu; c++) nc += (int)(wc[c] = (float)(1 + (c * 7) % 4));
-    /* the own kernel's packed products (2 threads), then the CBLAS path (1 thread: the
-     * region runs in this thread, which chose CBLAS); each with the exponentials held for the
-     * gradient pass (scratch er_cf_nce_scratch), then recomputed (er_cf_nce_scratch_min) */
+    /* the own kernel's packed products, then CBLAS (the calling thread's choice, which its
+     * workers follow); each with the exponentials held for the gradient pass (scratch
+     * er_cf_nce_scratch), then recomputed (er_cf_nce_scratch_min, for each call's sizes) */
     for (int run = 0; run < 8; run++) {
-    int form = run % 2, th = run % 4 < 2 ? 2 : 1, hold = run < 4;
+    int form = run % 2, th = 2, hold = run < 4;
     er_gemm_force_backend(run % 4 < 2);
         /* expanded copies, each unique row k times, the most repeated first: a row's largest
          * similarity then comes in a later chunk of candidates than its first (rescaled sums) */
@@ -269,7 +269,8 @@ TEST(nce_multiplicity) {
         double want = er_cf_nce(EA, EB, n1, NULL, EC, n2, NULL, D, 0.2, 0.3, dEA, dEB, dEC, sc, nsc, th);
         float *dA = calloc((size_t)nu * D, sizeof(float)), *dB = calloc((size_t)nu * D, sizeof(float));
         float *dC = form ? dB : calloc((size_t)ncu * D, sizeof(float));
-        double got = er_cf_nce(A, Bm, nu, wa, form ? Bm : C, ncc, form ? wa : wc, D, 0.2, 0.3, dA, dB, dC, sc, nsc, th);
+        size_t nsc2 = hold ? nsc : er_cf_nce_scratch_min(nu, ncc, D, th);
+        double got = er_cf_nce(A, Bm, nu, wa, form ? Bm : C, ncc, form ? wa : wc, D, 0.2, 0.3, dA, dB, dC, sc, nsc2, th);
         CHECK_NEAR(got / want, 1.0, 1e-6);
         /* sum the copies' gradients per unique row */
         float *sA = calloc((size_t)nu * D, sizeof(float)), *sB = calloc((size_t)nu * D, sizeof(float));

@@ -134,11 +134,17 @@ static void unnormalise_grad(const float *xh, const float *nrm, const float *dxh
 static void chunked_gemm(int ta, int n, int N, int K, const float *A, int lda, const float *B, int ldb, float *C,
                          int accumulate, int threads) {
     int chunks = (n + CH - 1) / CH;
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
-    for (int c = 0; c < chunks; c++) {
-        int r0 = c * CH, m = n - r0 < CH ? n - r0 : CH;
-        const float *a = ta ? A + r0 : A + (size_t)r0 * lda;
-        er_gemm(ta, 0, m, N, K, a, lda, B, ldb, NULL, C + (size_t)r0 * N, N, accumulate);
+    int gemm_be = er_gemm_get_backend(); /* the caller's GEMM backend holds in the workers */
+#pragma omp parallel num_threads(threads)
+    {
+        int old_be = er_gemm_set_backend(gemm_be);
+#pragma omp for schedule(dynamic, 1)
+        for (int c = 0; c < chunks; c++) {
+            int r0 = c * CH, m = n - r0 < CH ? n - r0 : CH;
+            const float *a = ta ? A + r0 : A + (size_t)r0 * lda;
+            er_gemm(ta, 0, m, N, K, a, lda, B, ldb, NULL, C + (size_t)r0 * N, N, accumulate);
+        }
+        er_gemm_set_backend(old_be);
     }
 }
 
@@ -226,69 +232,80 @@ double er_cf_nce(const float *A, const float *Bm, int na, const float *wa, const
     }
     float it = (float)(1.0 / tau), ginv = (float)(scale / tau);
     int nblk = (na + NB - 1) / NB, nchk = (nc + TC - 1) / TC;
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
-    for (int b = 0; b < nblk; b++) {
-        int r0 = b * NB, rb = na - r0 < NB ? na - r0 : NB;
-        float *St = tiles + (size_t)thread_id() * tile, *U = dah + (size_t)r0 * D, mx[NB];
-        const float *ab = ah + (size_t)r0 * D;
-        double z[NB];
-        for (int r = 0; r < rb; r++) z[r] = 0, mx[r] = -INFINITY;
-        memset(U, 0, sizeof(float) * (size_t)rb * D);
-        for (int c0 = 0; c0 < nc; c0 += WC) {
-            int w = nc - c0 < WC ? nc - c0 : WC, ls = E ? w : WC;
-            float *S = E ? E + (size_t)r0 * nc + (size_t)c0 * rb : St; /* the tile, held or not */
-            if (cpt) /* S (rb, w) = Â_blk Ĉ_chunkᵀ */
-                er_gemm_packed(rb, ab, D, cpt + (size_t)c0 * D, pt, w, D, NULL, S, ls, 0);
-            else
-                er_gemm(0, 1, rb, w, D, ab, D, ch + (size_t)c0 * D, D, NULL, S, ls, 0);
-            for (int r = 0; r < rb; r++) {
-                float *s = S + (size_t)r * ls, cm = row_max(s, w) * it; /* it > 0: the max of s · it */
-                if (cm > mx[r]) { /* a new row max: rescale what the earlier chunks summed */
-                    if (z[r] > 0) {
-                        float f = expf(mx[r] - cm);
-                        z[r] *= f;
-                        for (int k = 0; k < D; k++) U[(size_t)r * D + k] *= f;
+    int gemm_be = er_gemm_get_backend(); /* the caller's GEMM backend holds in the workers */
+#pragma omp parallel num_threads(threads)
+    {
+        int old_be = er_gemm_set_backend(gemm_be);
+#pragma omp for schedule(dynamic, 1)
+        for (int b = 0; b < nblk; b++) {
+            int r0 = b * NB, rb = na - r0 < NB ? na - r0 : NB;
+            float *St = tiles + (size_t)thread_id() * tile, *U = dah + (size_t)r0 * D, mx[NB];
+            const float *ab = ah + (size_t)r0 * D;
+            double z[NB];
+            for (int r = 0; r < rb; r++) z[r] = 0, mx[r] = -INFINITY;
+            memset(U, 0, sizeof(float) * (size_t)rb * D);
+            for (int c0 = 0; c0 < nc; c0 += WC) {
+                int w = nc - c0 < WC ? nc - c0 : WC, ls = E ? w : WC;
+                float *S = E ? E + (size_t)r0 * nc + (size_t)c0 * rb : St; /* the tile, held or not */
+                if (cpt) /* S (rb, w) = Â_blk Ĉ_chunkᵀ */
+                    er_gemm_packed(rb, ab, D, cpt + (size_t)c0 * D, pt, w, D, NULL, S, ls, 0);
+                else
+                    er_gemm(0, 1, rb, w, D, ab, D, ch + (size_t)c0 * D, D, NULL, S, ls, 0);
+                for (int r = 0; r < rb; r++) {
+                    float *s = S + (size_t)r * ls, cm = row_max(s, w) * it; /* it > 0: the max of s · it */
+                    if (cm > mx[r]) { /* a new row max: rescale what the earlier chunks summed */
+                        if (z[r] > 0) {
+                            float f = expf(mx[r] - cm);
+                            z[r] *= f;
+                            for (int k = 0; k < D; k++) U[(size_t)r * D + k] *= f;
+                        }
+                        mx[r] = cm;
                     }
-                    mx[r] = cm;
+                    z[r] += wc ? exp_rows_wsum(s, w, it, mx[r], wc + c0) : exp_rows_sum(s, w, it, mx[r]);
+                    if (mq) mq[(size_t)(r0 + r) * nq + c0 / WC] = mx[r];
                 }
-                z[r] += wc ? exp_rows_wsum(s, w, it, mx[r], wc + c0) : exp_rows_sum(s, w, it, mx[r]);
-                if (mq) mq[(size_t)(r0 + r) * nq + c0 / WC] = mx[r];
+                if (cpn) /* U (rb, D) += E (rb, w) Ĉ_chunk */
+                    er_gemm_packed(rb, S, ls, cpn + (size_t)ER_GEMM_PANEL * c0, pn, D, w, NULL, U, D, 1);
+                else
+                    er_gemm(0, 0, rb, D, w, S, ls, ch + (size_t)c0 * D, D, NULL, U, D, 1);
             }
-            if (cpn) /* U (rb, D) += E (rb, w) Ĉ_chunk */
-                er_gemm_packed(rb, S, ls, cpn + (size_t)ER_GEMM_PANEL * c0, pn, D, w, NULL, U, D, 1);
-            else
-                er_gemm(0, 0, rb, D, w, S, ls, ch + (size_t)c0 * D, D, NULL, U, D, 1);
+            for (int r = 0; r < rb; r++) {
+                const float *a = ab + (size_t)r * D, *bb = bh + (size_t)(r0 + r) * D;
+                double pos = 0;
+                for (int k = 0; k < D; k++) pos += (double)a[k] * bb[k];
+                /* softmax row r: exp(s/τ − mx) / z; its gradient weight (scale/τ) w_r / z */
+                float g = (float)(ginv * (wa ? wa[r0 + r] : 1.0f) / z[r]);
+                rmx[r0 + r] = mx[r];
+                rw[r0 + r] = g;
+                rloss[r0 + r] = (float)(-pos / tau + mx[r] + log(z[r]));
+                for (int k = 0; k < D; k++) U[(size_t)r * D + k] *= g; /* dÂ_blk = (scale/τ) w_r U / z */
+            }
         }
-        for (int r = 0; r < rb; r++) {
-            const float *a = ab + (size_t)r * D, *bb = bh + (size_t)(r0 + r) * D;
-            double pos = 0;
-            for (int k = 0; k < D; k++) pos += (double)a[k] * bb[k];
-            /* softmax row r: exp(s/τ − mx) / z; its gradient weight (scale/τ) w_r / z */
-            float g = (float)(ginv * (wa ? wa[r0 + r] : 1.0f) / z[r]);
-            rmx[r0 + r] = mx[r];
-            rw[r0 + r] = g;
-            rloss[r0 + r] = (float)(-pos / tau + mx[r] + log(z[r]));
-            for (int k = 0; k < D; k++) U[(size_t)r * D + k] *= g; /* dÂ_blk = (scale/τ) w_r U / z */
-        }
+        er_gemm_set_backend(old_be);
     }
     if (dC && E) {
         /* pass 2 from the held exponentials, a chunk of pass 1 per task: dĈ_chunk (w, D) +=
          * E_blk,chunkᵀ (w, rb) · (f Â_blk) (rb, D), f_r = exp(mq_r,q − mx_r) · rw_r (the chunk's
          * exponentials were taken with an earlier row max) */
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
-        for (int q = 0; q < nq; q++) {
-            int c0 = q * WC, w = nc - c0 < WC ? nc - c0 : WC;
-            float *out = dch + (size_t)c0 * D, *as = abuf + (size_t)thread_id() * NB * D;
-            for (size_t k = 0; k < (size_t)w * D; k++) out[k] = 0.0f;
-            for (int r0 = 0; r0 < na; r0 += NB) {
-                int rb = na - r0 < NB ? na - r0 : NB;
-                for (int r = 0; r < rb; r++) {
-                    float f = expf(mq[(size_t)(r0 + r) * nq + q] - rmx[r0 + r]) * rw[r0 + r];
-                    const float *a = ah + (size_t)(r0 + r) * D;
-                    for (int k = 0; k < D; k++) as[(size_t)r * D + k] = a[k] * f;
-                }
-                er_gemm(1, 0, w, D, rb, E + (size_t)r0 * nc + (size_t)c0 * rb, w, as, D, NULL, out, D, 1);
-            } /* (E holds the multiplicities wc already) */
+#pragma omp parallel num_threads(threads)
+        {
+            int old_be = er_gemm_set_backend(gemm_be);
+#pragma omp for schedule(dynamic, 1)
+            for (int q = 0; q < nq; q++) {
+                int c0 = q * WC, w = nc - c0 < WC ? nc - c0 : WC;
+                float *out = dch + (size_t)c0 * D, *as = abuf + (size_t)thread_id() * NB * D;
+                for (size_t k = 0; k < (size_t)w * D; k++) out[k] = 0.0f;
+                for (int r0 = 0; r0 < na; r0 += NB) {
+                    int rb = na - r0 < NB ? na - r0 : NB;
+                    for (int r = 0; r < rb; r++) {
+                        float f = expf(mq[(size_t)(r0 + r) * nq + q] - rmx[r0 + r]) * rw[r0 + r];
+                        const float *a = ah + (size_t)(r0 + r) * D;
+                        for (int k = 0; k < D; k++) as[(size_t)r * D + k] = a[k] * f;
+                    }
+                    er_gemm(1, 0, w, D, rb, E + (size_t)r0 * nc + (size_t)c0 * rb, w, as, D, NULL, out, D, 1);
+                } /* (E holds the multiplicities wc already) */
+            }
+            er_gemm_set_backend(old_be);
         }
     } else if (dC) {
         /* pass 2 makes the transposed tiles Tᵀ = Ĉ_chunk Â_tileᵀ, so that both its products read
@@ -300,28 +317,33 @@ double er_cf_nce(const float *A, const float *Bm, int na, const float *wa, const
             apn = apt + er_gemm_packed_floats(na, D);
             pack_both(ah, na, D, apt, apn, threads);
         }
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
-        for (int q = 0; q < nchk; q++) {
-            int c0 = q * TC, cc = nc - c0 < TC ? nc - c0 : TC;
-            float *T = tiles + (size_t)thread_id() * tile, *out = dch + (size_t)c0 * D;
-            const float *cq = ch + (size_t)c0 * D;
-            for (int k = 0; k < cc * D; k++) out[k] = 0.0f;
-            for (int r0 = 0; r0 < na; r0 += TR) {
-                int rb = na - r0 < TR ? na - r0 : TR;
-                if (apt) /* Tᵀ (cc, rb) = Ĉ_chunk Â_tileᵀ (r0 is a multiple of the panel width) */
-                    er_gemm_packed(cc, cq, D, apt + (size_t)r0 * D, pt, rb, D, NULL, T, TR, 0);
-                else
-                    er_gemm(0, 1, cc, rb, D, cq, D, ah + (size_t)r0 * D, D, NULL, T, TR, 0);
-                for (int c = 0; c < cc; c++) exp_cols_scale(T + (size_t)c * TR, rb, it, rmx + r0, rw + r0);
-                /* dĈ_chunk (cc, D) += Tᵀ (cc, rb) · Â_tile (rb, D) */
-                if (apn)
-                    er_gemm_packed(cc, T, TR, apn + (size_t)ER_GEMM_PANEL * r0, pa, D, rb, NULL, out, D, 1);
-                else
-                    er_gemm(0, 0, cc, D, rb, T, TR, ah + (size_t)r0 * D, D, NULL, out, D, 1);
+#pragma omp parallel num_threads(threads)
+        {
+            int old_be = er_gemm_set_backend(gemm_be);
+#pragma omp for schedule(dynamic, 1)
+            for (int q = 0; q < nchk; q++) {
+                int c0 = q * TC, cc = nc - c0 < TC ? nc - c0 : TC;
+                float *T = tiles + (size_t)thread_id() * tile, *out = dch + (size_t)c0 * D;
+                const float *cq = ch + (size_t)c0 * D;
+                for (int k = 0; k < cc * D; k++) out[k] = 0.0f;
+                for (int r0 = 0; r0 < na; r0 += TR) {
+                    int rb = na - r0 < TR ? na - r0 : TR;
+                    if (apt) /* Tᵀ (cc, rb) = Ĉ_chunk Â_tileᵀ (r0 is a multiple of the panel width) */
+                        er_gemm_packed(cc, cq, D, apt + (size_t)r0 * D, pt, rb, D, NULL, T, TR, 0);
+                    else
+                        er_gemm(0, 1, cc, rb, D, cq, D, ah + (size_t)r0 * D, D, NULL, T, TR, 0);
+                    for (int c = 0; c < cc; c++) exp_cols_scale(T + (size_t)c * TR, rb, it, rmx + r0, rw + r0);
+                    /* dĈ_chunk (cc, D) += Tᵀ (cc, rb) · Â_tile (rb, D) */
+                    if (apn)
+                        er_gemm_packed(cc, T, TR, apn + (size_t)ER_GEMM_PANEL * r0, pa, D, rb, NULL, out, D, 1);
+                    else
+                        er_gemm(0, 0, cc, D, rb, T, TR, ah + (size_t)r0 * D, D, NULL, out, D, 1);
+                }
+                if (wc) /* every copy of candidate c has the same gradient */
+                    for (int c = 0; c < cc; c++)
+                        for (int k = 0; k < D; k++) out[(size_t)c * D + k] *= wc[c0 + c];
             }
-            if (wc) /* every copy of candidate c has the same gradient */
-                for (int c = 0; c < cc; c++)
-                    for (int k = 0; k < D; k++) out[(size_t)c * D + k] *= wc[c0 + c];
+            er_gemm_set_backend(old_be);
         }
     }
     double loss = 0;

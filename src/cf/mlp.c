@@ -36,10 +36,16 @@ static inline float slope(float x) {
 static void rows_gemm(int tb, int n, int N, int K, const float *A, const float *B, int ldb, const float *bias,
                       float *C, int accumulate, int threads) {
     int chunks = (n + ROWS - 1) / ROWS;
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
-    for (int c = 0; c < chunks; c++) {
-        int r0 = c * ROWS, m = n - r0 < ROWS ? n - r0 : ROWS;
-        er_gemm(0, tb, m, N, K, A + (size_t)r0 * K, K, B, ldb, bias, C + (size_t)r0 * N, N, accumulate);
+    int gemm_be = er_gemm_get_backend(); /* the caller's GEMM backend holds in the workers */
+#pragma omp parallel num_threads(threads)
+    {
+        int old_be = er_gemm_set_backend(gemm_be);
+#pragma omp for schedule(dynamic, 1)
+        for (int c = 0; c < chunks; c++) {
+            int r0 = c * ROWS, m = n - r0 < ROWS ? n - r0 : ROWS;
+            er_gemm(0, tb, m, N, K, A + (size_t)r0 * K, K, B, ldb, bias, C + (size_t)r0 * N, N, accumulate);
+        }
+        er_gemm_set_backend(old_be);
     }
 }
 
@@ -84,22 +90,28 @@ void er_cf_mlp_forward(const er_cf_mlp *w, const float *X, int n, float *hpre, f
     /* per chunk of rows, while it is in cache:
      * hpre (m, hid) = X (m, in) · w1ᵀ + b1;  hact = leaky(hpre);  Y (m, out) = hact · w2ᵀ + b2 */
     int chunks = (n + ROWS - 1) / ROWS;
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
-    for (int c = 0; c < chunks; c++) {
-        int r0 = c * ROWS, m = n - r0 < ROWS ? n - r0 : ROWS;
-        const float *x = X + (size_t)r0 * w->in;
-        float *hp = hpre + (size_t)r0 * w->hid, *ha = hact + (size_t)r0 * w->hid, *y = Y + (size_t)r0 * w->out;
-        if (p2)
-            er_gemm_packed(m, x, w->in, p1, s1, w->hid, w->in, w->b1, hp, w->hid, 0);
-        else
-            er_gemm(0, 1, m, w->hid, w->in, x, w->in, w->w1, w->in, w->b1, hp, w->hid, 0);
-        size_t nh = (size_t)m * w->hid;
-#pragma omp simd
-        for (size_t k = 0; k < nh; k++) ha[k] = leaky(hp[k]);
-        if (p2)
-            er_gemm_packed(m, ha, w->hid, p2, s2, w->out, w->hid, w->b2, y, w->out, 0);
-        else
-            er_gemm(0, 1, m, w->out, w->hid, ha, w->hid, w->w2, w->hid, w->b2, y, w->out, 0);
+    int gemm_be = er_gemm_get_backend(); /* the caller's GEMM backend holds in the workers */
+#pragma omp parallel num_threads(threads)
+    {
+        int old_be = er_gemm_set_backend(gemm_be);
+#pragma omp for schedule(dynamic, 1)
+        for (int c = 0; c < chunks; c++) {
+            int r0 = c * ROWS, m = n - r0 < ROWS ? n - r0 : ROWS;
+            const float *x = X + (size_t)r0 * w->in;
+            float *hp = hpre + (size_t)r0 * w->hid, *ha = hact + (size_t)r0 * w->hid, *y = Y + (size_t)r0 * w->out;
+            if (p2)
+                er_gemm_packed(m, x, w->in, p1, s1, w->hid, w->in, w->b1, hp, w->hid, 0);
+            else
+                er_gemm(0, 1, m, w->hid, w->in, x, w->in, w->w1, w->in, w->b1, hp, w->hid, 0);
+            size_t nh = (size_t)m * w->hid;
+    #pragma omp simd
+            for (size_t k = 0; k < nh; k++) ha[k] = leaky(hp[k]);
+            if (p2)
+                er_gemm_packed(m, ha, w->hid, p2, s2, w->out, w->hid, w->b2, y, w->out, 0);
+            else
+                er_gemm(0, 1, m, w->out, w->hid, ha, w->hid, w->w2, w->hid, w->b2, y, w->out, 0);
+        }
+        er_gemm_set_backend(old_be);
     }
     free(p1), free(p2);
 }
@@ -115,18 +127,24 @@ void er_cf_mlp_backward(const er_cf_mlp *w, const er_cf_mlp *g, const float *X, 
     float *p2 = pack_weight(w->w2, w->hid, w->out, 1);
     size_t s2 = (size_t)ER_GEMM_PANEL * w->out;
     int chunks = (n + ROWS - 1) / ROWS;
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
-    for (int c = 0; c < chunks; c++) {
-        int r0 = c * ROWS, m = n - r0 < ROWS ? n - r0 : ROWS;
-        float *d = dh + (size_t)r0 * w->hid;
-        const float *hp = hpre + (size_t)r0 * w->hid, *dy = dY + (size_t)r0 * w->out;
-        if (p2)
-            er_gemm_packed(m, dy, w->out, p2, s2, w->hid, w->out, NULL, d, w->hid, 0);
-        else
-            er_gemm(0, 0, m, w->hid, w->out, dy, w->out, w->w2, w->hid, NULL, d, w->hid, 0);
-        size_t nh = (size_t)m * w->hid;
-#pragma omp simd
-        for (size_t k = 0; k < nh; k++) d[k] *= slope(hp[k]);
+    int gemm_be = er_gemm_get_backend(); /* the caller's GEMM backend holds in the workers */
+#pragma omp parallel num_threads(threads)
+    {
+        int old_be = er_gemm_set_backend(gemm_be);
+#pragma omp for schedule(dynamic, 1)
+        for (int c = 0; c < chunks; c++) {
+            int r0 = c * ROWS, m = n - r0 < ROWS ? n - r0 : ROWS;
+            float *d = dh + (size_t)r0 * w->hid;
+            const float *hp = hpre + (size_t)r0 * w->hid, *dy = dY + (size_t)r0 * w->out;
+            if (p2)
+                er_gemm_packed(m, dy, w->out, p2, s2, w->hid, w->out, NULL, d, w->hid, 0);
+            else
+                er_gemm(0, 0, m, w->hid, w->out, dy, w->out, w->w2, w->hid, NULL, d, w->hid, 0);
+            size_t nh = (size_t)m * w->hid;
+    #pragma omp simd
+            for (size_t k = 0; k < nh; k++) d[k] *= slope(hp[k]);
+        }
+        er_gemm_set_backend(old_be);
     }
     free(p2);
     /* dw1 (hid, in) += dhᵀ (hid, n) · X (n, in);  db1 += Σ_r dh */

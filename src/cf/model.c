@@ -40,7 +40,7 @@ struct er_cf_model {
     int emb_valid;
     /* con / gen work space, grown on demand */
     buf hpre, hact, P, dP, X, dh, ga, gb, dga, dgb, scratch, wts;
-    int32_t *ids, *slot; /* con: (7B) batch index lists, (n) node -> list position or -1 */
+    int32_t *ids, *slot; /* con: (9B) batch index lists, (n) node -> list position or -1 */
     size_t ids_cap;
 };
 
@@ -344,9 +344,9 @@ static int con_loss(er_cf_model *m, const int32_t *users, const int32_t *pos, co
     gather(Pi, D, pu, np_, 0, Pp);
     gather(Pi, D, qn, nn, 0, Pn);
     double scale = m->c.kd_weight / B, tau = m->c.kd_temp, l = 0;
-    l += er_cf_nce(Fa, Pa, nu, cu, Pu, N, NULL, D, tau, scale, dFa, dPa, dPu, m->scratch.p, m->scratch.cap, th);
-    l += er_cf_nce(Fp, Pp, np_, cp, Pp, np_, cp, D, tau, scale, dFp, dPp, dPp, m->scratch.p, m->scratch.cap, th);
-    l += er_cf_nce(Fn, Pn, nn, cn, Pn, nn, cn, D, tau, scale, dFn, dPn, dPn, m->scratch.p, m->scratch.cap, th);
+    l += er_cf_nce(Fa, Pa, nu, cu, Pu, N, NULL, D, tau, scale, dFa, dPa, dPu, m->scratch.p, nsc, th);
+    l += er_cf_nce(Fp, Pp, np_, cp, Pp, np_, cp, D, tau, scale, dFp, dPp, dPp, m->scratch.p, nsc, th);
+    l += er_cf_nce(Fn, Pn, nn, cn, Pn, nn, cn, D, tau, scale, dFn, dPn, dPn, m->scratch.p, nsc, th);
     scatter_add(dPa, D, ua, nu, 0, dPu);
     scatter_add(dPp, D, pu, np_, 0, dPi);
     scatter_add(dPn, D, qn, nn, 0, dPi);
