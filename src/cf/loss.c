@@ -198,8 +198,9 @@ static int thread_id(void) {
  *      flash attention: an earlier chunk's sum and product are rescaled when the max grows)
  *      z = Σ exp(S/τ − max) and U = exp(S/τ − max) Ĉ_chunk summed over the chunks; then the
  *      rows' loss and dÂ_blk = U / z
- *   2. chunks of TC candidates: S is recomputed in tiles of TR anchors and
- *      dĈ_chunk += softmax(S/τ)ᵀ Â (rows' max and sum from pass 1). */
+ *   2. dĈ_chunk += softmax(S/τ)ᵀ Â (rows' max and sum from pass 1), over chunks of candidates:
+ *      from pass 1's exponentials where the scratch holds them (nce_holds), each rescaled to
+ *      the final row max; else S recomputed in transposed tiles of TC candidates × TR anchors. */
 double er_cf_nce(const float *A, const float *Bm, int na, const float *wa, const float *C, int nc, const float *wc,
                  int D, double tau, double scale, float *dA, float *dB, float *dC, float *scratch, size_t nscratch,
                  int threads) {
@@ -219,7 +220,7 @@ double er_cf_nce(const float *A, const float *Bm, int na, const float *wa, const
     float *pk = tiles + (size_t)threads * tile; /* packed Ĉ (twice), packed Â (twice) */
     float *abuf = pk + er_gemm_packed_floats(nc, D) + er_gemm_packed_floats(D, nc) + er_gemm_packed_floats(na, D) +
                   er_gemm_packed_floats(D, na);
-    int nq = (nc + WC - 1) / WC, hold = nscratch >= er_cf_nce_scratch(na, nc, D, threads) && nce_holds(na, nc);
+    int nq = (nc + WC - 1) / WC, hold = dC && nscratch >= er_cf_nce_scratch(na, nc, D, threads) && nce_holds(na, nc);
     /* abuf: per thread, a scaled Â block; then, held: block b's chunk q, (rb × w) row-major,
      * at E + r0 · nc + c0 · rb, and mq (na, nq): the row max each chunk's exponentials were
      * taken with */
