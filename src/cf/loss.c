@@ -130,22 +130,24 @@ static void unnormalise_grad(const float *xh, const float *nrm, const float *dxh
     }
 }
 
+typedef struct {
+    int ta, n, N, K, lda, ldb, accumulate;
+    const float *A, *B;
+    float *C;
+} chunk_job;
+
+static void chunk_task(void *p, int c) {
+    const chunk_job *j = p;
+    int r0 = c * CH, m = j->n - r0 < CH ? j->n - r0 : CH;
+    const float *a = j->ta ? j->A + r0 : j->A + (size_t)r0 * j->lda;
+    er_gemm(j->ta, 0, m, j->N, j->K, a, j->lda, j->B, j->ldb, NULL, j->C + (size_t)r0 * j->N, j->N, j->accumulate);
+}
+
 /* C (n, N) [+]= op(A) · B in fixed row chunks of the output (ta: A stored (K, n)). */
 static void chunked_gemm(int ta, int n, int N, int K, const float *A, int lda, const float *B, int ldb, float *C,
                          int accumulate, int threads) {
-    int chunks = (n + CH - 1) / CH;
-    int gemm_be = er_gemm_get_backend(); /* the caller's GEMM backend holds in the workers */
-#pragma omp parallel num_threads(threads)
-    {
-        int old_be = er_gemm_set_backend(gemm_be);
-#pragma omp for schedule(dynamic, 1)
-        for (int c = 0; c < chunks; c++) {
-            int r0 = c * CH, m = n - r0 < CH ? n - r0 : CH;
-            const float *a = ta ? A + r0 : A + (size_t)r0 * lda;
-            er_gemm(ta, 0, m, N, K, a, lda, B, ldb, NULL, C + (size_t)r0 * N, N, accumulate);
-        }
-        er_gemm_set_backend(old_be);
-    }
+    chunk_job j = {ta, n, N, K, lda, ldb, accumulate, A, B, C};
+    er_gemm_tasks((n + CH - 1) / CH, threads, chunk_task, &j);
 }
 
 static size_t nce_tile(void) { return (size_t)NB * WC > (size_t)TR * TC ? (size_t)NB * WC : (size_t)TR * TC; }
@@ -191,16 +193,119 @@ static int thread_id(void) {
 #endif
 }
 
-/* Two passes, each one parallel region over independent tasks (so the bits do not depend on
- * the thread count, and no thread waits at a barrier per block):
- *   1. blocks of NB anchors, each through Ĉ in chunks of WC candidates (the (NB × WC) tile
- *      stays in L2): S = Â_blk Ĉ_chunkᵀ, and with a running row max (the online softmax of
- *      flash attention: an earlier chunk's sum and product are rescaled when the max grows)
- *      z = Σ exp(S/τ − max) and U = exp(S/τ − max) Ĉ_chunk summed over the chunks; then the
- *      rows' loss and dÂ_blk = U / z
- *   2. dĈ_chunk += softmax(S/τ)ᵀ Â (rows' max and sum from pass 1), over chunks of candidates:
- *      from pass 1's exponentials where the scratch holds them (nce_holds), each rescaled to
- *      the final row max; else S recomputed in transposed tiles of TC candidates × TR anchors. */
+/* What the InfoNCE's tasks share: the normalised rows, the packed operands (NULL where the
+ * own kernel does not run), the per-row results of pass 1, and the work space. */
+typedef struct {
+    int na, nc, D, nq;
+    float it, ginv;
+    double tau;
+    const float *ah, *bh, *ch, *wa, *wc;
+    const float *cpt, *cpn, *apt, *apn; /* Ĉ and Â packed as rows and as (k × n) */
+    size_t tile;
+    float *dah, *dch, *rmx, *rw, *rloss, *tiles, *abuf, *E, *mq;
+} nce_job;
+
+/* Pass 1, block b of NB anchors: through Ĉ in chunks of WC candidates (the (NB × WC) tile in
+ * L2, or held in E), with a running row max (the online softmax of flash attention: what the
+ * earlier chunks summed is rescaled when the max grows), z = Σ exp(S/τ − max) and
+ * U = Σ exp(S/τ − max) Ĉ_chunk; then the rows' loss and dÂ_blk = U / z. */
+static void nce_pass1(void *p, int b) {
+    const nce_job *j = p;
+    int D = j->D, nc = j->nc, r0 = b * NB, rb = j->na - r0 < NB ? j->na - r0 : NB;
+    size_t pt = (size_t)ER_GEMM_PANEL * D, pn = (size_t)ER_GEMM_PANEL * nc; /* panel strides */
+    float *St = j->tiles + (size_t)thread_id() * j->tile, *U = j->dah + (size_t)r0 * D, mx[NB], it = j->it;
+    const float *ab = j->ah + (size_t)r0 * D;
+    double z[NB];
+    for (int r = 0; r < rb; r++) z[r] = 0, mx[r] = -INFINITY;
+    memset(U, 0, sizeof(float) * (size_t)rb * D);
+    for (int c0 = 0; c0 < nc; c0 += WC) {
+        int w = nc - c0 < WC ? nc - c0 : WC, ls = j->E ? w : WC;
+        float *S = j->E ? j->E + (size_t)r0 * nc + (size_t)c0 * rb : St; /* the tile, held or not */
+        if (j->cpt) /* S (rb, w) = Â_blk Ĉ_chunkᵀ */
+            er_gemm_packed(rb, ab, D, j->cpt + (size_t)c0 * D, pt, w, D, NULL, S, ls, 0);
+        else
+            er_gemm(0, 1, rb, w, D, ab, D, j->ch + (size_t)c0 * D, D, NULL, S, ls, 0);
+        for (int r = 0; r < rb; r++) {
+            float *s = S + (size_t)r * ls, cm = row_max(s, w) * it; /* it > 0: the max of s · it */
+            if (cm > mx[r]) { /* a new row max: rescale what the earlier chunks summed */
+                if (z[r] > 0) {
+                    float f = expf(mx[r] - cm);
+                    z[r] *= f;
+                    for (int k = 0; k < D; k++) U[(size_t)r * D + k] *= f;
+                }
+                mx[r] = cm;
+            }
+            z[r] += j->wc ? exp_rows_wsum(s, w, it, mx[r], j->wc + c0) : exp_rows_sum(s, w, it, mx[r]);
+            if (j->mq) j->mq[(size_t)(r0 + r) * j->nq + c0 / WC] = mx[r];
+        }
+        if (j->cpn) /* U (rb, D) += E (rb, w) Ĉ_chunk */
+            er_gemm_packed(rb, S, ls, j->cpn + (size_t)ER_GEMM_PANEL * c0, pn, D, w, NULL, U, D, 1);
+        else
+            er_gemm(0, 0, rb, D, w, S, ls, j->ch + (size_t)c0 * D, D, NULL, U, D, 1);
+    }
+    for (int r = 0; r < rb; r++) {
+        const float *a = ab + (size_t)r * D, *bb = j->bh + (size_t)(r0 + r) * D;
+        double pos = 0;
+        for (int k = 0; k < D; k++) pos += (double)a[k] * bb[k];
+        /* softmax row r: exp(s/τ − mx) / z; its gradient weight (scale/τ) w_r / z */
+        float g = (float)(j->ginv * (j->wa ? j->wa[r0 + r] : 1.0f) / z[r]);
+        j->rmx[r0 + r] = mx[r];
+        j->rw[r0 + r] = g;
+        j->rloss[r0 + r] = (float)(-pos / j->tau + mx[r] + log(z[r]));
+        for (int k = 0; k < D; k++) U[(size_t)r * D + k] *= g; /* dÂ_blk = (scale/τ) w_r U / z */
+    }
+}
+
+/* Pass 2 from the held exponentials, chunk q of pass 1: dĈ_chunk (w, D) = Σ_blocks
+ * E_blk,chunkᵀ (w, rb) · (f Â_blk) (rb, D), f_r = exp(mq_r,q − mx_r) · rw_r (the chunk's
+ * exponentials were taken with an earlier row max; they hold the multiplicities wc already). */
+static void nce_pass2_held(void *p, int q) {
+    const nce_job *j = p;
+    int D = j->D, nc = j->nc, c0 = q * WC, w = nc - c0 < WC ? nc - c0 : WC;
+    float *out = j->dch + (size_t)c0 * D, *as = j->abuf + (size_t)thread_id() * NB * D;
+    for (size_t k = 0; k < (size_t)w * D; k++) out[k] = 0.0f;
+    for (int r0 = 0; r0 < j->na; r0 += NB) {
+        int rb = j->na - r0 < NB ? j->na - r0 : NB;
+        for (int r = 0; r < rb; r++) {
+            float f = expf(j->mq[(size_t)(r0 + r) * j->nq + q] - j->rmx[r0 + r]) * j->rw[r0 + r];
+            const float *a = j->ah + (size_t)(r0 + r) * D;
+            for (int k = 0; k < D; k++) as[(size_t)r * D + k] = a[k] * f;
+        }
+        er_gemm(1, 0, w, D, rb, j->E + (size_t)r0 * nc + (size_t)c0 * rb, w, as, D, NULL, out, D, 1);
+    }
+}
+
+/* Pass 2 recomputed, chunk q of TC candidates: transposed tiles Tᵀ = Ĉ_chunk Â_tileᵀ of TR
+ * anchors, so that both products read Â from one packing per call (as Ĉ in pass 1). */
+static void nce_pass2_tiles(void *p, int q) {
+    const nce_job *j = p;
+    int D = j->D, na = j->na, c0 = q * TC, cc = j->nc - c0 < TC ? j->nc - c0 : TC;
+    size_t pt = (size_t)ER_GEMM_PANEL * D, pa = (size_t)ER_GEMM_PANEL * na;
+    float *T = j->tiles + (size_t)thread_id() * j->tile, *out = j->dch + (size_t)c0 * D;
+    const float *cq = j->ch + (size_t)c0 * D;
+    for (int k = 0; k < cc * D; k++) out[k] = 0.0f;
+    for (int r0 = 0; r0 < na; r0 += TR) {
+        int rb = na - r0 < TR ? na - r0 : TR;
+        if (j->apt) /* Tᵀ (cc, rb) = Ĉ_chunk Â_tileᵀ (r0 is a multiple of the panel width) */
+            er_gemm_packed(cc, cq, D, j->apt + (size_t)r0 * D, pt, rb, D, NULL, T, TR, 0);
+        else
+            er_gemm(0, 1, cc, rb, D, cq, D, j->ah + (size_t)r0 * D, D, NULL, T, TR, 0);
+        for (int c = 0; c < cc; c++) exp_cols_scale(T + (size_t)c * TR, rb, j->it, j->rmx + r0, j->rw + r0);
+        /* dĈ_chunk (cc, D) += Tᵀ (cc, rb) · Â_tile (rb, D) */
+        if (j->apn)
+            er_gemm_packed(cc, T, TR, j->apn + (size_t)ER_GEMM_PANEL * r0, pa, D, rb, NULL, out, D, 1);
+        else
+            er_gemm(0, 0, cc, D, rb, T, TR, j->ah + (size_t)r0 * D, D, NULL, out, D, 1);
+    }
+    if (j->wc) /* every copy of candidate c has the same gradient */
+        for (int c = 0; c < cc; c++)
+            for (int k = 0; k < D; k++) out[(size_t)c * D + k] *= j->wc[c0 + c];
+}
+
+/* Two passes, each a set of independent tasks (er_gemm_tasks: the bits do not depend on the
+ * thread count, and no thread waits at a barrier per block): nce_pass1 over blocks of anchors,
+ * then dĈ over chunks of candidates, from pass 1's exponentials where the scratch holds them
+ * (nce_holds), else recomputed (nce_pass2_tiles). */
 double er_cf_nce(const float *A, const float *Bm, int na, const float *wa, const float *C, int nc, const float *wc,
                  int D, double tau, double scale, float *dA, float *dB, float *dC, float *scratch, size_t nscratch,
                  int threads) {
@@ -213,139 +318,37 @@ double er_cf_nce(const float *A, const float *Bm, int na, const float *wa, const
     normalise_rows(A, na, D, 0, ah, na_, threads);
     normalise_rows(Bm, na, D, 0, bh, nb_, threads);
     normalise_rows(C, nc, D, 0, ch, nc_, threads);
-    /* every product reads Ĉ: packed once per call, as the B of Â Ĉᵀ (rows) and of P Ĉ (k × n),
-     * and each product takes its chunk's panels where they lie (the same bits as er_gemm) */
-    float *cpt = NULL, *cpn = NULL;
-    size_t pt = (size_t)ER_GEMM_PANEL * D, pn = (size_t)ER_GEMM_PANEL * nc; /* panel strides */
-    float *pk = tiles + (size_t)threads * tile; /* packed Ĉ (twice), packed Â (twice) */
+    /* then: packed Ĉ (twice) and Â (twice), abuf (a scaled Â block per thread), and where held,
+     * E (block b's chunk q, (rb × w) row-major, at E + r0 · nc + c0 · rb) and mq (na, nq): the
+     * row max each chunk's exponentials were taken with */
+    float *pk = tiles + (size_t)threads * tile;
     float *abuf = pk + er_gemm_packed_floats(nc, D) + er_gemm_packed_floats(D, nc) + er_gemm_packed_floats(na, D) +
                   er_gemm_packed_floats(D, na);
     int nq = (nc + WC - 1) / WC, hold = dC && nscratch >= er_cf_nce_scratch(na, nc, D, threads) && nce_holds(na, nc);
-    /* abuf: per thread, a scaled Â block; then, held: block b's chunk q, (rb × w) row-major,
-     * at E + r0 · nc + c0 · rb, and mq (na, nq): the row max each chunk's exponentials were
-     * taken with */
     float *held = abuf + (size_t)threads * NB * D;
-    float *E = hold ? held : NULL, *mq = hold ? held + (size_t)na * nc : NULL;
+    nce_job j = {.na = na, .nc = nc, .D = D, .nq = nq, .it = (float)(1.0 / tau), .ginv = (float)(scale / tau),
+                 .tau = tau, .ah = ah, .bh = bh, .ch = ch, .wa = wa, .wc = wc, .tile = tile, .dah = dah, .dch = dch,
+                 .rmx = rmx, .rw = rw, .rloss = rloss, .tiles = tiles, .abuf = abuf, .E = hold ? held : NULL,
+                 .mq = hold ? held + (size_t)na * nc : NULL};
+    float ginv = j.ginv;
+    /* every product reads Ĉ: packed once per call, and each product takes its chunk's panels
+     * where they lie (the same bits as er_gemm) */
     if (er_gemm_packs()) {
-        cpt = pk;
-        cpn = cpt + er_gemm_packed_floats(nc, D);
+        float *cpt = pk, *cpn = cpt + er_gemm_packed_floats(nc, D);
         pack_both(ch, nc, D, cpt, cpn, threads);
+        j.cpt = cpt, j.cpn = cpn;
     }
-    float it = (float)(1.0 / tau), ginv = (float)(scale / tau);
-    int nblk = (na + NB - 1) / NB, nchk = (nc + TC - 1) / TC;
-    int gemm_be = er_gemm_get_backend(); /* the caller's GEMM backend holds in the workers */
-#pragma omp parallel num_threads(threads)
-    {
-        int old_be = er_gemm_set_backend(gemm_be);
-#pragma omp for schedule(dynamic, 1)
-        for (int b = 0; b < nblk; b++) {
-            int r0 = b * NB, rb = na - r0 < NB ? na - r0 : NB;
-            float *St = tiles + (size_t)thread_id() * tile, *U = dah + (size_t)r0 * D, mx[NB];
-            const float *ab = ah + (size_t)r0 * D;
-            double z[NB];
-            for (int r = 0; r < rb; r++) z[r] = 0, mx[r] = -INFINITY;
-            memset(U, 0, sizeof(float) * (size_t)rb * D);
-            for (int c0 = 0; c0 < nc; c0 += WC) {
-                int w = nc - c0 < WC ? nc - c0 : WC, ls = E ? w : WC;
-                float *S = E ? E + (size_t)r0 * nc + (size_t)c0 * rb : St; /* the tile, held or not */
-                if (cpt) /* S (rb, w) = Â_blk Ĉ_chunkᵀ */
-                    er_gemm_packed(rb, ab, D, cpt + (size_t)c0 * D, pt, w, D, NULL, S, ls, 0);
-                else
-                    er_gemm(0, 1, rb, w, D, ab, D, ch + (size_t)c0 * D, D, NULL, S, ls, 0);
-                for (int r = 0; r < rb; r++) {
-                    float *s = S + (size_t)r * ls, cm = row_max(s, w) * it; /* it > 0: the max of s · it */
-                    if (cm > mx[r]) { /* a new row max: rescale what the earlier chunks summed */
-                        if (z[r] > 0) {
-                            float f = expf(mx[r] - cm);
-                            z[r] *= f;
-                            for (int k = 0; k < D; k++) U[(size_t)r * D + k] *= f;
-                        }
-                        mx[r] = cm;
-                    }
-                    z[r] += wc ? exp_rows_wsum(s, w, it, mx[r], wc + c0) : exp_rows_sum(s, w, it, mx[r]);
-                    if (mq) mq[(size_t)(r0 + r) * nq + c0 / WC] = mx[r];
-                }
-                if (cpn) /* U (rb, D) += E (rb, w) Ĉ_chunk */
-                    er_gemm_packed(rb, S, ls, cpn + (size_t)ER_GEMM_PANEL * c0, pn, D, w, NULL, U, D, 1);
-                else
-                    er_gemm(0, 0, rb, D, w, S, ls, ch + (size_t)c0 * D, D, NULL, U, D, 1);
-            }
-            for (int r = 0; r < rb; r++) {
-                const float *a = ab + (size_t)r * D, *bb = bh + (size_t)(r0 + r) * D;
-                double pos = 0;
-                for (int k = 0; k < D; k++) pos += (double)a[k] * bb[k];
-                /* softmax row r: exp(s/τ − mx) / z; its gradient weight (scale/τ) w_r / z */
-                float g = (float)(ginv * (wa ? wa[r0 + r] : 1.0f) / z[r]);
-                rmx[r0 + r] = mx[r];
-                rw[r0 + r] = g;
-                rloss[r0 + r] = (float)(-pos / tau + mx[r] + log(z[r]));
-                for (int k = 0; k < D; k++) U[(size_t)r * D + k] *= g; /* dÂ_blk = (scale/τ) w_r U / z */
-            }
-        }
-        er_gemm_set_backend(old_be);
-    }
-    if (dC && E) {
-        /* pass 2 from the held exponentials, a chunk of pass 1 per task: dĈ_chunk (w, D) +=
-         * E_blk,chunkᵀ (w, rb) · (f Â_blk) (rb, D), f_r = exp(mq_r,q − mx_r) · rw_r (the chunk's
-         * exponentials were taken with an earlier row max) */
-#pragma omp parallel num_threads(threads)
-        {
-            int old_be = er_gemm_set_backend(gemm_be);
-#pragma omp for schedule(dynamic, 1)
-            for (int q = 0; q < nq; q++) {
-                int c0 = q * WC, w = nc - c0 < WC ? nc - c0 : WC;
-                float *out = dch + (size_t)c0 * D, *as = abuf + (size_t)thread_id() * NB * D;
-                for (size_t k = 0; k < (size_t)w * D; k++) out[k] = 0.0f;
-                for (int r0 = 0; r0 < na; r0 += NB) {
-                    int rb = na - r0 < NB ? na - r0 : NB;
-                    for (int r = 0; r < rb; r++) {
-                        float f = expf(mq[(size_t)(r0 + r) * nq + q] - rmx[r0 + r]) * rw[r0 + r];
-                        const float *a = ah + (size_t)(r0 + r) * D;
-                        for (int k = 0; k < D; k++) as[(size_t)r * D + k] = a[k] * f;
-                    }
-                    er_gemm(1, 0, w, D, rb, E + (size_t)r0 * nc + (size_t)c0 * rb, w, as, D, NULL, out, D, 1);
-                } /* (E holds the multiplicities wc already) */
-            }
-            er_gemm_set_backend(old_be);
-        }
+    er_gemm_tasks((na + NB - 1) / NB, threads, nce_pass1, &j);
+    if (dC && hold) {
+        er_gemm_tasks(nq, threads, nce_pass2_held, &j);
     } else if (dC) {
-        /* pass 2 makes the transposed tiles Tᵀ = Ĉ_chunk Â_tileᵀ, so that both its products read
-         * Â from one packing per call (as Ĉ above) instead of packing a tile per product */
-        float *apt = NULL, *apn = NULL;
-        size_t pa = (size_t)ER_GEMM_PANEL * na;
-        if (cpt) {
-            apt = cpn + er_gemm_packed_floats(D, nc); /* in pk, after Ĉ */
-            apn = apt + er_gemm_packed_floats(na, D);
+        if (j.cpt) {
+            float *apt = pk + er_gemm_packed_floats(nc, D) + er_gemm_packed_floats(D, nc);
+            float *apn = apt + er_gemm_packed_floats(na, D);
             pack_both(ah, na, D, apt, apn, threads);
+            j.apt = apt, j.apn = apn;
         }
-#pragma omp parallel num_threads(threads)
-        {
-            int old_be = er_gemm_set_backend(gemm_be);
-#pragma omp for schedule(dynamic, 1)
-            for (int q = 0; q < nchk; q++) {
-                int c0 = q * TC, cc = nc - c0 < TC ? nc - c0 : TC;
-                float *T = tiles + (size_t)thread_id() * tile, *out = dch + (size_t)c0 * D;
-                const float *cq = ch + (size_t)c0 * D;
-                for (int k = 0; k < cc * D; k++) out[k] = 0.0f;
-                for (int r0 = 0; r0 < na; r0 += TR) {
-                    int rb = na - r0 < TR ? na - r0 : TR;
-                    if (apt) /* Tᵀ (cc, rb) = Ĉ_chunk Â_tileᵀ (r0 is a multiple of the panel width) */
-                        er_gemm_packed(cc, cq, D, apt + (size_t)r0 * D, pt, rb, D, NULL, T, TR, 0);
-                    else
-                        er_gemm(0, 1, cc, rb, D, cq, D, ah + (size_t)r0 * D, D, NULL, T, TR, 0);
-                    for (int c = 0; c < cc; c++) exp_cols_scale(T + (size_t)c * TR, rb, it, rmx + r0, rw + r0);
-                    /* dĈ_chunk (cc, D) += Tᵀ (cc, rb) · Â_tile (rb, D) */
-                    if (apn)
-                        er_gemm_packed(cc, T, TR, apn + (size_t)ER_GEMM_PANEL * r0, pa, D, rb, NULL, out, D, 1);
-                    else
-                        er_gemm(0, 0, cc, D, rb, T, TR, ah + (size_t)r0 * D, D, NULL, out, D, 1);
-                }
-                if (wc) /* every copy of candidate c has the same gradient */
-                    for (int c = 0; c < cc; c++)
-                        for (int k = 0; k < D; k++) out[(size_t)c * D + k] *= wc[c0 + c];
-            }
-            er_gemm_set_backend(old_be);
-        }
+        er_gemm_tasks((nc + TC - 1) / TC, threads, nce_pass2_tiles, &j);
     }
     double loss = 0;
     for (int r = 0; r < na; r++) loss += (wa ? wa[r] : 1.0f) * rloss[r];

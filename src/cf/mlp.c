@@ -12,8 +12,8 @@
 #define SLOPE 0.01f
 
 /* LeakyReLU and its derivative by the sign bit: a float compare makes GCC keep a branch per
- * element (-ftrapping-math: the select's multiply may not be speculated), and a scalar
- * branchy loop on random signs cost ~3 % of a con epoch. These vectorise. leaky is p + SLOPE·n
+ * element (-ftrapping-math: the select's multiply may not be speculated): a scalar loop of
+ * branches mispredicted on random signs, ~3 % of a con epoch's perf samples. These vectorise. leaky is p + SLOPE·n
  * with p, n the positive and negative parts (one of them ±0): x or SLOPE·x exactly (−0 gives
  * +0). slope: 1 for x > 0, else SLOPE (x = ±0 included, as the reference's x > 0 test). */
 static inline float leaky(float x) {
@@ -32,21 +32,32 @@ static inline float slope(float x) {
     return b > 0 ? 1.0f : SLOPE;
 }
 
+/* rows [r0, r0 + m) of chunk c of n rows */
+static int chunk_rows(int c, int n, int *m) {
+    int r0 = c * ROWS;
+    *m = n - r0 < ROWS ? n - r0 : ROWS;
+    return r0;
+}
+
+typedef struct {
+    int tb, n, N, K, accumulate;
+    const float *A, *B, *bias;
+    int ldb;
+    float *C;
+} rows_job;
+
+static void rows_task(void *p, int c) {
+    const rows_job *j = p;
+    int m, r0 = chunk_rows(c, j->n, &m);
+    er_gemm(0, j->tb, m, j->N, j->K, j->A + (size_t)r0 * j->K, j->K, j->B, j->ldb, j->bias, j->C + (size_t)r0 * j->N,
+            j->N, j->accumulate);
+}
+
 /* C (n, N) [+]= A (n, K) · op(B) + bias, rows in fixed chunks: tb as in er_gemm. */
 static void rows_gemm(int tb, int n, int N, int K, const float *A, const float *B, int ldb, const float *bias,
                       float *C, int accumulate, int threads) {
-    int chunks = (n + ROWS - 1) / ROWS;
-    int gemm_be = er_gemm_get_backend(); /* the caller's GEMM backend holds in the workers */
-#pragma omp parallel num_threads(threads)
-    {
-        int old_be = er_gemm_set_backend(gemm_be);
-#pragma omp for schedule(dynamic, 1)
-        for (int c = 0; c < chunks; c++) {
-            int r0 = c * ROWS, m = n - r0 < ROWS ? n - r0 : ROWS;
-            er_gemm(0, tb, m, N, K, A + (size_t)r0 * K, K, B, ldb, bias, C + (size_t)r0 * N, N, accumulate);
-        }
-        er_gemm_set_backend(old_be);
-    }
+    rows_job j = {tb, n, N, K, accumulate, A, B, bias, ldb, C};
+    er_gemm_tasks((n + ROWS - 1) / ROWS, threads, rows_task, &j);
 }
 
 /* g[j] += Σ_r D[r, j] over n rows of width w, rows summed in order (float accumulators in
@@ -83,36 +94,56 @@ static float *pack_weight(const float *W, int N, int K, int kn) {
     return p;
 }
 
+/* One chunk of rows of the forward or of dh, while it is in cache. p1, p2: the weights packed
+ * (pack_weight) or NULL. */
+typedef struct {
+    const er_cf_mlp *w;
+    int n;
+    const float *X, *dY, *pre, *p1, *p2; /* pre: the forward's hpre, for dh */
+    float *hpre, *hact, *Y, *dh;
+} chunk_job;
+
+/* hpre (m, hid) = X (m, in) · w1ᵀ + b1;  hact = leaky(hpre);  Y (m, out) = hact · w2ᵀ + b2 */
+static void forward_task(void *p, int c) {
+    const chunk_job *j = p;
+    const er_cf_mlp *w = j->w;
+    int m, r0 = chunk_rows(c, j->n, &m);
+    const float *x = j->X + (size_t)r0 * w->in;
+    float *hp = j->hpre + (size_t)r0 * w->hid, *ha = j->hact + (size_t)r0 * w->hid, *y = j->Y + (size_t)r0 * w->out;
+    if (j->p2)
+        er_gemm_packed(m, x, w->in, j->p1, (size_t)ER_GEMM_PANEL * w->in, w->hid, w->in, w->b1, hp, w->hid, 0);
+    else
+        er_gemm(0, 1, m, w->hid, w->in, x, w->in, w->w1, w->in, w->b1, hp, w->hid, 0);
+    size_t nh = (size_t)m * w->hid;
+#pragma omp simd
+    for (size_t k = 0; k < nh; k++) ha[k] = leaky(hp[k]);
+    if (j->p2)
+        er_gemm_packed(m, ha, w->hid, j->p2, (size_t)ER_GEMM_PANEL * w->hid, w->out, w->hid, w->b2, y, w->out, 0);
+    else
+        er_gemm(0, 1, m, w->out, w->hid, ha, w->hid, w->w2, w->hid, w->b2, y, w->out, 0);
+}
+
+/* dh (m, hid) = (dY (m, out) · w2 (out, hid)) ⊙ leaky'(hpre) */
+static void dh_task(void *p, int c) {
+    const chunk_job *j = p;
+    const er_cf_mlp *w = j->w;
+    int m, r0 = chunk_rows(c, j->n, &m);
+    float *d = j->dh + (size_t)r0 * w->hid;
+    const float *hp = j->pre + (size_t)r0 * w->hid, *dy = j->dY + (size_t)r0 * w->out;
+    if (j->p2)
+        er_gemm_packed(m, dy, w->out, j->p2, (size_t)ER_GEMM_PANEL * w->out, w->hid, w->out, NULL, d, w->hid, 0);
+    else
+        er_gemm(0, 0, m, w->hid, w->out, dy, w->out, w->w2, w->hid, NULL, d, w->hid, 0);
+    size_t nh = (size_t)m * w->hid;
+#pragma omp simd
+    for (size_t k = 0; k < nh; k++) d[k] *= slope(hp[k]);
+}
+
 void er_cf_mlp_forward(const er_cf_mlp *w, const float *X, int n, float *hpre, float *hact, float *Y, int threads) {
     if (threads < 1) threads = 1;
     float *p1 = pack_weight(w->w1, w->hid, w->in, 0), *p2 = p1 ? pack_weight(w->w2, w->out, w->hid, 0) : NULL;
-    size_t s1 = (size_t)ER_GEMM_PANEL * w->in, s2 = (size_t)ER_GEMM_PANEL * w->hid;
-    /* per chunk of rows, while it is in cache:
-     * hpre (m, hid) = X (m, in) · w1ᵀ + b1;  hact = leaky(hpre);  Y (m, out) = hact · w2ᵀ + b2 */
-    int chunks = (n + ROWS - 1) / ROWS;
-    int gemm_be = er_gemm_get_backend(); /* the caller's GEMM backend holds in the workers */
-#pragma omp parallel num_threads(threads)
-    {
-        int old_be = er_gemm_set_backend(gemm_be);
-#pragma omp for schedule(dynamic, 1)
-        for (int c = 0; c < chunks; c++) {
-            int r0 = c * ROWS, m = n - r0 < ROWS ? n - r0 : ROWS;
-            const float *x = X + (size_t)r0 * w->in;
-            float *hp = hpre + (size_t)r0 * w->hid, *ha = hact + (size_t)r0 * w->hid, *y = Y + (size_t)r0 * w->out;
-            if (p2)
-                er_gemm_packed(m, x, w->in, p1, s1, w->hid, w->in, w->b1, hp, w->hid, 0);
-            else
-                er_gemm(0, 1, m, w->hid, w->in, x, w->in, w->w1, w->in, w->b1, hp, w->hid, 0);
-            size_t nh = (size_t)m * w->hid;
-    #pragma omp simd
-            for (size_t k = 0; k < nh; k++) ha[k] = leaky(hp[k]);
-            if (p2)
-                er_gemm_packed(m, ha, w->hid, p2, s2, w->out, w->hid, w->b2, y, w->out, 0);
-            else
-                er_gemm(0, 1, m, w->out, w->hid, ha, w->hid, w->w2, w->hid, w->b2, y, w->out, 0);
-        }
-        er_gemm_set_backend(old_be);
-    }
+    chunk_job j = {.w = w, .n = n, .X = X, .p1 = p1, .p2 = p2, .hpre = hpre, .hact = hact, .Y = Y};
+    er_gemm_tasks((n + ROWS - 1) / ROWS, threads, forward_task, &j);
     free(p1), free(p2);
 }
 
@@ -123,29 +154,9 @@ void er_cf_mlp_backward(const er_cf_mlp *w, const er_cf_mlp *g, const float *X, 
     /* dw2 (out, hid) += dYᵀ (out, n) · hact (n, hid);  db2 += Σ_r dY */
     er_gemm_mt(1, 0, w->out, w->hid, n, dY, w->out, hact, w->hid, NULL, g->w2, w->hid, 1, threads);
     colsum_add(dY, n, w->out, g->b2, threads);
-    /* dh (n, hid) = (dY (n, out) · w2 (out, hid)) ⊙ leaky'(hpre), a chunk of rows at a time */
     float *p2 = pack_weight(w->w2, w->hid, w->out, 1);
-    size_t s2 = (size_t)ER_GEMM_PANEL * w->out;
-    int chunks = (n + ROWS - 1) / ROWS;
-    int gemm_be = er_gemm_get_backend(); /* the caller's GEMM backend holds in the workers */
-#pragma omp parallel num_threads(threads)
-    {
-        int old_be = er_gemm_set_backend(gemm_be);
-#pragma omp for schedule(dynamic, 1)
-        for (int c = 0; c < chunks; c++) {
-            int r0 = c * ROWS, m = n - r0 < ROWS ? n - r0 : ROWS;
-            float *d = dh + (size_t)r0 * w->hid;
-            const float *hp = hpre + (size_t)r0 * w->hid, *dy = dY + (size_t)r0 * w->out;
-            if (p2)
-                er_gemm_packed(m, dy, w->out, p2, s2, w->hid, w->out, NULL, d, w->hid, 0);
-            else
-                er_gemm(0, 0, m, w->hid, w->out, dy, w->out, w->w2, w->hid, NULL, d, w->hid, 0);
-            size_t nh = (size_t)m * w->hid;
-    #pragma omp simd
-            for (size_t k = 0; k < nh; k++) d[k] *= slope(hp[k]);
-        }
-        er_gemm_set_backend(old_be);
-    }
+    chunk_job j = {.w = w, .n = n, .dY = dY, .p2 = p2, .pre = hpre, .dh = dh};
+    er_gemm_tasks((n + ROWS - 1) / ROWS, threads, dh_task, &j);
     free(p2);
     /* dw1 (hid, in) += dhᵀ (hid, n) · X (n, in);  db1 += Σ_r dh */
     er_gemm_mt(1, 0, w->hid, w->in, n, dh, w->hid, X, w->in, NULL, g->w1, w->in, 1, threads);

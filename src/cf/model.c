@@ -268,7 +268,7 @@ static void scatter_add(const float *src, int w, const int32_t *rows, int n, int
 }
 
 /* The distinct values of v[0..n) (each + add, in [0, m->n)) in order of first appearance:
- * uniq (nu) and their counts cnt (nu); where[r] (may be NULL) the position of v[r] in uniq.
+ * uniq (nu) and their counts cnt (nu, may be NULL); where[r] (may be NULL) the position of v[r] in uniq.
  * m->slot is all −1 before and after. Returns nu. */
 static int distinct(er_cf_model *m, const int32_t *v, int n, int32_t add, int32_t *uniq, float *cnt, int32_t *where) {
     int nu = 0;
@@ -277,9 +277,10 @@ static int distinct(er_cf_model *m, const int32_t *v, int n, int32_t add, int32_
         if (*s < 0) {
             *s = nu;
             uniq[nu] = v[r];
-            cnt[nu++] = 0.0f;
+            if (cnt) cnt[nu] = 0.0f;
+            nu++;
         }
-        cnt[*s] += 1.0f;
+        if (cnt) cnt[*s] += 1.0f;
         if (where) where[r] = *s;
     }
     for (int u = 0; u < nu; u++) m->slot[uniq[u] + add] = -1;
@@ -299,7 +300,7 @@ static int con_loss(er_cf_model *m, const int32_t *users, const int32_t *pos, co
     if (grow(&m->hpre, rows * hid) || grow(&m->hact, rows * hid) || grow(&m->P, rows * D) || grow(&m->dP, rows * D) ||
         grow(&m->X, 2 * (size_t)B * H) || grow(&m->dh, rows * hid) || grow(&m->ga, 3 * (size_t)B * D) ||
         grow(&m->gb, 3 * (size_t)B * D) || grow(&m->dga, 3 * (size_t)B * D) || grow(&m->dgb, 3 * (size_t)B * D) ||
-        grow(&m->scratch, nsc) || grow(&m->wts, 5 * (size_t)B))
+        grow(&m->scratch, nsc) || grow(&m->wts, 3 * (size_t)B))
         return EASYREC_ERR_NOMEM;
     if (m->ids_cap < 9 * (size_t)B) {
         int32_t *q = er_mallocarray(9 * (size_t)B, sizeof(int32_t));
@@ -317,11 +318,11 @@ static int con_loss(er_cf_model *m, const int32_t *users, const int32_t *pos, co
      * item ids */
     int32_t *ua = m->ids, *it = ua + B, *wi = it + 2 * (size_t)B, *pu = wi + 2 * (size_t)B, *qn = pu + B;
     int32_t *pit = qn + B, *nit = pit + B;
-    float *cu = m->wts.p, *cp = cu + B, *cn = cp + B, *cit = cn + B; /* cit (2B): not needed */
+    float *cu = m->wts.p, *cp = cu + B, *cn = cp + B;
     int nu = distinct(m, users, B, 0, ua, cu, NULL);
     memcpy(wi, pos, (size_t)B * sizeof(int32_t)); /* pos then neg, as one list of item ids */
     memcpy(wi + B, neg, (size_t)B * sizeof(int32_t));
-    int ni = distinct(m, wi, 2 * B, N, it, cit, wi);
+    int ni = distinct(m, wi, 2 * B, N, it, NULL, wi);
     int np_ = distinct(m, wi, B, 0, pu, cp, NULL), nn = distinct(m, wi + B, B, 0, qn, cn, NULL);
     for (int j = 0; j < np_; j++) pit[j] = it[pu[j]];
     for (int j = 0; j < nn; j++) nit[j] = it[qn[j]];

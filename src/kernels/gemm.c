@@ -390,6 +390,18 @@ void er_gemm_packed(int M, const float *A, int lda, const float *Bp, size_t pane
 #endif
 }
 
+void er_gemm_tasks(int n, int threads, void (*task)(void *ctx, int t), void *ctx) {
+    if (threads < 1) threads = 1;
+    int backend = tl_backend; /* the caller's choice holds in the workers too */
+#pragma omp parallel num_threads(threads)
+    {
+        int old = er_gemm_set_backend(backend);
+#pragma omp for schedule(dynamic, 1)
+        for (int t = 0; t < n; t++) task(ctx, t);
+        er_gemm_set_backend(old);
+    }
+}
+
 /* Results are bit-identical for 1 or many threads. With CBLAS the columns go out in fixed
  * chunks whatever the thread count, so each chunk is the same call with the same blocking.
  * With the own kernel an element's arithmetic does not depend on how the columns are split

@@ -30,6 +30,11 @@ void er_gemm(int ta, int tb, int M, int N, int K, const float *A, int lda, const
 /* er_gemm split over nthreads by column panels: bit-identical to nthreads = 1. */
 void er_gemm_mt(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
              const float *bias, float *C, int ldc, int accumulate, int nthreads);
+/* task(ctx, t) for t = 0 .. n − 1 on up to `threads` OpenMP threads, handed out one at a time
+ * (dynamic); every worker runs its GEMMs on the calling thread's backend, as er_gemm_mt's do.
+ * For loops of independent products (row chunks, similarity blocks): a task's bits do not
+ * depend on the thread that runs it. */
+void er_gemm_tasks(int n, int threads, void (*task)(void *ctx, int t), void *ctx);
 /* Backend of the calling thread's GEMMs (er_gemm_mt passes it on to its workers): ER_GEMM_AUTO
  * (own AVX-512 kernel when the CPU has it, else CBLAS), ER_GEMM_OWN (the same: own kernel
  * where supported), ER_GEMM_BLAS (always CBLAS). Thread-local; nothing process-wide.
